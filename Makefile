@@ -1,0 +1,35 @@
+# Two commands on a fresh machine with Python 3.11:
+#   make reproduce   set up .venv, then run the whole reproduction (snakemake --cores all)
+#   make test        set up .venv, then run the test suite
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SNAKEMAKE_ARGS ?=
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup reproduce fast test bench report clean-results
+
+setup: $(STAMP)
+
+# torch first and pinned: pip then takes the CPU wheel where one lies on disk instead of a CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+reproduce: $(STAMP)
+	$(BIN)/snakemake --cores all $(SNAKEMAKE_ARGS)
+	$(BIN)/snakemake --cores all --report results/report.zip $(SNAKEMAKE_ARGS) || true
+
+fast: $(STAMP)
+	$(BIN)/snakemake --cores all --configfile workflow/presets/fast.yaml $(SNAKEMAKE_ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/parzen.py

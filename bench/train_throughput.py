@@ -1,0 +1,184 @@
+"""Training-step throughput of the paper's MNIST GAN, measured side by side in one run.
+
+(a) this project's step (`ganrepro.train.GAN.iteration`: data as a device tensor indexed by a
+    permutation, the authors' simultaneous update with one D pass on the fakes);
+(b) a conventional loop in the style of popular PyTorch GAN examples (TensorDataset + DataLoader,
+    a D step on detached fakes, then a G step through D again, torch.optim.SGD);
+(c) the floor: the same step's matrix products, replayed alone with the same shapes and strides at
+    the same thread count (the float32 matmul rate of those shapes);
+(d) a whole epoch through `Trainer.run` (logging, progress lines, checkpoint) against the bare steps.
+
+Usage: python bench/train_throughput.py [--threads 2] [--steps 60] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.data import DataLoader, TensorDataset
+
+from ganrepro.config import load_params, train_config
+from ganrepro.io import save_npz
+from ganrepro.train import GAN, Trainer, parzen_grid
+
+ROOT = Path(__file__).resolve().parents[1]
+MATMULS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default}
+
+
+class MatmulRecorder(TorchDispatchMode):
+    """Records the operands' shapes and strides of every matrix product executed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in MATMULS:
+            mats = args[-2:]
+            self.calls.append((func, [(m.shape, m.stride()) for m in mats], args[0].shape if len(args) == 3 else None))
+        return func(*args, **(kwargs or {}))
+
+
+def flops_of(calls: list[tuple]) -> int:
+    return sum(2 * a[0][0] * a[0][1] * b[0][1] for _, (a, b), _ in calls)
+
+
+def replay(calls: list[tuple]) -> callable:
+    """A function running the recorded matrix products alone, on fresh operands of the same layout."""
+    ops = []
+    for func, ((sa, ta), (sb, tb)), bias in calls:
+        a = torch.empty_strided(sa, ta).uniform_()
+        b = torch.empty_strided(sb, tb).uniform_()
+        if func is torch.ops.aten.addmm.default:
+            c = torch.zeros(bias)
+            ops.append(lambda a=a, b=b, c=c: torch.addmm(c, a, b))
+        else:
+            ops.append(lambda a=a, b=b: torch.mm(a, b))
+    return lambda: [op() for op in ops]
+
+
+def time_per_call(fn: callable, n: int, repeats: int) -> float:
+    """Median over `repeats` of the mean seconds per call of `fn` over n calls (after a warm-up)."""
+    for _ in range(max(3, n // 10)):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        times.append((time.perf_counter() - t) / n)
+    return statistics.median(times)
+
+
+def conventional_loop(cfg: dict, x: torch.Tensor, gan: GAN):
+    """The common PyTorch GAN example: DataLoader batches, D on real then on detached fakes,
+    then G through D again, torch.optim.SGD with momentum."""
+    G, D = gan.G, gan.D
+    opt_g = torch.optim.SGD(G.parameters(), lr=cfg["lr"], momentum=0.5)
+    opt_d = torch.optim.SGD(D.parameters(), lr=cfg["lr"], momentum=0.5)
+    loader = DataLoader(TensorDataset(x), batch_size=cfg["batch_size"], shuffle=True, drop_last=True)
+    it = iter(loader)
+    ones = torch.ones(cfg["batch_size"])
+    zeros = torch.zeros(cfg["batch_size"])
+
+    def step() -> None:
+        nonlocal it
+        try:
+            (xb,) = next(it)
+        except StopIteration:
+            it = iter(loader)
+            (xb,) = next(it)
+        xb = xb.float() / 255.0
+        z = gan.noise(len(xb))
+        fake = G(z)
+        opt_d.zero_grad()
+        d_loss = (F.binary_cross_entropy_with_logits(D(xb), ones)
+                  + F.binary_cross_entropy_with_logits(D(fake.detach()), zeros))
+        d_loss.backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        g_loss = F.binary_cross_entropy_with_logits(D(fake), ones)
+        g_loss.backward()
+        opt_g.step()
+
+    return step
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=60, help="steps per timing repeat")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--epoch-examples", type=int, default=50000, help="training examples in the whole-epoch test")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    cfg = {**train_config(load_params(ROOT / "params.yaml"), "mnist"), "device": "cpu", "seed": 0}
+    n = args.epoch_examples
+    x_uint8 = torch.randint(0, 256, (n, 784), dtype=torch.uint8)
+    gan = GAN(cfg, 784, 0, torch.device("cpu"))
+    perm = torch.randperm(n)
+
+    def ours() -> None:
+        idx = perm[torch.randint(0, n - 100, (1,)).item():][:100]
+        gan.iteration([(x_uint8[idx].float() / 255.0, None)], epoch=1)
+
+    with MatmulRecorder() as rec:
+        ours()
+    floor_fn = replay(rec.calls)
+    flops = flops_of(rec.calls)
+    conv_step = conventional_loop(cfg, x_uint8, gan)
+    with MatmulRecorder() as rec_conv:
+        conv_step()
+
+    # Interleave the measurements so that machine noise hits all of them alike.
+    t_ours, t_conv, t_floor = [], [], []
+    for _ in range(args.repeats):
+        t_floor.append(time_per_call(floor_fn, args.steps, 1))
+        t_ours.append(time_per_call(ours, args.steps, 1))
+        t_conv.append(time_per_call(conv_step, args.steps, 1))
+    t_ours, t_conv, t_floor = (statistics.median(t) for t in (t_ours, t_conv, t_floor))
+    b = cfg["batch_size"]
+    print(f"threads={args.threads}  batch={b}  paper MNIST model (G 100-1200-1200-784, D maxout 240x5 x2)")
+    print(f"matmul FLOP per step: ours {flops / 1e9:.3f} GFLOP, conventional {flops_of(rec_conv.calls) / 1e9:.3f} GFLOP")
+    print(f"(c) floor (same matmuls alone): {t_floor * 1e3:7.2f} ms/step  {flops / t_floor / 1e9:6.1f} GFLOP/s")
+    print(f"(a) this project's step:        {t_ours * 1e3:7.2f} ms/step  {b / t_ours:8.0f} examples/s")
+    print(f"(b) conventional loop:          {t_conv * 1e3:7.2f} ms/step  {b / t_conv:8.0f} examples/s")
+    print(f"ratio (a) vs floor: {t_floor / t_ours:.1%} of the matmul rate (goal >= 85%)")
+    print(f"ratio (a) / (b) examples/s: {t_conv / t_ours:.2f}x (goal >= 1.2x)")
+
+    # (d) A whole epoch with logging, progress lines and checkpointing, against bare steps.
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "bench.npz"
+        meta = {"dataset": "bench", "kind": "image", "example_shape": [1, 28, 28], "unit_scale": 255,
+                "num_classes": 10}
+        import json
+        save_npz(data, x_train=x_uint8.numpy().reshape(n, 1, 28, 28), y_train=np.zeros(n, np.int64),
+                 x_valid=x_uint8[:100].numpy().reshape(100, 1, 28, 28), y_valid=np.zeros(100, np.int64),
+                 x_test=x_uint8[:100].numpy().reshape(100, 1, 28, 28), y_test=np.zeros(100, np.int64),
+                 meta=np.array(json.dumps(meta)))
+        ecfg = {**cfg, "epochs": 1, "valid_every": 0, "log_every": 100, "checkpoint_every": 500}
+        trainer = Trainer(ecfg, data, Path(tmp) / "run", parzen_grid({}))
+        steps = trainer.steps_per_epoch
+        t = time.perf_counter()
+        for s in range(steps):
+            trainer.gan.iteration(trainer.batches(s), 0)
+        t_bare = time.perf_counter() - t
+        trainer = Trainer(ecfg, data, Path(tmp) / "run2", parzen_grid({}))
+        t = time.perf_counter()
+        trainer.run(show_progress=False)
+        t_full = time.perf_counter() - t
+    print(f"(d) one epoch of {steps} steps: bare {t_bare:.2f} s, with logging/progress/checkpoint "
+          f"{t_full:.2f} s: overhead {t_full / t_bare - 1:+.1%} (goal within 5%)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+import sys
+
+from ganrepro.cli import main
+
+sys.exit(main())

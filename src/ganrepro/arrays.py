@@ -1,0 +1,43 @@
+"""Reading arrays named on the command line: `file.npy`, `file.npz` (its only array) or `file.npz:key`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ganrepro.errors import UserError
+
+
+def load_array(spec: str | Path) -> np.ndarray:
+    """Load the array named by `spec` as stored (any dtype and shape)."""
+    spec = str(spec)
+    path, _, key = spec.partition(":") if spec.count(":") == 1 and not Path(spec).exists() else (spec, "", "")
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if path.suffix == ".npy":
+        return np.load(path)
+    if path.suffix != ".npz":
+        raise UserError(f"{path}: expected a .npy or .npz file")
+    with np.load(path) as archive:
+        if not key:
+            if len(archive.files) != 1:
+                raise UserError(f"{path} holds {sorted(archive.files)}; name one as {path}:KEY")
+            key = archive.files[0]
+        if key not in archive.files:
+            raise UserError(f"{path} has no array '{key}'; it holds {sorted(archive.files)}")
+        return archive[key]
+
+
+def as_unit_matrix(array: np.ndarray) -> np.ndarray:
+    """Flatten to (n, d) float32; uint8 pixel values are scaled to [0, 1]."""
+    matrix = array.reshape(len(array), -1)
+    if matrix.dtype == np.uint8:
+        return matrix.astype(np.float32) / np.float32(255.0)
+    return matrix.astype(np.float32, copy=False)
+
+
+def load_matrix(spec: str | Path) -> np.ndarray:
+    """`load_array` then `as_unit_matrix`: the (n, d) float32 form the evaluation steps work on."""
+    return as_unit_matrix(load_array(spec))

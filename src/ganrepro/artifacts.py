@@ -1,0 +1,42 @@
+"""A trained model as a file (model.pt): the selected generator, the discriminator of the last step,
+and everything needed to rebuild and use them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganrepro.errors import UserError
+from ganrepro.io import atomic_path
+from ganrepro.models import build_models
+
+
+def save_model(path: str | Path, generator: nn.Module, discriminator: nn.Module, meta: dict[str, Any]) -> None:
+    """meta: config, data_dim, example_shape, n_classes, dataset, seed, selection details."""
+    with atomic_path(path) as tmp:
+        torch.save({"meta": meta, "G": _cpu_state(generator), "D": _cpu_state(discriminator)}, tmp)
+
+
+def load_model(path: str | Path, device: torch.device) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
+    """Rebuild (G, D, meta) saved by `save_model`, in eval mode on `device`."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: model file not found (run `ganrepro train` first)")
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    meta = blob["meta"]
+    G, D = build_models(meta["config"], meta["data_dim"], meta["n_classes"])
+    G.load_state_dict(blob["G"])
+    D.load_state_dict(blob["D"])
+    return G.to(device).eval(), D.to(device).eval(), meta
+
+
+def load_generator(path: str | Path, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
+    G, _, meta = load_model(path, device)
+    return G, meta
+
+
+def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in module.state_dict().items()}

@@ -1,0 +1,481 @@
+"""Algorithm 1 of the paper with the authors' training setup: `ganrepro train`.
+
+One training iteration = k discriminator updates and one generator update. With
+`update: simultaneous` (the authors' code) the last discriminator update and the generator update
+come from one forward pass: D runs once on the concatenated real and generated batch, one backward
+pass gives D's gradients and the gradient at the generated images, which (per example, since D is
+piecewise linear up to its logit) is rescaled into the generator's gradient. `alternating` is
+Algorithm 1 as printed: D steps, then a G step through D on fresh noise.
+
+Runs resume from `checkpoint.pt` in the output folder; on the CPU a resumed run ends bit for bit
+where an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from ganrepro.artifacts import save_model
+from ganrepro.config import load_params, train_config
+from ganrepro.datasets import load_labels, load_split, read_meta
+from ganrepro.device import resolve_device
+from ganrepro.errors import UserError
+from ganrepro.io import atomic_path, write_json
+from ganrepro.models import bias_from_marginals, build_models, sample_noise
+from ganrepro.sample import generate
+
+# Keys that may change between a checkpoint and its resumption (budgets and bookkeeping).
+RESUMABLE_KEYS = {"epochs", "checkpoint_every", "log_every", "valid_every", "valid_samples", "select", "device"}
+METRIC_NAMES = ("d_loss", "g_loss", "d_real", "d_fake")
+LOGIT_FLOOR = -80.0  # exp(-logit) stays finite in float32 for the generator-gradient rescaling
+
+
+class MomentumSGD:
+    """pylearn2's SGD: v <- mu v - lr g; p <- p + v. The learning rate is divided by `decay`
+    after every update (floor `lr_min`); mu rises linearly from mu_start to mu_end between
+    epochs 1 and `saturate` (pylearn2's MomentumAdjustor)."""
+
+    def __init__(self, params: list[nn.Parameter], cfg: dict[str, Any]) -> None:
+        self.params = params
+        self.velocity = [torch.zeros_like(p) for p in params]
+        self.lr0, self.decay, self.lr_min = cfg["lr"], cfg["lr_decay"], cfg["lr_min"]
+        self.mu_start, self.mu_end, self.saturate = cfg["momentum_start"], cfg["momentum_end"], cfg["momentum_saturate"]
+        self.updates = 0
+
+    def lr(self) -> float:
+        return max(self.lr0 * self.decay ** (-self.updates), self.lr_min)
+
+    def momentum(self, epoch: int) -> float:
+        alpha = min(max(epoch - 1, 0) / max(self.saturate - 1, 1), 1.0)
+        return self.mu_start * (1 - alpha) + self.mu_end * alpha
+
+    @torch.no_grad()
+    def step(self, epoch: int) -> None:
+        grads = [p.grad for p in self.params]
+        torch._foreach_mul_(self.velocity, self.momentum(epoch))
+        torch._foreach_add_(self.velocity, grads, alpha=-self.lr())
+        torch._foreach_add_(self.params, self.velocity)
+        self.updates += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"velocity": self.velocity, "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for v, saved in zip(self.velocity, state["velocity"]):
+            v.copy_(saved)
+        self.updates = state["updates"]
+
+
+class Adam:
+    """torch's Adam behind the same interface (constant learning rate)."""
+
+    def __init__(self, params: list[nn.Parameter], cfg: dict[str, Any]) -> None:
+        self.params = params
+        self.opt = torch.optim.Adam(params, lr=cfg["lr"], betas=tuple(cfg["adam_betas"]), foreach=True)
+
+    def lr(self) -> float:
+        return self.opt.param_groups[0]["lr"]
+
+    def momentum(self, epoch: int) -> float:
+        return self.opt.param_groups[0]["betas"][0]
+
+    def step(self, epoch: int) -> None:
+        self.opt.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.opt.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.opt.load_state_dict(state)
+
+
+def make_optimizer(params: list[nn.Parameter], cfg: dict[str, Any]) -> MomentumSGD | Adam:
+    return {"sgd": MomentumSGD, "adam": Adam}[cfg["optimizer"]](params, cfg)
+
+
+class GAN:
+    """Generator, discriminator, their optimizers and one training iteration (Algorithm 1)."""
+
+    def __init__(self, cfg: dict[str, Any], data_dim: int, n_classes: int, device: torch.device,
+                 pixel_means: torch.Tensor | None = None) -> None:
+        self.cfg, self.device = cfg, device
+        self.n_classes = n_classes if cfg.get("conditional") else 0
+        self.G, self.D = (m.to(device) for m in build_models(cfg, data_dim, n_classes))
+        if cfg.get("g_output_bias") == "marginals" and pixel_means is not None:
+            with torch.no_grad():
+                self.G.out.bias.copy_(bias_from_marginals(pixel_means.to(device)))
+        self.g_params, self.d_params = list(self.G.parameters()), list(self.D.parameters())
+        self.opt_g, self.opt_d = make_optimizer(self.g_params, cfg), make_optimizer(self.d_params, cfg)
+        self.max_col_norm = cfg.get("max_col_norm")
+
+    def noise(self, n: int) -> torch.Tensor:
+        return sample_noise(n, self.cfg["z_dim"], self.cfg["noise"], self.device)
+
+    def d_step(self, x_real: torch.Tensor, c_real: torch.Tensor | None, epoch: int) -> None:
+        """One discriminator update on a real batch and fresh generated images (G not updated)."""
+        with torch.no_grad():
+            c_fake = self._fake_labels(c_real)
+            x_fake = self.G(self.noise(len(x_real)), c_fake)
+        logits = self.D(torch.cat([x_real, x_fake]), _cat(c_real, c_fake))
+        d_loss = _d_loss(logits, len(x_real))
+        _zero_grad(self.d_params)
+        d_loss.backward()
+        self._update(self.opt_d, self.d_params, epoch)
+
+    def iteration(self, batches: list[tuple[torch.Tensor, torch.Tensor | None]], epoch: int) -> torch.Tensor:
+        """k-1 D updates, then D and G updates; returns (d_loss, g_loss, mean D(x), mean D(G(z)))."""
+        for x_real, c_real in batches[:-1]:
+            self.d_step(x_real, c_real, epoch)
+        x_real, c_real = batches[-1]
+        if self.cfg["update"] == "simultaneous":
+            return self._simultaneous_step(x_real, c_real, epoch)
+        return self._alternating_step(x_real, c_real, epoch)
+
+    def _simultaneous_step(self, x_real: torch.Tensor, c_real: torch.Tensor | None, epoch: int) -> torch.Tensor:
+        m = len(x_real)
+        c_fake = self._fake_labels(c_real)
+        x_fake = self.G(self.noise(m), c_fake)
+        x_fake_leaf = x_fake.detach().requires_grad_()
+        logits = self.D(torch.cat([x_real, x_fake_leaf]), _cat(c_real, c_fake))
+        d_loss = _d_loss(logits, m)
+        _zero_grad(self.d_params)
+        d_loss.backward()
+        fake_logits = logits[m:].detach()
+        # x_fake_leaf.grad holds sigmoid(l_i)/m * dl_i/dx_i; rescale to the generator loss's d/dl_i.
+        if self.cfg["g_loss"] == "nonsaturating":  # -log D: d/dl = -sigmoid(-l)/m = ratio * sigmoid(l)/m
+            ratio = -torch.exp(-fake_logits.clamp(min=LOGIT_FLOOR))
+        else:  # minimax, log(1 - D): d/dl = -sigmoid(l)/m
+            ratio = -torch.ones_like(fake_logits)
+        _zero_grad(self.g_params)
+        x_fake.backward(x_fake_leaf.grad * ratio[:, None])
+        self._update(self.opt_d, self.d_params, epoch)
+        self._update(self.opt_g, self.g_params, epoch)
+        return _metrics(d_loss, _g_loss(fake_logits, self.cfg["g_loss"]), logits, m)
+
+    def _alternating_step(self, x_real: torch.Tensor, c_real: torch.Tensor | None, epoch: int) -> torch.Tensor:
+        m = len(x_real)
+        c_fake = self._fake_labels(c_real)
+        with torch.no_grad():
+            x_fake = self.G(self.noise(m), c_fake)
+        logits = self.D(torch.cat([x_real, x_fake]), _cat(c_real, c_fake))
+        d_loss = _d_loss(logits, m)
+        _zero_grad(self.d_params)
+        d_loss.backward()
+        self._update(self.opt_d, self.d_params, epoch)
+        c_fake = self._fake_labels(c_real)
+        fake_logits = self.D(self.G(self.noise(m), c_fake), c_fake)
+        g_loss = _g_loss(fake_logits, self.cfg["g_loss"])
+        grads = torch.autograd.grad(g_loss, self.g_params)  # D's weight gradients are never formed
+        for p, g in zip(self.g_params, grads):
+            p.grad = g
+        self._update(self.opt_g, self.g_params, epoch)
+        return _metrics(d_loss.detach(), g_loss.detach(), logits.detach(), m)
+
+    def _fake_labels(self, c_real: torch.Tensor | None) -> torch.Tensor | None:
+        """Conditional models generate the classes of the real batch (the same class balance)."""
+        return c_real if self.n_classes else None
+
+    def _update(self, opt: MomentumSGD | Adam, params: list[nn.Parameter], epoch: int) -> None:
+        opt.step(epoch)
+        if self.max_col_norm:
+            with torch.no_grad():
+                for p in params:
+                    if p.dim() == 2:
+                        p.copy_(torch.renorm(p, 2, 0, self.max_col_norm))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"G": self.G.state_dict(), "D": self.D.state_dict(),
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+
+
+def _cat(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
+    return None if a is None else torch.cat([a, b])
+
+
+def _zero_grad(params: list[nn.Parameter]) -> None:
+    for p in params:
+        p.grad = None
+
+
+def _d_loss(logits: torch.Tensor, m: int) -> torch.Tensor:
+    """-mean log D(x) - mean log(1 - D(G(z))), with D = sigmoid(logit)."""
+    return (F.softplus(-logits[:m]).sum() + F.softplus(logits[m:]).sum()) / m
+
+
+def _g_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """nonsaturating: -mean log D(G(z)); minimax: mean log(1 - D(G(z)))."""
+    if kind == "nonsaturating":
+        return F.softplus(-fake_logits).mean()
+    return -F.softplus(fake_logits).mean()
+
+
+def _metrics(d_loss: torch.Tensor, g_loss: torch.Tensor, logits: torch.Tensor, m: int) -> torch.Tensor:
+    probs = torch.sigmoid(logits.detach())
+    return torch.stack([d_loss.detach(), g_loss.detach(), probs[:m].mean(), probs[m:].mean()])
+
+
+class Trainer:
+    """The training loop around `GAN`: data on the device, epochs, logging, validation,
+    checkpoints and resumption. Nothing in the loop synchronises with the device except every
+    `log_every` iterations."""
+
+    def __init__(self, cfg: dict[str, Any], data_path: Path, out_dir: Path, parzen_grid: list[float]) -> None:
+        self.cfg, self.out_dir, self.parzen_grid = cfg, out_dir, parzen_grid
+        if cfg["checkpoint_every"] % cfg["log_every"]:
+            raise UserError("train.*.checkpoint_every must be a multiple of train.*.log_every")
+        self.device = resolve_device(cfg["device"])
+        self.meta = read_meta(data_path)
+        x = _as_rows(load_split(data_path, "train", unit=False))
+        if cfg["train_limit"]:
+            x = x[: cfg["train_limit"]]
+        self.unit_scale = float(self.meta.get("unit_scale", 1))
+        self.x_train = torch.from_numpy(x).to(self.device)
+        self.y_train = torch.from_numpy(load_labels(data_path, "train")[: len(x)]).to(self.device)
+        self.n_classes = int(self.meta.get("num_classes") or 0)
+        if cfg.get("conditional") and (not self.n_classes or (self.y_train < 0).any()):
+            raise UserError(f"train.*.conditional: {data_path} has no labels for every training example")
+        self.x_valid = torch.from_numpy(_as_rows(load_split(data_path, "valid"))[: cfg["valid_samples"]])
+        self.data_dim = self.x_train.shape[1]
+        torch.manual_seed(cfg["seed"])
+        pixel_means = self.x_train.float().mean(0) / self.unit_scale
+        self.gan = GAN(cfg, self.data_dim, self.n_classes, self.device, pixel_means)
+        self.batch = cfg["batch_size"]
+        self.steps_per_epoch = len(self.x_train) // (self.batch * cfg["k"])
+        if self.steps_per_epoch == 0:
+            raise UserError(f"train.*.batch_size x k ({self.batch} x {cfg['k']}) exceeds the "
+                            f"{len(self.x_train)} training examples")
+        self.total_steps = cfg["epochs"] * self.steps_per_epoch
+        self.step, self.perm = 0, None
+        self.valid_history: list[dict[str, float]] = []
+        self.best: dict[str, Any] | None = None
+        self.ckpt_path = out_dir / "checkpoint.pt"
+        self.log_path = out_dir / "train_log.csv"
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        state = {"step": self.step, "config": self.cfg, "gan": self.gan.state_dict(), "perm": self.perm,
+                 "rng_cpu": torch.get_rng_state(),
+                 "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+                 "valid_history": self.valid_history, "best": self.best}
+        with atomic_path(self.ckpt_path) as tmp:
+            torch.save(state, tmp)
+
+    def try_resume(self, if_changed: str = "error") -> bool:
+        """Resume from the checkpoint if there is one. One made with other parameters (or past this
+        run's budget) is an error, or with if_changed='restart' is discarded."""
+        if not self.ckpt_path.exists():
+            return False
+        state = torch.load(self.ckpt_path, map_location=self.device, weights_only=False)
+        changed = sorted(k for k in set(state["config"]) | set(self.cfg)
+                         if k not in RESUMABLE_KEYS and state["config"].get(k) != self.cfg.get(k))
+        if state["step"] > self.total_steps:
+            changed.append(f"epochs (checkpoint at step {state['step']} > {self.total_steps})")
+        if changed and if_changed == "restart":
+            print(f"[train] {self.ckpt_path}: parameters changed ({', '.join(changed)}); training from scratch",
+                  file=sys.stderr)
+            self.ckpt_path.unlink()
+            return False
+        if changed:
+            raise UserError(f"{self.ckpt_path} was trained with other parameters ({', '.join(changed)}); "
+                            "delete it, or pass --if-changed restart, to train from scratch")
+        self.gan.load_state_dict(state["gan"])
+        self.step, self.perm = state["step"], state["perm"]
+        torch.set_rng_state(state["rng_cpu"])
+        if state["rng_cuda"] is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        self.valid_history, self.best = state["valid_history"], state["best"]
+        _truncate_log(self.log_path, self.step)
+        return True
+
+    # -- the loop ------------------------------------------------------------------------------
+    def batches(self, step: int) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        i = step % self.steps_per_epoch
+        if i == 0 or self.perm is None:
+            self.perm = torch.randperm(len(self.x_train), device=self.device)
+        out = []
+        k, b = self.cfg["k"], self.batch
+        for j in range(k):
+            idx = self.perm[(i * k + j) * b:(i * k + j + 1) * b]
+            x = self.x_train[idx].float()
+            if self.unit_scale != 1:
+                x = x / self.unit_scale
+            out.append((x, self.y_train[idx] if self.gan.n_classes else None))
+        return out
+
+    def run(self, show_progress: bool, if_changed: str = "error") -> dict[str, Any]:
+        resumed = self.try_resume(if_changed)
+        start_step = self.step
+        log = MetricLog(self.log_path, append=resumed)
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not show_progress, unit="it", dynamic_ncols=True)
+        acc = torch.zeros(len(METRIC_NAMES), device=self.device)
+        n_acc, t_last, t0, last_line = 0, time.perf_counter(), time.perf_counter(), 0.0
+        while self.step < self.total_steps:
+            epoch = self.step // self.steps_per_epoch
+            acc += self.gan.iteration(self.batches(self.step), epoch)
+            n_acc += 1
+            self.step += 1
+            if self.step % self.cfg["log_every"] == 0 or self.step == self.total_steps:
+                now = time.perf_counter()
+                values = (acc / n_acc).tolist()
+                self._check_finite(values)
+                row = dict(zip(METRIC_NAMES, values))
+                row.update(step=self.step, epoch=self.step / self.steps_per_epoch, lr=self.gan.opt_g.lr(),
+                           momentum=self.gan.opt_g.momentum(epoch),
+                           examples_per_s=n_acc * self.batch * self.cfg["k"] / (now - t_last))
+                log.write(row)
+                bar.update(n_acc)
+                bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row['g_loss']:.3f}", refresh=False)
+                if not show_progress and now - last_line > 30:
+                    _log_line(row, self.total_steps)
+                    last_line = now
+                acc.zero_()
+                n_acc, t_last = 0, now
+            if self.step % self.steps_per_epoch == 0:
+                self._maybe_validate(self.step // self.steps_per_epoch)
+            if self.step % self.cfg["checkpoint_every"] == 0 or self.step == self.total_steps:
+                self.save_checkpoint()
+        bar.close()
+        log.close()
+        return {"steps": self.step, "steps_this_run": self.step - start_step, "resumed": resumed,
+                "seconds_this_run": time.perf_counter() - t0}
+
+    def _check_finite(self, values: list[float]) -> None:
+        if all(math.isfinite(v) for v in values):
+            return
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in zip(METRIC_NAMES, values))
+        kept = f"the last good checkpoint ({self.ckpt_path}) is kept" if self.ckpt_path.exists() else "no checkpoint was written"
+        raise UserError(f"non-finite loss before step {self.step} ({shown}); training stopped and {kept}. "
+                        "Lower train.*.lr or check the data's value range.")
+
+    def _maybe_validate(self, epoch: int) -> None:
+        every = self.cfg["valid_every"]
+        if not every or (epoch % every and epoch != self.cfg["epochs"]):
+            return
+        from ganrepro.parzen import parzen_log_density
+
+        samples = generate(self.gan.G, self.cfg, len(self.x_valid), self.cfg["seed"] + epoch, self.gan.n_classes)
+        scores = parzen_log_density(self.x_valid.numpy(), samples["x"], self.parzen_grid).mean(axis=1)
+        best_i = int(np.argmax(scores))
+        entry = {"epoch": epoch, "step": self.step, "log_likelihood": float(scores[best_i]),
+                 "sigma": float(self.parzen_grid[best_i])}
+        self.valid_history.append(entry)
+        if self.best is None or entry["log_likelihood"] > self.best["log_likelihood"]:
+            self.best = {**entry, "G": {k: v.detach().cpu().clone() for k, v in self.gan.G.state_dict().items()}}
+        print(f"[train] epoch {epoch}: validation Parzen {entry['log_likelihood']:.1f} (sigma {entry['sigma']:.3f})",
+              file=sys.stderr, flush=True)
+
+
+class MetricLog:
+    """Per-interval training metrics as CSV (drawn by `dvc plots` and the report)."""
+
+    FIELDS = ("step", "epoch", *METRIC_NAMES, "lr", "momentum", "examples_per_s")
+
+    def __init__(self, path: Path, append: bool) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        exists = append and path.exists()
+        self.file = open(path, "a" if exists else "w", newline="")
+        self.writer = csv.DictWriter(self.file, fieldnames=self.FIELDS, extrasaction="ignore")
+        if not exists:
+            self.writer.writeheader()
+
+    def write(self, row: dict[str, float]) -> None:
+        self.writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log rows written after the checkpoint being resumed (a killed run wrote them)."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [ln for ln in lines[1:] if int(ln.split(",", 1)[0]) <= step]
+    path.write_text("".join(kept))
+
+
+def _log_line(row: dict[str, float], total: int) -> None:
+    print(f"[train] step {row['step']}/{total} epoch {row['epoch']:.2f} d_loss {row['d_loss']:.4f} "
+          f"g_loss {row['g_loss']:.4f} D(x) {row['d_real']:.3f} D(G(z)) {row['d_fake']:.3f} "
+          f"lr {row['lr']:.4g} {row['examples_per_s']:.0f} ex/s", file=sys.stderr, flush=True)
+
+
+def _as_rows(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x.reshape(len(x), -1))
+
+
+def parzen_grid(params: dict[str, Any]) -> list[float]:
+    """The sigma grid of params' parzen section (the paper's logspace(-1, 0, 10) by default)."""
+    p = params.get("parzen", {})
+    return np.logspace(p.get("sigma_min_log10", -1.0), p.get("sigma_max_log10", 0.0),
+                       p.get("sigma_num", 10)).tolist()
+
+
+def train(cfg: dict[str, Any], dataset: str, data_path: Path, out_dir: Path, grid: list[float],
+          if_changed: str = "error") -> dict[str, Any]:
+    """Train (or resume) one model; write model.pt (the selected generator) and train.json."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(cfg, data_path, out_dir, grid)
+    run = trainer.run(show_progress=sys.stderr.isatty(), if_changed=if_changed)
+    use_best = cfg["select"] == "best_valid" and trainer.best is not None
+    G = trainer.gan.G
+    if use_best:
+        G.load_state_dict(trainer.best["G"])
+    selected = ({k: v for k, v in trainer.best.items() if k != "G"} if use_best
+                else {"epoch": cfg["epochs"], "step": trainer.step})
+    meta = {"config": cfg, "dataset": dataset, "seed": cfg["seed"], "data_dim": trainer.data_dim,
+            "example_shape": trainer.meta["example_shape"], "n_classes": trainer.n_classes,
+            "kind": trainer.meta["kind"], "selection": "best_valid" if use_best else "last", "selected": selected}
+    save_model(out_dir / "model.pt", G, trainer.gan.D, meta)
+    summary = {"dataset": dataset, "seed": cfg["seed"], "device": str(trainer.device), **run,
+               "epochs": cfg["epochs"], "steps_per_epoch": trainer.steps_per_epoch,
+               "selection": meta["selection"], "selected": selected, "valid_history": trainer.valid_history}
+    write_json(out_dir / "train.json", summary)
+    return summary
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="train a GAN (resumes from OUT/checkpoint.pt)")
+    p.add_argument("dataset", help="dataset name: its train.<name> section in params")
+    p.add_argument("--data", type=Path, help="prepared .npz (default data/prepared/<dataset>.npz)")
+    p.add_argument("--out", type=Path, help="output folder (default results/<dataset>/s<seed>)")
+    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="read train.common + train.<dataset>")
+    p.add_argument("--config-json", help="the merged training section as JSON (the workflow passes it)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, help="override the epoch budget")
+    p.add_argument("--if-changed", choices=["error", "restart"], default="error",
+                   help="what to do with a checkpoint made with other parameters")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args: argparse.Namespace) -> None:
+    data = args.data or Path("data/prepared") / args.dataset / "dataset.npz"
+    out = args.out or Path("results") / args.dataset / f"s{args.seed}"
+    params = load_params(args.params) if args.params.exists() or not args.config_json else {}
+    cfg = json.loads(args.config_json) if args.config_json else train_config(params, args.dataset)
+    cfg["seed"] = args.seed
+    if args.epochs:
+        cfg["epochs"] = args.epochs
+    summary = train(cfg, args.dataset, data, out, parzen_grid(params), args.if_changed)
+    print(f"[train] done: {summary['steps']} steps, selected {summary['selection']} "
+          f"({summary['selected']}) -> {out / 'model.pt'}", file=sys.stderr)
