@@ -23,6 +23,8 @@ STEP_MODULES = (
     "ganrepro.figures",
     "ganrepro.tables",
     "ganrepro.report",
+    "ganrepro.summary",
+    "ganrepro.classify",
 )
 
 

@@ -35,6 +35,7 @@ from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
 from ganrepro.io import atomic_path, write_json
 from ganrepro.models import bias_from_marginals, build_models, sample_noise
+from ganrepro.parzen import parzen_log_density
 from ganrepro.sample import generate
 
 # Keys that may change between a checkpoint and its resumption (budgets and bookkeeping).
@@ -370,8 +371,6 @@ class Trainer:
         every = self.cfg["valid_every"]
         if not every or (epoch % every and epoch != self.cfg["epochs"]):
             return
-        from ganrepro.parzen import parzen_log_density
-
         samples = generate(self.gan.G, self.cfg, len(self.x_valid), self.cfg["seed"] + epoch, self.gan.n_classes)
         scores = parzen_log_density(self.x_valid.numpy(), samples["x"], self.parzen_grid).mean(axis=1)
         best_i = int(np.argmax(scores))

@@ -1,0 +1,66 @@
+# Shared definitions: which datasets run, which are skipped and why, and per-dataset file lists.
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from ganrepro.config import train_config
+
+TOY_DATASETS = {"toy1d", "ring"}
+TFD_FOLDS = range(5)
+SEEDS = config["seeds"]
+
+
+def skip_reason(dataset):
+    """Why a listed dataset cannot run here (None when it can)."""
+    tfd_file = config["data"]["tfd_file"]
+    if dataset == "tfd" and not Path(tfd_file).exists():
+        return (f"TFD_48x48.mat not found at {tfd_file} (the Toronto Face Database is licensed and "
+                "cannot be downloaded; see the README to place it)")
+    return None
+
+
+SKIPPED = {ds: r for ds in config["datasets"] if (r := skip_reason(ds))}
+RUN = [ds for ds in config["datasets"] if ds not in SKIPPED]
+IMAGE_RUN = [ds for ds in RUN if ds not in TOY_DATASETS]
+for _ds, _reason in SKIPPED.items():
+    print(f"[ganrepro] {_ds}: left out: {_reason}", file=sys.stderr)
+
+wildcard_constraints:
+    dataset="[a-z0-9][a-z0-9_-]*",
+    seed="[0-9]+",
+
+
+def json_arg(value):
+    """A value as one shell-quoted JSON argument (Snakemake reruns a job when it changes)."""
+    return shlex.quote(json.dumps(value, sort_keys=True))
+
+
+def train_dir(w):
+    return f"results/runs/{w.dataset}/train/s{w.seed}"
+
+
+def eval_dir(w):
+    return f"results/runs/{w.dataset}/eval/s{w.seed}"
+
+
+def parzen_files(ds):
+    """Per-seed Parzen results; TFD has one per fold (averaged over folds, as the paper)."""
+    if ds == "tfd":
+        return [f"results/runs/tfd/eval/s{s}/parzen_fold{k}.json" for s in SEEDS for k in TFD_FOLDS]
+    return [f"results/runs/{ds}/eval/s{s}/parzen.json" for s in SEEDS]
+
+
+def report_inputs():
+    """Everything the report shows: Table 1 and the figures of every dataset that ran."""
+    files = ["results/table1/table1.md"]
+    if "toy1d" in RUN:
+        files.append("results/figures/figure1_toy1d.png")
+    if "ring" in RUN:
+        files.append("results/figures/ring_modes.png")
+    for ds in RUN:
+        files.append(f"results/figures/curves_{ds}.png")
+    for ds in IMAGE_RUN:
+        files += [f"results/figures/figure2_{ds}.png", f"results/figures/figure3_{ds}.png",
+                  f"results/figures/inference_{ds}.png"]
+    return files

@@ -1,0 +1,108 @@
+# parzen, reference rows, approximate inference, and the per-dataset metrics file DVC tracks.
+PZ = config["parzen"]
+PARZEN_ARGS = (
+    f"--sigma-min-log10 {PZ['sigma_min_log10']} --sigma-max-log10 {PZ['sigma_max_log10']} "
+    f"--sigma-num {PZ['sigma_num']} --valid-limit {PZ['valid_limit']} --test-limit {PZ['test_limit']} "
+    f"--fine-step {PZ['fine_step']} --device {config['device']}"
+)
+
+
+def fold_keys(w):
+    """Validation / test arrays of the prepared file: TFD's per fold, else the paper's splits."""
+    suffix = f"_fold{w.fold}" if w.get("fold") else ""
+    return {"valid": f"x_valid{suffix}", "test": f"x_test{suffix}"}
+
+
+rule parzen:
+    input:
+        samples="results/runs/{dataset}/eval/s{seed}/samples.npz",
+        data="data/prepared/{dataset}/dataset.npz",
+    output:
+        "results/runs/{dataset}/eval/s{seed}/parzen.json",
+    params:
+        args=PARZEN_ARGS,
+    resources:
+        mem_mb=6000,
+    log:
+        "logs/parzen/{dataset}_s{seed}.log",
+    shell:
+        "ganrepro parzen --samples {input.samples}:x --valid {input.data}:x_valid --test {input.data}:x_test "
+        "--out {output} {params.args} --dataset {wildcards.dataset} --seed {wildcards.seed} --model gan 2> {log}"
+
+
+rule parzen_tfd_fold:
+    input:
+        samples="results/runs/tfd/eval/s{seed}/samples.npz",
+        data="data/prepared/tfd/dataset.npz",
+    output:
+        "results/runs/tfd/eval/s{seed}/parzen_fold{fold}.json",
+    params:
+        args=PARZEN_ARGS,
+    log:
+        "logs/parzen/tfd_s{seed}_fold{fold}.log",
+    shell:
+        "ganrepro parzen --samples {input.samples}:x --valid {input.data}:x_valid_fold{wildcards.fold} "
+        "--test {input.data}:x_test_fold{wildcards.fold} --out {output} {params.args} --dataset tfd "
+        "--seed {wildcards.seed} --fold {wildcards.fold} --model gan 2> {log}"
+
+
+rule parzen_reference:
+    """The same protocol with real training images (as many as samples) in place of samples."""
+    input:
+        data="data/prepared/{dataset}/dataset.npz",
+    output:
+        "results/runs/{dataset}/eval/reference_parzen.json",
+    params:
+        args=PARZEN_ARGS,
+        n=config["sample"]["n"],
+    resources:
+        mem_mb=6000,
+    log:
+        "logs/parzen/{dataset}_reference.log",
+    shell:
+        "ganrepro parzen --samples {input.data}:x_train --samples-limit {params.n} --valid {input.data}:x_valid "
+        "--test {input.data}:x_test --out {output} {params.args} --dataset {wildcards.dataset} "
+        "--model reference 2> {log}"
+
+
+rule infer:
+    """Learned approximate inference: E(x) ~ z, trained on the frozen generator."""
+    input:
+        model="results/runs/{dataset}/train/s{seed}/model.pt",
+        data="data/prepared/{dataset}/dataset.npz",
+    output:
+        metrics="results/runs/{dataset}/eval/s{seed}/infer/infer.json",
+        encoder="results/runs/{dataset}/eval/s{seed}/infer/encoder.pt",
+    params:
+        cfg=json_arg(config["infer"]),
+        device=config["device"],
+    threads: 2
+    resources:
+        gpu=1,
+    log:
+        "logs/infer/{dataset}_s{seed}.log",
+    shell:
+        "ganrepro infer --model {input.model} --data {input.data} --out-dir results/runs/{wildcards.dataset}/eval/s{wildcards.seed}/infer "
+        "--config-json {params.cfg} --device {params.device} 2> {log}"
+
+
+def metrics_inputs(w):
+    ds = w.dataset
+    files = {"train": [f"results/runs/{ds}/train/s{s}/train.json" for s in SEEDS]}
+    if ds not in TOY_DATASETS:
+        files["parzen"] = parzen_files(ds)
+        files["reference"] = [f"results/runs/{ds}/eval/reference_parzen.json"]
+        files["infer"] = [f"results/runs/{ds}/eval/s{s}/infer/infer.json" for s in SEEDS]
+    return files
+
+
+rule metrics:
+    """One flat json per dataset: what `dvc exp show` compares (mean and spread over seeds)."""
+    input:
+        unpack(metrics_inputs),
+    output:
+        "results/runs/{dataset}/metrics.json",
+    params:
+        files=lambda w, input: " ".join(f"--{k.replace('_', '-')} {' '.join(v)}" for k, v in input.items()),
+    shell:
+        "ganrepro metrics --dataset {wildcards.dataset} {params.files} --out {output}"

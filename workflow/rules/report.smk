@@ -1,0 +1,131 @@
+# Figures 1-3, training curves, Table 1 and the HTML report. Figures come as PNG and PDF.
+FIG = config["figures"]
+
+
+def first_model(w):
+    return f"results/runs/{w.dataset}/train/s{SEEDS[0]}/model.pt"
+
+
+rule figure1_toy1d:
+    input:
+        model=f"results/runs/toy1d/train/s{SEEDS[0]}/model.pt",
+        data="data/prepared/toy1d/dataset.npz",
+    output:
+        png=report("results/figures/figure1_toy1d.png", caption="../report/figure1.rst", category="Figures"),
+        pdf="results/figures/figure1_toy1d.pdf",
+    log:
+        "logs/figures/figure1.log",
+    shell:
+        "ganrepro figure toy1d --model {input.model} --data {input.data} --out results/figures/figure1_toy1d 2> {log}"
+
+
+rule figure_ring:
+    input:
+        samples=f"results/runs/ring/eval/s{SEEDS[0]}/samples.npz",
+        data="data/prepared/ring/dataset.npz",
+    output:
+        png=report("results/figures/ring_modes.png", caption="../report/ring.rst", category="Figures"),
+        pdf="results/figures/ring_modes.pdf",
+        json="results/runs/ring/eval/modes.json",
+    log:
+        "logs/figures/ring.log",
+    shell:
+        "ganrepro figure ring --samples {input.samples} --data {input.data} --out results/figures/ring_modes "
+        "--metrics-out {output.json} 2> {log}"
+
+
+rule figure2_samples:
+    input:
+        model=first_model,
+        data="data/prepared/{dataset}/dataset.npz",
+    output:
+        png=report("results/figures/figure2_{dataset}.png", caption="../report/figure2.rst", category="Figures",
+                   subcategory="{dataset}"),
+        pdf="results/figures/figure2_{dataset}.pdf",
+    params:
+        rows=FIG["grid_rows"],
+        cols=FIG["grid_cols"],
+    log:
+        "logs/figures/figure2_{dataset}.log",
+    shell:
+        "ganrepro figure samples --model {input.model} --data {input.data} --rows {params.rows} "
+        "--cols {params.cols} --out results/figures/figure2_{wildcards.dataset} 2> {log}"
+
+
+rule figure3_interpolation:
+    input:
+        model=first_model,
+    output:
+        png=report("results/figures/figure3_{dataset}.png", caption="../report/figure3.rst", category="Figures",
+                   subcategory="{dataset}"),
+        pdf="results/figures/figure3_{dataset}.pdf",
+    params:
+        rows=FIG["interp_rows"],
+        steps=FIG["interp_steps"],
+    log:
+        "logs/figures/figure3_{dataset}.log",
+    shell:
+        "ganrepro figure interp --model {input.model} --rows {params.rows} --steps {params.steps} "
+        "--out results/figures/figure3_{wildcards.dataset} 2> {log}"
+
+
+rule figure_inference:
+    input:
+        model=first_model,
+        encoder=lambda w: f"results/runs/{w.dataset}/eval/s{SEEDS[0]}/infer/encoder.pt",
+        data="data/prepared/{dataset}/dataset.npz",
+    output:
+        png=report("results/figures/inference_{dataset}.png", caption="../report/inference.rst",
+                   category="Figures", subcategory="{dataset}"),
+        pdf="results/figures/inference_{dataset}.pdf",
+    log:
+        "logs/figures/inference_{dataset}.log",
+    shell:
+        "ganrepro figure reconstruct --model {input.model} --encoder {input.encoder} --data {input.data} "
+        "--out results/figures/inference_{wildcards.dataset} 2> {log}"
+
+
+rule figure_curves:
+    input:
+        logs=lambda w: [f"results/runs/{w.dataset}/train/s{s}/train_log.csv" for s in SEEDS],
+        summaries=lambda w: [f"results/runs/{w.dataset}/train/s{s}/train.json" for s in SEEDS],
+        parzen=lambda w: parzen_files(w.dataset) if w.dataset not in TOY_DATASETS else [],
+    output:
+        png=report("results/figures/curves_{dataset}.png", caption="../report/curves.rst", category="Training",
+                   subcategory="{dataset}"),
+        pdf="results/figures/curves_{dataset}.pdf",
+    log:
+        "logs/figures/curves_{dataset}.log",
+    shell:
+        "ganrepro figure curves --logs {input.logs} --summaries {input.summaries} --parzen {input.parzen} "
+        "--out results/figures/curves_{wildcards.dataset} 2> {log}"
+
+
+rule table1:
+    input:
+        parzen=[f for ds in IMAGE_RUN for f in parzen_files(ds)],
+        reference=[f"results/runs/{ds}/eval/reference_parzen.json" for ds in IMAGE_RUN],
+    output:
+        md=report("results/table1/table1.md", caption="../report/table1.rst", category="Table 1"),
+        csv="results/table1/table1.csv",
+        tex="results/table1/table1.tex",
+        json="results/table1/table1.json",
+    params:
+        skipped=" ".join(f"--skipped {shlex.quote(f'{ds}={r}')}" for ds, r in SKIPPED.items()),
+    log:
+        "logs/table1.log",
+    shell:
+        "ganrepro table --parzen {input.parzen} --reference {input.reference} {params.skipped} "
+        "--out-dir results/table1 2> {log}"
+
+
+rule report:
+    input:
+        report_inputs(),
+        metrics=[f"results/runs/{ds}/metrics.json" for ds in config["datasets"]],
+    output:
+        "results/report.html",
+    log:
+        "logs/report.log",
+    shell:
+        "ganrepro report --results results --params params.yaml --out {output} 2> {log}"

@@ -1,0 +1,54 @@
+# train -> sample: one GAN per dataset and seed (resumes from its checkpoint.pt when rerun).
+
+
+rule train:
+    input:
+        data="data/prepared/{dataset}/dataset.npz",
+    output:
+        model="results/runs/{dataset}/train/s{seed}/model.pt",
+        summary="results/runs/{dataset}/train/s{seed}/train.json",
+        log_csv="results/runs/{dataset}/train/s{seed}/train_log.csv",
+    params:
+        cfg=lambda w: json_arg(train_config(config, w.dataset) | {"device": config["device"]}),
+        out=train_dir,
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=24 * 60,
+    log:
+        "logs/train/{dataset}_s{seed}.log",
+    shell:
+        "ganrepro train {wildcards.dataset} --data {input.data} --out {params.out} --seed {wildcards.seed} "
+        "--config-json {params.cfg} --if-changed restart 2> {log}"
+
+
+rule sample:
+    input:
+        model="results/runs/{dataset}/train/s{seed}/model.pt",
+    output:
+        "results/runs/{dataset}/eval/s{seed}/samples.npz",
+    params:
+        n=config["sample"]["n"],
+        seed=config["sample"]["seed"],
+        device=config["device"],
+    resources:
+        gpu=1,
+    log:
+        "logs/sample/{dataset}_s{seed}.log",
+    shell:
+        "ganrepro sample --model {input.model} --n {params.n} --seed {params.seed} "
+        "--device {params.device} --out {output} 2> {log}"
+
+
+rule train_summary:
+    """All seeds of one dataset: the training metrics and curves DVC tracks."""
+    input:
+        summaries=lambda w: [f"results/runs/{w.dataset}/train/s{s}/train.json" for s in SEEDS],
+        logs=lambda w: [f"results/runs/{w.dataset}/train/s{s}/train_log.csv" for s in SEEDS],
+    output:
+        summary="results/runs/{dataset}/train_summary.json",
+        curves="results/runs/{dataset}/train_curves.csv",
+    shell:
+        "ganrepro metrics --dataset {wildcards.dataset} --train {input.summaries} --logs {input.logs} "
+        "--curves-out {output.curves} --out {output.summary}"
