@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import resource
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,14 +37,11 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of `repeats` calls, seconds."""
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
+def seconds(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Wall time of one call, and its result."""
+    began = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - began, result
 
 
 def make_data(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,21 +63,21 @@ def authors_batch(x: torch.Tensor, mu: torch.Tensor, sigma: float) -> torch.Tens
     return m + torch.log(torch.exp(e - m[:, None]).mean(1)) - mu.shape[1] * math.log(sigma * math.sqrt(2 * math.pi))
 
 
-def floor_parts(samples: torch.Tensor, points: torch.Tensor, repeats: int) -> tuple[float, float]:
-    """(seconds of one float32 product points @ samples.T, seconds of one exp-and-sum pass over its result)."""
+def floor_passes(samples: torch.Tensor, points: torch.Tensor) -> tuple[Callable[[], Any], Callable[[], Any]]:
+    """The floor's two parts: one float32 product points @ samples.T, and one exp-and-sum pass over
+    a matrix of that size (in the same cache-sized blocks as (a), arguments in [-5, 0]: the fast case)."""
     out = torch.empty(len(points), len(samples))
-    t_mm = timed(lambda: torch.mm(points, samples.T, out=out), repeats)
-    out.mul_(-5.0 / out.max())  # exponent arguments in [-5, 0]: no underflow, the fast case
+    args = torch.rand(len(points), len(samples)).mul_(-5.0)
     rows = max(1, BLOCK_VALUES // len(samples))
     work = torch.empty(rows, len(samples))
 
     def exp_sum() -> None:
-        for r in range(0, len(out), rows):
-            block = out[r:r + rows]
+        for r in range(0, len(args), rows):
+            block = args[r:r + rows]
             torch.exp(block, out=work[:len(block)])
             work[:len(block)].sum(1)
 
-    return t_mm, timed(exp_sum, repeats)
+    return (lambda: torch.mm(points, samples.T, out=out)), exp_sum
 
 
 def main() -> None:
@@ -100,25 +99,32 @@ def main() -> None:
           f"{'data ' + args.data if args.data else 'uniform random data'}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
     mem_data = peak_mb()
+    load_before = os.getloadavg()[0]
 
-    parzen_log_density(points[:256], samples, sigmas)  # warm-up
-    t_ours = timed(lambda: parzen_log_density(points, samples, sigmas), args.repeats)
+    def ours() -> np.ndarray:
+        return parzen_log_density(points, samples, sigmas)
+
+    ours()  # warm-up, and (a)'s memory before anything else is allocated
     mem_ours = peak_mb()
-
-    t_mm, t_exp = floor_parts(samples, points, args.repeats)
+    mm, exp_sum = floor_passes(samples, points)
+    rounds = [(seconds(ours)[0], seconds(mm)[0], seconds(exp_sum)[0]) for _ in range(args.repeats)]
+    t_ours, t_mm, t_exp = (statistics.median(column) for column in zip(*rounds))
     t_floor = t_mm + len(sigmas) * t_exp
     gflops = 2 * n * m * d / t_mm / 1e9
 
-    x, n_batches = points[:AUTHORS_BATCH], args.authors_batches
+    x = points[:AUTHORS_BATCH]
     ours_slice = parzen_log_density(x, samples, sigmas[:1])[0]
-    t_batch = timed(lambda: authors_batch(x, samples, sigmas[0]), n_batches)
+    timings = [seconds(lambda: authors_batch(x, samples, sigmas[0])) for _ in range(args.authors_batches)]
+    t_batch = statistics.median(t for t, _ in timings)
     t_authors = t_batch * math.ceil(m / AUTHORS_BATCH) * len(sigmas)
     mem_authors = peak_mb()
-    diff = float(np.abs(authors_batch(x, samples, sigmas[0]).double().numpy() - ours_slice).max())
+    diff = float(np.abs(timings[-1][1].double().numpy() - ours_slice).max())
 
-    print(f"(a) this implementation : {t_ours:8.2f} s  (median of {args.repeats})")
+    print(f"load average (1 min): {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; "
+          f"(a) and (c) timed in {args.repeats} interleaved rounds, medians shown")
+    print(f"(a) this implementation : {t_ours:8.2f} s")
     print(f"(b) authors' algorithm  : {t_authors:8.1f} s  ({t_batch:.2f} s per batch of {AUTHORS_BATCH} points "
-          f"and sigma, median of {n_batches}, x {math.ceil(m / AUTHORS_BATCH)} batches x {len(sigmas)} sigmas)")
+          f"and sigma, median of {args.authors_batches}, x {math.ceil(m / AUTHORS_BATCH)} batches x {len(sigmas)} sigmas)")
     print(f"(c) floor               : {t_floor:8.2f} s  (matmul {t_mm:.2f} s at {gflops:.0f} GFLOP/s "
           f"+ {len(sigmas)} x exp-and-sum {t_exp:.3f} s)")
     print(f"ratio (a)/(c) = {t_ours / t_floor:.2f}  (target <= 1.5)")

@@ -75,7 +75,7 @@ def test_idx_fetch_and_prepare_from_mirror(idx_mirror, run_cli, tmp_path):
         assert (tmp_path / "raw/mnist" / entry["name"]).read_bytes() == Path(entry["source"]).read_bytes()
 
     assert run_cli("prepare", "mnist", "--raw-dir", "raw").code == 0
-    out = tmp_path / "data/prepared/mnist.npz"
+    out = tmp_path / "data/prepared/mnist/dataset.npz"
     images, labels = arrays["train-images-idx3-ubyte.gz"], arrays["train-labels-idx1-ubyte.gz"]
     raw = {
         "train": (images[:50_000], labels[:50_000]),
@@ -429,7 +429,7 @@ def test_custom_npz(key, layout, label_key, run_cli, tmp_path):
     assert run_cli("fetch", "mine", "--raw-dir", "raw").code == 0
     result = run_cli("prepare", "mine", "--raw-dir", "raw")
     assert result.code == 0, result.err
-    out = tmp_path / "data/prepared/mine.npz"
+    out = tmp_path / "data/prepared/mine/dataset.npz"
     meta = datasets.read_meta(out)
     assert (meta["n_train"], meta["n_valid"], meta["n_test"]) == (35, 10, 5)
     assert meta["example_shape"] == [channels, 5, 4]

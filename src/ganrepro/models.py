@@ -192,6 +192,10 @@ def build_models(cfg: dict, data_dim: int, n_classes: int = 0) -> tuple[nn.Modul
         d = ConvMaxoutDiscriminator(cfg["d_irange"], cfg["d_input_keep"], cfg["d_hidden_keep"], cond)
     else:
         raise ValueError(f"train.*.arch: unknown architecture {cfg['arch']!r} (mlp or conv)")
+    if cfg.get("bias_irange"):
+        for module in (*g.modules(), *d.modules()):
+            if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.uniform_(module.bias, -cfg["bias_irange"], cfg["bias_irange"])
     return g, d
 
 

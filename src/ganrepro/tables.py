@@ -83,7 +83,7 @@ def read_scores(path: Path, model: str | None = None) -> list[Score]:
     protocol = f"{grid} on {data.get('n_valid_used')} validation points"
     entries = [(row, data, protocol)]
     if data.get("fine"):
-        entries.append((row + FINE_SUFFIX, data["fine"], f"{protocol}, refined in steps of {data.get('fine_step')}"))
+        entries.append((row + FINE_SUFFIX, data["fine"], f"steps of {data.get('fine_step')}"))
     return [Score(name, data["dataset"], data.get("seed"), data.get("fold"), float(e["log_likelihood"]),
                   float(e["standard_error"]), float(e["sigma"]), how, str(path)) for name, e, how in entries]
 
@@ -103,14 +103,15 @@ def aggregate(scores: list[Score]) -> Cell:
     per_seed = [(statistics.fmean(s.log_likelihood for s in group),
                  math.sqrt(sum(s.standard_error**2 for s in group)) / len(group)) for group in by_seed.values()]
     folds = _ordered({s.fold for s in scores})
-    fold_text = f", averaged over {len(folds)} folds" if len(folds) > 1 else ""
     if len(per_seed) == 1:
         value, error = per_seed[0]
-        kind = f"standard error over the test points{fold_text}"
+        kind = (f"standard error of the mean over {len(folds)} folds (fold standard errors combined)"
+                if len(folds) > 1 else "standard error over the test points")
     else:
         values = [v for v, _ in per_seed]
         value, error = statistics.fmean(values), statistics.stdev(values)
-        kind = f"standard deviation across {len(values)} seeds{fold_text}"
+        kind = f"standard deviation across {len(values)} seeds" + (
+            f", each averaged over its folds ({len(folds)})" if len(folds) > 1 else "")
     return Cell(value, error, kind, _ordered(set(by_seed)), folds, sorted({s.sigma for s in scores}),
                 sorted({s.path for s in scores}))
 
@@ -152,31 +153,30 @@ def build(scores: list[Score], skipped: dict[str, str]) -> dict[str, Any]:
             elif d in skipped or any(p.dataset == d for p in paper.TABLE1):
                 cells[d] = {"display": f"not run: {skipped[d]}" if d in skipped else "not run"}
         rows.append({"model": row, "source": "this reproduction", "cells": cells})
-    protocols = sorted({s.protocol for s in scores})
-    return {"columns": datasets, "rows": rows, "notes": notes(rows, protocols), "skipped": skipped}
+    return {"columns": datasets, "rows": rows, "notes": notes(rows, scores), "skipped": skipped}
 
 
-def notes(rows: list[dict[str, Any]], protocols: list[str]) -> list[str]:
-    """What the numbers are; one line per cell whose ± is not a plain standard error."""
+def notes(rows: list[dict[str, Any]], scores: list[Score]) -> list[str]:
+    """What the numbers are; one line per cell aggregated over several seeds or folds."""
+    protocols = {fine: "; ".join(sorted({s.protocol for s in scores if s.row.endswith(FINE_SUFFIX) == fine}))
+                 for fine in (False, True)}
     lines = [
         "Mean log-likelihood (nats) of test data under a Gaussian Parzen window fitted to model samples; "
         "higher is better. ± is the standard error over the test points unless noted.",
         f"Paper rows: {paper.SOURCE}; MNIST on the test set, TFD over the folds.",
-        "This reproduction: sigma chosen on validation data only (the authors' protocol): "
-        + ("; ".join(protocols) or "no results") + ".",
-        f"Rows ending '{FINE_SUFFIX}': sigma re-chosen on the same validation points on a finer grid "
-        "between the neighbours of the paper-grid choice; the test set never chooses sigma.",
-        f"{MODEL_LABELS['reference']}: the same Parzen estimate with as many real training images as model "
-        "samples in place of the samples (Theis et al., 2016, 'A note on the evaluation of generative models').",
+        f"This reproduction: sigma chosen on validation data only, as the authors: {protocols[False] or 'no results'}.",
     ]
+    if protocols[True]:
+        lines.append(f"Rows ending '{FINE_SUFFIX}': sigma re-chosen on the same validation points in "
+                     f"{protocols[True]} between the grid neighbours of the paper-grid choice; "
+                     "the test set never chooses sigma.")
+    lines.append(f"{MODEL_LABELS['reference']}: the same estimate with as many real training images as model "
+                 "samples in place of the samples (Theis et al., 2016, 'A note on the evaluation of generative models').")
     for row in rows:
         for d, cell in row["cells"].items():
-            if "error_kind" in cell and not cell["error_kind"].startswith("standard error over the test points"):
+            if len(cell.get("seeds", ())) > 1 or len(cell.get("folds", ())) > 1:
                 seeds = ", ".join(map(str, cell["seeds"]))
-                lines.append(f"{row['model']}, {DATASET_NAMES.get(d, d)}: mean ± {cell['error_kind']} "
-                             f"(seeds {seeds}).")
-            elif "error_kind" in cell and len(cell["folds"]) > 1:
-                lines.append(f"{row['model']}, {DATASET_NAMES.get(d, d)}: {cell['error_kind']}.")
+                lines.append(f"{row['model']}, {DATASET_NAMES.get(d, d)}: ± is the {cell['error_kind']} (seeds {seeds}).")
     return lines
 
 

@@ -286,8 +286,10 @@ class Trainer:
         if not self.ckpt_path.exists():
             return False
         state = torch.load(self.ckpt_path, map_location=self.device, weights_only=False)
-        changed = sorted(k for k in set(state["config"]) | set(self.cfg)
-                         if k not in RESUMABLE_KEYS and state["config"].get(k) != self.cfg.get(k))
+        saved = state["config"]
+        changed = sorted(k for k in set(saved) | set(self.cfg)  # a key added since, left off, is compatible
+                         if k not in RESUMABLE_KEYS and saved.get(k) != self.cfg.get(k)
+                         and (k in saved or self.cfg.get(k)))
         if state["step"] > self.total_steps:
             changed.append(f"epochs (checkpoint at step {state['step']} > {self.total_steps})")
         if changed and if_changed == "restart":

@@ -1,0 +1,529 @@
+"""Figures 1-3 of the paper, the ring's mode coverage, reconstructions G(E(x)) and training curves:
+`ganrepro figure KIND ... --out PREFIX` writes PREFIX.png and PREFIX.pdf, each atomically."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle
+from scipy import stats
+from torch import nn
+from torch.nn import functional as F
+
+from ganrepro import datasets
+from ganrepro.arrays import load_array
+from ganrepro.artifacts import load_model
+from ganrepro.device import resolve_device
+from ganrepro.errors import UserError
+from ganrepro.infer import condition_classes, load_encoder, reconstruct
+from ganrepro.io import atomic_path, read_json, write_json
+from ganrepro.models import sample_noise
+from ganrepro.parzen import nearest_indices
+from ganrepro.sample import generate
+
+NEIGHBOUR_COLOUR = "#d62728"
+CELL_INCHES = 0.6  # size of one image in a grid figure
+DPI = 150
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers: saving, image grids, loading
+# ---------------------------------------------------------------------------------------------
+
+
+def save_figure(fig: Figure, prefix: Path) -> list[Path]:
+    """Write PREFIX.png and PREFIX.pdf atomically; return the two paths. Figures are plain
+    matplotlib `Figure` objects (no pyplot state, no GUI backend)."""
+    paths = [Path(f"{prefix}.{fmt}") for fmt in ("png", "pdf")]
+    for path in paths:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=path.suffix[1:], dpi=DPI, bbox_inches="tight")
+    print(f"[figure] wrote {paths[0]} and {paths[1].name}", file=sys.stderr)
+    return paths
+
+
+def as_images(x: np.ndarray, shape: list[int]) -> np.ndarray:
+    """Flat rows to (n, C, H, W) images, clipped to [0, 1]."""
+    return np.clip(np.asarray(x, dtype=np.float32).reshape(len(x), *shape), 0.0, 1.0)
+
+
+def image_grid(images: np.ndarray, cols: int, pad: int = 1) -> np.ndarray:
+    """(n, C, H, W) images tiled row by row into one (H', W') or (H', W', 3) array on white."""
+    n, c, h, w = images.shape
+    rows = math.ceil(n / cols)
+    grid = np.ones((c, rows * (h + pad) - pad, cols * (w + pad) - pad), dtype=np.float32)
+    for i, img in enumerate(images):
+        r, k = divmod(i, cols)
+        grid[:, r * (h + pad):r * (h + pad) + h, k * (w + pad):k * (w + pad) + w] = img
+    return grid[0] if c == 1 else grid.transpose(1, 2, 0)
+
+
+def show_grid(ax: Axes, images: np.ndarray, cols: int, title: str = "") -> None:
+    """Draw an image grid (grayscale or colour) on `ax`, without ticks."""
+    ax.imshow(image_grid(images, cols), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=9)
+
+
+def grid_figure(widths: list[int], rows: int) -> tuple[Figure, list[Axes]]:
+    """A row of grid panels, `widths` image columns each, sized to CELL_INCHES per image."""
+    fig = Figure(figsize=(CELL_INCHES * (sum(widths) + len(widths)), CELL_INCHES * rows + 0.6))
+    axes = fig.subplots(1, len(widths), squeeze=False,
+                        gridspec_kw={"width_ratios": widths, "wspace": 0.04 * len(widths)})
+    return fig, list(axes[0])
+
+
+def load_image_model(path: Path, device_name: str) -> tuple[nn.Module, dict[str, Any]]:
+    """The generator of a model file whose data are images, with its meta."""
+    G, _, meta = load_model(path, resolve_device(device_name))
+    if meta.get("kind") != "image":
+        raise UserError(f"{path}: this figure needs an image model; {meta.get('dataset')} is {meta.get('kind')!r} data")
+    return G, meta
+
+
+def check_dim(x: np.ndarray, meta: dict[str, Any], where: Path) -> np.ndarray:
+    """x as flat rows; an error names the file when they do not fit the model."""
+    flat = x.reshape(len(x), -1)
+    if flat.shape[1] != meta["data_dim"]:
+        raise UserError(f"{where}: examples have {flat.shape[1]} values, the model {meta['data_dim']} "
+                        f"({meta.get('dataset')}): use the model's own dataset")
+    return flat
+
+
+# ---------------------------------------------------------------------------------------------
+# Figure 2: fair samples, and the nearest training example of the neighbouring sample
+# ---------------------------------------------------------------------------------------------
+
+
+def neighbour_column(samples: np.ndarray, train: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Samples 0.. laid out as `rows` rows of cols-1 (flat rows), and for each row the index in
+    `train` of the nearest training example (pixel distance) of the row's last sample."""
+    shown = samples[: rows * (cols - 1)]
+    last = shown.reshape(rows, cols - 1, -1)[:, -1]
+    return shown, nearest_indices(last, train.reshape(len(train), -1))
+
+
+def figure_samples(model: Path, data: Path, rows: int, cols: int, out: Path, seed: int, device: str) -> None:
+    if cols < 2 or rows < 1:
+        raise UserError("figure samples: --cols must be >= 2 (the last column holds neighbours) and --rows >= 1")
+    G, meta = load_image_model(model, device)
+    train = check_dim(datasets.load_split(data, "train"), meta, data)
+    x = generate(G, meta["config"], rows * (cols - 1), seed, meta["n_classes"])["x"]
+    shown, idx = neighbour_column(x, train, rows, cols)
+    fig, (ax_s, ax_n) = grid_figure([cols - 1, 1], rows)
+    show_grid(ax_s, as_images(shown, meta["example_shape"]), cols - 1,
+              f"{meta.get('dataset')}: samples 0..{len(shown) - 1} of seed {seed}")
+    show_grid(ax_n, as_images(train[idx], meta["example_shape"]), 1, "nearest\ntraining")
+    for spine in ax_n.spines.values():
+        spine.set(edgecolor=NEIGHBOUR_COLOUR, linewidth=2.5)
+    save_figure(fig, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Figure 3: linear interpolation in z
+# ---------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def interpolate(G: nn.Module, cfg: dict[str, Any], rows: int, steps: int, seed: int) -> np.ndarray:
+    """G along `rows` straight lines between two random z's, `steps` points each (c fixed per row)."""
+    device = next(G.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    ends = sample_noise(2 * rows, cfg["z_dim"], cfg["noise"], device, gen).view(2, rows, 1, -1)
+    t = torch.linspace(0.0, 1.0, steps, device=device).view(1, steps, 1)
+    z = ((1 - t) * ends[0] + t * ends[1]).reshape(rows * steps, -1)
+    n_cls = condition_classes(G)
+    c = (torch.arange(rows, device=device) % n_cls).repeat_interleave(steps) if n_cls else None
+    return G(z, c).cpu().numpy()
+
+
+def figure_interp(model: Path, rows: int, steps: int, out: Path, seed: int, device: str) -> None:
+    if rows < 1 or steps < 2:
+        raise UserError("figure interp: --rows must be >= 1 and --steps >= 2")
+    G, meta = load_image_model(model, device)
+    x = interpolate(G, meta["config"], rows, steps, seed)
+    fig, (ax,) = grid_figure([steps], rows)
+    show_grid(ax, as_images(x, meta["example_shape"]), steps,
+              f"{meta.get('dataset')}: G((1 - t) z0 + t z1), t = 0 .. 1 along each row (seed {seed})")
+    save_figure(fig, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Approximate inference: test images beside G(E(x))
+# ---------------------------------------------------------------------------------------------
+
+
+def figure_reconstruct(model: Path, encoder: Path, data: Path, rows: int, cols: int, out: Path, device: str) -> None:
+    G, meta = load_image_model(model, device)
+    dev = next(G.parameters()).device
+    E, _ = load_encoder(encoder, dev)
+    n = rows * cols
+    x = check_dim(datasets.load_split(data, "test"), meta, data)[:n]
+    c = torch.from_numpy(datasets.load_labels(data, "test")[:n]).to(dev) if condition_classes(G) else None
+    x_hat = reconstruct(G, E, torch.from_numpy(x).to(dev), c).cpu().numpy()
+    fig, axes = grid_figure([cols, cols], rows)
+    show_grid(axes[0], as_images(x, meta["example_shape"]), cols, f"{meta.get('dataset')}: test images x")
+    show_grid(axes[1], as_images(x_hat, meta["example_shape"]), cols, "G(E(x))")
+    save_figure(fig, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# The ring of Gaussians: mode coverage
+# ---------------------------------------------------------------------------------------------
+
+
+def ring_centres(modes: int, radius: float) -> np.ndarray:
+    angles = 2 * np.pi * np.arange(modes) / modes
+    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+def ring_metrics(x: np.ndarray, centres: np.ndarray, std: float, n_std: float = 3.0,
+                 min_fraction: float = 0.01) -> dict[str, Any]:
+    """Samples within n_std std of each mode; a mode is covered when it holds min_fraction of them."""
+    dist = np.linalg.norm(x[:, None, :] - centres[None], axis=2)
+    near = dist.min(1) <= n_std * std
+    counts = np.bincount(dist.argmin(1)[near], minlength=len(centres))
+    covered = counts >= min_fraction * len(x)
+    return {"n_samples": len(x), "modes": len(centres), "modes_covered": int(covered.sum()),
+            "high_quality_fraction": float(near.mean()), "per_mode_counts": counts.tolist(),
+            "covered": covered.tolist(), "definition": {"within_std": n_std, "std": std,
+                                                        "min_fraction_to_cover": min_fraction}}
+
+
+def figure_ring(samples: Path, data: Path, out: Path, metrics_out: Path | None) -> dict[str, Any]:
+    x = load_array(f"{samples}:x")
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise UserError(f"{samples}: expected 2-D samples of the ring dataset, got shape {x.shape}")
+    source = datasets.read_meta(data).get("source", {})
+    centres = ring_centres(source.get("modes", datasets.RING_MODES), source.get("radius", datasets.RING_RADIUS))
+    std = source.get("std", datasets.RING_STD)
+    metrics = {"samples": str(samples), **ring_metrics(x, centres, std)}
+    real = datasets.load_split(data, "test")[: len(x)]
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
+    ax.scatter(real[:, 0], real[:, 1], s=2, c="0.7", label="data (test split)", rasterized=True)
+    ax.scatter(x[:, 0], x[:, 1], s=2, c="tab:green", alpha=0.4, label="samples of G", rasterized=True)
+    for (cx, cy), count in zip(centres, metrics["per_mode_counts"]):
+        ax.add_patch(Circle((cx, cy), 3 * std, fill=False, color="k", lw=0.8))
+        ax.annotate(str(count), (cx, cy), xytext=(cx * 1.18, cy * 1.18), ha="center", va="center", fontsize=8)
+    lim = 1.4 * np.abs(centres).max()
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal",
+           title=f"{metrics['modes_covered']}/{len(centres)} modes covered; "
+                 f"{metrics['high_quality_fraction']:.1%} of samples within 3 std of a mode")
+    ax.legend(loc="center", fontsize=8, markerscale=4)
+    save_figure(fig, out)
+    if metrics_out:
+        write_json(metrics_out, metrics)
+    return metrics
+
+
+# ---------------------------------------------------------------------------------------------
+# Figure 1: the 1-D illustration, from a real toy1d run
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Snapshot:
+    """One panel of Figure 1: p_g and D over the x grid, and x = G(z) for the drawn z's."""
+
+    title: str
+    p_g: np.ndarray
+    d: np.ndarray
+    x_of_z: np.ndarray | None
+    d_star: np.ndarray | None = None
+
+
+def density(samples: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Gaussian kernel density of 1-D samples on `grid` (normal-reference bandwidth 1.06 std n^(-1/5),
+    floored at the grid step so that a collapsed generator still gives a finite curve)."""
+    bw = max(1.06 * samples.std() * len(samples) ** -0.2, grid[1] - grid[0])
+    return stats.norm.pdf((grid[:, None] - samples[None, :]) / bw).mean(1) / bw
+
+
+def quantile_z(kind: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """n evenly spaced probabilities u and the z of p_z (1-D) at those quantiles."""
+    u = (np.arange(n) + 0.5) / n
+    z = (2 * u - 1) * math.sqrt(3) if kind == "uniform" else stats.norm.ppf(u)
+    return u, z
+
+
+class Toy1D:
+    """The loaded toy1d G and D, the data, and the plain torch loops Figure 1 needs (Adam, the
+    non-saturating generator loss, alternating updates)."""
+
+    def __init__(self, G: nn.Module, D: nn.Module, cfg: dict[str, Any], real: np.ndarray, batch: int,
+                 seed: int) -> None:
+        self.G, self.D, self.cfg, self.batch = G, D, cfg, batch
+        self.device = next(G.parameters()).device
+        self.real = torch.from_numpy(real.reshape(-1, 1)).to(self.device)
+        self.gen = torch.Generator(device=self.device).manual_seed(seed)
+        self.opt_d = torch.optim.Adam(D.parameters(), betas=(0.5, 0.999))
+        self.opt_g = torch.optim.Adam(G.parameters(), betas=(0.5, 0.999))
+        self.ones = torch.ones(batch, device=self.device)
+
+    def noise(self, n: int) -> torch.Tensor:
+        return sample_noise(n, self.cfg["z_dim"], self.cfg["noise"], self.device, self.gen)
+
+    def train(self, steps: int, d_lr: float = 0.0, g_lr: float = 0.0, decay: bool = False) -> None:
+        """`steps` iterations of a D update (if d_lr) then a G update (if g_lr); with `decay` the
+        learning rates fall linearly to 0 over the run, which lets D settle near its optimum."""
+        for i in range(steps):
+            scale = 1 - i / steps if decay else 1.0
+            if d_lr:
+                idx = torch.randint(len(self.real), (self.batch,), device=self.device, generator=self.gen)
+                with torch.no_grad():
+                    fake = self.G(self.noise(self.batch))
+                logits = self.D(torch.cat([self.real[idx], fake]))
+                self._update(self.opt_d, d_lr * scale, logits, torch.cat([self.ones, 0 * self.ones]))
+            if g_lr:
+                self._update(self.opt_g, g_lr * scale, self.D(self.G(self.noise(self.batch))), self.ones)
+
+    @staticmethod
+    def _update(opt: torch.optim.Optimizer, lr: float, logits: torch.Tensor, target: torch.Tensor) -> None:
+        """One Adam step on the cross-entropy of D's logits against `target` (1 = data)."""
+        for group in opt.param_groups:
+            group["lr"] = lr
+        opt.zero_grad(set_to_none=True)
+        F.binary_cross_entropy_with_logits(logits, target).backward()
+        opt.step()
+
+    @torch.no_grad()
+    def snapshot(self, title: str, grid: np.ndarray, n_samples: int, z_lines: np.ndarray | None) -> Snapshot:
+        x = self.G(self.noise(n_samples)).cpu().numpy().ravel()
+        d = torch.sigmoid(self.D(torch.from_numpy(grid[:, None]).float().to(self.device))).cpu().numpy()
+        x_of_z = (self.G(torch.from_numpy(z_lines[:, None]).float().to(self.device)).cpu().numpy().ravel()
+                  if z_lines is not None else None)
+        return Snapshot(title, density(x, grid), d, x_of_z)
+
+
+def draw_panel(ax: Axes, ax_map: Axes, snap: Snapshot, grid: np.ndarray, p_data: np.ndarray,
+               z_pos: np.ndarray | None) -> None:
+    """Densities and D on top; the z -> x mapping below (z evenly spaced in probability)."""
+    ax.plot(grid, p_data, "k:", lw=1.5, label="p_data")
+    ax.plot(grid, snap.p_g, "g-", lw=1.5, label="p_g")
+    ax.plot(grid, snap.d, "b--", lw=1.5, label="D(x)")
+    if snap.d_star is not None:
+        ax.plot(grid, snap.d_star, color="b", alpha=0.3, lw=3, label="D* = p_data/(p_data+p_g)")
+    ax.set_title(snap.title, fontsize=9)
+    ax.set_ylim(0, max(1.05, 1.05 * max(p_data.max(), snap.p_g.max())))
+    ax.tick_params(labelbottom=False)
+    ax_map.set(ylim=(-0.15, 1.15), yticks=[0, 1], yticklabels=["z", "x"])
+    ax_map.axhline(0, color="k", lw=0.8)
+    ax_map.axhline(1, color="k", lw=0.8)
+    if snap.x_of_z is None or z_pos is None:
+        ax_map.text(0.5, 0.5, "z has more than one dimension: mapping not drawn", transform=ax_map.transAxes,
+                    ha="center", va="center", fontsize=7)
+        return
+    for zp, xg in zip(z_pos, np.clip(snap.x_of_z, grid[0], grid[-1])):
+        ax_map.annotate("", xy=(xg, 1), xytext=(zp, 0), arrowprops={"arrowstyle": "->", "lw": 0.6, "color": "0.3"})
+
+
+@dataclass(frozen=True)
+class Figure1Schedule:
+    """The updates between the panels of Figure 1 (Adam; D's rate decays linearly in (b) and (d))."""
+
+    d_steps: int = 1000       # (b): D towards D*, G fixed
+    g_steps: int = 20         # (c): G against that D, D fixed
+    joint_steps: int = 3000   # (d): alternating D and G updates
+    d_lr: float = 0.05
+    g_lr: float = 0.001
+    joint_d_lr: float = 0.01
+    batch_size: int = 256
+
+
+def figure_toy1d(model: Path, data: Path, out: Path, schedule: Figure1Schedule, seed: int,
+                 device: str) -> list[Snapshot]:
+    """Figure 1: (a) the trained pair, (b) D trained towards D*, (c) G updated against it, (d) joint
+    training continued towards the optimum p_g = p_data, D = 1/2; measured gaps in the titles."""
+    G, D, meta = load_model(model, resolve_device(device))
+    cfg, s = meta["config"], schedule
+    if meta["data_dim"] != 1:
+        raise UserError(f"{model}: Figure 1 needs a model of 1-D data (toy1d), this one has {meta['data_dim']} values")
+    torch.manual_seed(seed)
+    toy = Toy1D(G, D, cfg, datasets.load_split(data, "train"), s.batch_size, seed)
+    mean, std, n = datasets.TOY1D_MEAN, datasets.TOY1D_STD, 20000
+    with torch.no_grad():
+        first = G(toy.noise(n)).cpu().numpy().ravel()
+    lo, hi = min(mean - 4 * std, np.quantile(first, 0.005)), max(mean + 4 * std, np.quantile(first, 0.995))
+    grid = np.linspace(lo, hi, 400)
+    p_data = stats.norm.pdf(grid, mean, std)
+    u, z_lines = quantile_z(cfg["noise"], 24)
+    z_lines = z_lines if cfg["z_dim"] == 1 else None
+    support = p_data > 0.05 * p_data.max()
+
+    snaps = [toy.snapshot("(a) the trained pair (as loaded)", grid, n, z_lines)]
+    toy.train(s.d_steps, d_lr=s.d_lr, decay=True)
+    b = toy.snapshot(f"(b) after {s.d_steps} D updates, G fixed", grid, n, z_lines)
+    b.d_star = p_data / (p_data + b.p_g)
+    b.title += f"\nmax |D - D*| on the data: {np.abs(b.d - b.d_star)[support].max():.3f}"
+    snaps.append(b)
+    toy.train(s.g_steps, g_lr=s.g_lr)
+    snaps.append(toy.snapshot(f"(c) after {s.g_steps} G updates against that D", grid, n, z_lines))
+    toy.train(s.joint_steps, d_lr=s.joint_d_lr, g_lr=s.g_lr, decay=True)
+    d = toy.snapshot(f"(d) after {s.joint_steps} more joint updates", grid, n, z_lines)
+    tv = 0.5 * np.abs(d.p_g - p_data).sum() * (grid[1] - grid[0])
+    d.title += f"\nTV(p_g, p_data) {tv:.3f}; max |D - 1/2| on the data {np.abs(d.d - 0.5)[support].max():.3f}"
+    snaps.append(d)
+
+    fig = Figure(figsize=(16, 4.6))
+    axes = fig.subplots(2, 4, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
+    for k, snap in enumerate(snaps):
+        draw_panel(axes[0, k], axes[1, k], snap, grid, p_data, lo + u * (hi - lo) if z_lines is not None else None)
+    axes[0, 1].legend(fontsize=7, loc="upper left")
+    axes[1, 0].set_xlabel("x (above), z placed by its quantile under p_z (below)", fontsize=8)
+    save_figure(fig, out)
+    return snaps
+
+
+# ---------------------------------------------------------------------------------------------
+# Training curves
+# ---------------------------------------------------------------------------------------------
+
+
+def run_label(path: Path, data: dict[str, Any] | None = None) -> str:
+    """'s0' from results/<ds>/s0/...; for Parzen files, seed and fold from the json."""
+    if data is None:
+        return path.parent.name
+    fold = data.get("fold")
+    return f"seed {data.get('seed')}" + (f" fold {fold}" if fold is not None else "")
+
+
+def read_logs(paths: list[Path]) -> pd.DataFrame:
+    """train_log.csv files stacked, with a `run` column."""
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise UserError(f"training log(s) not found: {', '.join(map(str, missing))}")
+    return pd.concat([pd.read_csv(p).assign(run=run_label(p)) for p in paths], ignore_index=True)
+
+
+def _panel_losses(ax: Axes, logs: pd.DataFrame) -> None:
+    long = logs.melt(id_vars=["epoch", "run"], value_vars=["d_loss", "g_loss"], var_name="loss")
+    sns.lineplot(long, x="epoch", y="value", hue="loss", style="run", errorbar=None, ax=ax)
+    ax.set(title="losses", ylabel="loss")
+
+
+def _panel_d(ax: Axes, logs: pd.DataFrame) -> None:
+    long = logs.rename(columns={"d_real": "D(x)", "d_fake": "D(G(z))"}).melt(
+        id_vars=["epoch", "run"], value_vars=["D(x)", "D(G(z))"], var_name="output")
+    sns.lineplot(long, x="epoch", y="value", hue="output", style="run", errorbar=None, ax=ax)
+    ax.axhline(0.5, color="0.5", lw=0.8, ls=":")
+    ax.set(title="discriminator outputs (mean over the batch)", ylabel="D", ylim=(0, 1))
+
+
+def _panel_sigma(ax: Axes, parzen: list[tuple[Path, dict[str, Any]]]) -> None:
+    for path, data in parzen:
+        scores = pd.DataFrame(data["valid_scores"])
+        line, = ax.plot(scores["sigma"], scores["log_likelihood"], "o-", ms=3, label=run_label(path, data))
+        best = scores.loc[scores["sigma"].sub(data["sigma"]).abs().idxmin()]
+        ax.plot(best["sigma"], best["log_likelihood"], "*", ms=12, color=line.get_color())
+    ax.set(xscale="log", xlabel="sigma", ylabel="validation log-likelihood",
+           title="Parzen sigma selection (star: chosen sigma)")
+    ax.legend(fontsize=7)
+
+
+def _panel_history(ax: Axes, summaries: list[tuple[Path, dict[str, Any]]]) -> None:
+    for path, data in summaries:
+        hist = pd.DataFrame(data["valid_history"])
+        if len(hist):
+            ax.plot(hist["epoch"], hist["log_likelihood"], "o-", ms=3, label=run_label(path))
+    ax.set(xlabel="epoch", ylabel="validation log-likelihood", title="validation Parzen estimate during training")
+    ax.legend(fontsize=7)
+
+
+def figure_curves(logs: list[Path], summaries: list[Path], parzen: list[Path], out: Path) -> None:
+    frame = read_logs(logs)
+    runs = [(p, read_json(p)) for p in summaries]
+    scores = [(p, read_json(p)) for p in parzen]
+    panels: list[Callable[[Axes], None]] = [lambda ax: _panel_losses(ax, frame), lambda ax: _panel_d(ax, frame)]
+    if scores:
+        panels.append(lambda ax: _panel_sigma(ax, scores))
+    if any(data.get("valid_history") for _, data in runs):
+        panels.append(lambda ax: _panel_history(ax, runs))
+    fig = Figure(figsize=(4.8 * len(panels), 3.6), layout="tight")
+    for panel, ax in zip(panels, fig.subplots(1, len(panels), squeeze=False)[0]):
+        panel(ax)
+    save_figure(fig, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("figure", help="draw a figure as PNG and PDF: toy1d, samples, interp, reconstruct, "
+                                              "ring or curves")
+    kinds = p.add_subparsers(dest="figure", required=True, metavar="KIND")
+
+    def kind(name: str, help_text: str, func: Callable[[argparse.Namespace], Any], *, model: bool = True,
+             device: bool = True) -> argparse.ArgumentParser:
+        k = kinds.add_parser(name, help=help_text)
+        if model:
+            k.add_argument("--model", type=Path, required=True, help="model.pt written by `ganrepro train`")
+        k.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.png and PREFIX.pdf")
+        if device:
+            k.add_argument("--device", default="auto")
+        k.set_defaults(func=func)
+        return k
+
+    k = kind("toy1d", "Figure 1: p_data, p_g and D on toy1d at four moments of training",
+             lambda a: figure_toy1d(a.model, a.data, a.out, Figure1Schedule(
+                 **{f: getattr(a, f) for f in Figure1Schedule.__dataclass_fields__}), a.seed, a.device))
+    k.add_argument("--data", type=Path, required=True, help="prepared toy1d .npz (real batches from its train split)")
+    defaults = Figure1Schedule()
+    for field_name, help_text in (("d_steps", "D updates towards D* for panel (b)"),
+                                  ("g_steps", "G updates against that D for panel (c)"),
+                                  ("joint_steps", "alternating D and G updates for panel (d)"),
+                                  ("d_lr", "D's Adam learning rate in (b), decaying linearly to 0"),
+                                  ("g_lr", "G's Adam learning rate in (c) and (d)"),
+                                  ("joint_d_lr", "D's Adam learning rate in (d), decaying linearly to 0"),
+                                  ("batch_size", "data and noise examples per update")):
+        value = getattr(defaults, field_name)
+        k.add_argument("--" + field_name.replace("_", "-"), type=type(value), default=value,
+                       help=f"{help_text} (default {value})")
+    k.add_argument("--seed", type=int, default=0)
+
+    k = kind("samples", "Figure 2: random samples with the nearest training example of the last sample per row",
+             lambda a: figure_samples(a.model, a.data, a.rows, a.cols, a.out, a.seed, a.device))
+    k.add_argument("--data", type=Path, required=True, help="prepared .npz: neighbours come from its train split")
+    k.add_argument("--rows", type=int, default=10)
+    k.add_argument("--cols", type=int, default=10, help="columns including the neighbour column")
+    k.add_argument("--seed", type=int, default=0, help="samples 0.. of this seed are shown (no selection)")
+
+    k = kind("interp", "Figure 3: linear interpolations between random points in z space",
+             lambda a: figure_interp(a.model, a.rows, a.steps, a.out, a.seed, a.device))
+    k.add_argument("--rows", type=int, default=8)
+    k.add_argument("--steps", type=int, default=10)
+    k.add_argument("--seed", type=int, default=0)
+
+    k = kind("reconstruct", "test images beside G(E(x)) (learned approximate inference)",
+             lambda a: figure_reconstruct(a.model, a.encoder, a.data, a.rows, a.cols, a.out, a.device))
+    k.add_argument("--encoder", type=Path, required=True, help="encoder.pt written by `ganrepro infer`")
+    k.add_argument("--data", type=Path, required=True, help="prepared .npz: the first test examples are shown")
+    k.add_argument("--rows", type=int, default=5)
+    k.add_argument("--cols", type=int, default=8)
+
+    k = kind("ring", "samples over the 8 modes of the ring, and mode coverage",
+             lambda a: figure_ring(a.samples, a.data, a.out, a.metrics_out), model=False, device=False)
+    k.add_argument("--samples", type=Path, required=True, help="samples.npz written by `ganrepro sample`")
+    k.add_argument("--data", type=Path, required=True, help="prepared ring .npz (mode layout, data drawn in grey)")
+    k.add_argument("--metrics-out", type=Path, help="json: modes covered, high-quality fraction, per-mode counts")
+
+    k = kind("curves", "training curves, Parzen sigma selection and validation history",
+             lambda a: figure_curves(a.logs, a.summaries, a.parzen, a.out), model=False, device=False)
+    k.add_argument("--logs", type=Path, nargs="+", required=True, help="train_log.csv of each seed")
+    k.add_argument("--summaries", type=Path, nargs="*", default=[], help="train.json of each seed (valid_history)")
+    k.add_argument("--parzen", type=Path, nargs="*", default=[], help="parzen json files (none for the toy sets)")

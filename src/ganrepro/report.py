@@ -1,0 +1,308 @@
+"""`ganrepro report`: one self-contained HTML page of the reproduction.
+
+It gathers what the workflow wrote under `results/`: Table 1, every figure (embedded as base64
+PNG, with its caption), the per-dataset metrics, the inference and ring results, a short computed
+comparison with the paper, the paper's Table 2 for context, the parameters and the versions used.
+Anything missing (a dataset not run, a figure not drawn) is shown as such, not an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import importlib.metadata
+import math
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ganrepro import __version__, paper
+from ganrepro.config import load_params
+from ganrepro.device import resolve_device
+from ganrepro.io import atomic_path, read_json
+from ganrepro.tables import DATASET_NAMES, MODEL_LABELS, format_score, to_frame
+
+# Captions of the figures and of Table 1; workflow/report/<key>.rst holds the same text for
+# `snakemake --report` ({dataset} written there as the Jinja field of the job's wildcard).
+CAPTIONS: dict[str, str] = {
+    "figure1": (
+        "Figure 1 (toy1d): the data density p_data (black dotted), the density of the generator's samples p_g "
+        "(green, a kernel estimate) and the discriminator D (blue dashed); below each panel, the map x = G(z) "
+        "from evenly spaced quantiles of p_z. (a) The trained pair as loaded. (b) After D is trained with G "
+        "fixed, beside D* = p_data / (p_data + p_g) (faint). (c) After a few G updates against that D. (d) After "
+        "further joint training; at the optimum p_g = p_data and D = 1/2 everywhere. The panel titles give the "
+        "measured gaps."
+    ),
+    "figure2": (
+        "Figure 2 ({dataset}): samples of the generator, the first ones drawn from a fixed seed (not selected). "
+        "The framed rightmost column shows, for the sample beside it, the nearest training example in pixel "
+        "distance over the whole training split: the samples are not copies of training images."
+    ),
+    "figure3": (
+        "Figure 3 ({dataset}): each row is G along a straight line between two random points of z space "
+        "(the class is fixed per row for a conditional model)."
+    ),
+    "inference": (
+        "Learned approximate inference ({dataset}): test images (left) and G(E(x)) (right), where the network E "
+        "was trained to predict z from x on samples of the frozen generator (the paper's extension 2)."
+    ),
+    "ring": (
+        "Ring of 8 Gaussians: samples of G (green) over data (grey); circles of 3 standard deviations around "
+        "each mode, with the number of samples inside. A mode counts as covered when it holds at least 1% of "
+        "the samples."
+    ),
+    "curves": (
+        "Training ({dataset}): losses and mean discriminator outputs over epochs, one line style per seed; with "
+        "Parzen results, the validation log-likelihood over the sigma grid (star: the chosen sigma) and the "
+        "validation Parzen estimate during training."
+    ),
+    "table1": (
+        "Table 1: Parzen window estimates of the mean log-likelihood of test data (nats, higher is better): the "
+        "paper's rows, this reproduction's, and a reference row of real training images."
+    ),
+}
+FIGURE_ORDER = ("figure1", "figure2", "figure3", "inference", "ring", "curves")
+
+# The paper's Table 2 (abridged): challenges in generative modeling, per approach.
+TABLE2 = pd.DataFrame(
+    {
+        "Deep directed graphical models": [
+            "Inference needed during training.", "Learned approximate inference", "No difficulties",
+            "Intractable, may be approximated with AIS",
+            "Models need to be designed to work with the desired inference scheme"],
+        "Deep undirected graphical models": [
+            "Inference needed during training; MCMC needed to approximate the partition function gradient.",
+            "Variational inference", "Requires Markov chain", "Intractable, may be approximated with AIS",
+            "Careful design needed to ensure multiple properties"],
+        "Generative autoencoders": [
+            "Enforced tradeoff between mixing and power of reconstruction generation", "MCMC-based inference",
+            "Requires Markov chain", "Not explicitly represented, may be approximated with Parzen density estimation",
+            "Any differentiable function is theoretically permitted"],
+        "Adversarial models": [
+            "Synchronizing the discriminator with the generator (the 'Helvetica scenario': G collapsing "
+            "many z to one x).",
+            "Learned approximate inference", "No difficulties",
+            "Not explicitly represented, may be approximated with Parzen density estimation",
+            "Any differentiable function is theoretically permitted"],
+    },
+    index=["Training", "Inference", "Sampling", "Evaluating p(x)", "Model design"],
+)
+
+PACKAGES = ("torch", "numpy", "pandas", "scipy", "matplotlib", "seaborn", "snakemake", "dvc")
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: 0.9em; color: #444; } .missing { color: #a33; } pre { background: #f7f7f7; padding: 0.8em; }
+"""
+
+
+def esc(text: Any) -> str:
+    return html.escape(str(text))
+
+
+def dataset_name(ds: str) -> str:
+    return DATASET_NAMES.get(ds, ds)
+
+
+def caption(key: str, dataset: str = "") -> str:
+    return CAPTIONS.get(key, "{dataset}").format(dataset=dataset_name(dataset))
+
+
+def embedded_png(path: Path) -> str:
+    """An <img> carrying the PNG itself (the page needs no other file)."""
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{esc(path.name)}">'
+
+
+def figure_key(path: Path) -> tuple[str, str]:
+    """('figure2', 'mnist') from figure2_mnist.png; ('ring', '') from ring_modes.png."""
+    key, _, dataset = path.stem.partition("_")
+    return key, "" if key in ("figure1", "ring") else dataset
+
+
+def figures_html(results: Path) -> str:
+    """Every PNG under results/figures, in the paper's order, each with its caption."""
+    pngs = sorted((results / "figures").glob("*.png"), key=lambda p: (
+        FIGURE_ORDER.index(figure_key(p)[0]) if figure_key(p)[0] in FIGURE_ORDER else len(FIGURE_ORDER), p.name))
+    if not pngs:
+        return f'<p class="missing">No figures under {esc(results / "figures")}.</p>'
+    blocks = []
+    for p in pngs:
+        key, ds = figure_key(p)
+        text = caption(key, ds) if key in CAPTIONS else p.stem
+        blocks.append(f"<figure>{embedded_png(p)}<figcaption>{esc(text)} <code>{esc(p.name)}</code>"
+                      "</figcaption></figure>")
+    return "\n".join(blocks)
+
+
+def read_optional(path: Path) -> dict[str, Any] | None:
+    return read_json(path) if path.exists() else None
+
+
+def table1_html(table: dict[str, Any] | None, results: Path) -> str:
+    if table is None:
+        where = esc(results / "table1" / "table1.json")
+        return f'<p class="missing">Table 1 has not been built ({where} is missing).</p>'
+    notes = "".join(f"<li>{esc(n)}</li>" for n in table.get("notes", []))
+    return f"<p>{esc(caption('table1'))}</p>{to_frame(table).to_html(index=False, border=0)}<ul>{notes}</ul>"
+
+
+def gan_cells(table: dict[str, Any] | None) -> tuple[dict[str, dict], dict[str, dict]]:
+    """This reproduction's GAN cells and reference cells of Table 1, by dataset."""
+    rows = {r["model"]: r["cells"] for r in (table or {}).get("rows", [])}
+    return rows.get(MODEL_LABELS["gan"], {}), rows.get(MODEL_LABELS["reference"], {})
+
+
+def dataset_metrics(results: Path, datasets: list[str]) -> tuple[dict[str, dict], dict[str, str]]:
+    """metrics.json of each dataset that ran, and for the others what happened ('not run: why')."""
+    found = {p.parent.name for p in results.glob("*/metrics.json")}
+    metrics, missing = {}, {}
+    for ds in dict.fromkeys([*datasets, *sorted(found)]):
+        data = read_optional(results / ds / "metrics.json")
+        if data is None:
+            missing[ds] = f"no results yet ({results / ds / 'metrics.json'} is missing)"
+        elif data.get("not_run"):
+            missing[ds] = f"not run: {data['not_run']}"
+        else:
+            metrics[ds] = data
+    return metrics, missing
+
+
+def metrics_html(metrics: dict[str, dict], missing: dict[str, str]) -> str:
+    parts = []
+    if metrics:
+        frame = pd.DataFrame({dataset_name(ds): {k: _fmt(v) for k, v in m.items()} for ds, m in metrics.items()})
+        parts.append(frame.fillna("—").to_html(border=0))
+    parts += [f'<p class="missing">{esc(dataset_name(ds))}: {esc(why)}</p>' for ds, why in missing.items()]
+    return "\n".join(parts) or "<p>No datasets.</p>"
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def inference_results(results: Path) -> list[dict[str, Any]]:
+    return [read_json(p) for p in sorted(results.glob("*/s*/infer/infer.json"))]
+
+
+def inference_html(runs: list[dict[str, Any]]) -> str:
+    if not runs:
+        return '<p class="missing">No inference results (results/&lt;dataset&gt;/s&lt;seed&gt;/infer/infer.json).</p>'
+    frame = pd.DataFrame([{
+        "dataset": dataset_name(r["dataset"]), "seed": r["seed"],
+        "z MSE": r["z_recovery"]["mse"], "z R² (mean over dims)": r["z_recovery"]["r2_mean"],
+        "reconstruction MSE / pixel": r["reconstruction"]["encoder"]["mse_per_pixel"],
+        "random-z MSE / pixel": r["reconstruction"]["random_z"]["mse_per_pixel"],
+        "reconstruction L2": r["reconstruction"]["encoder"]["l2_mean"],
+        "random-z L2": r["reconstruction"]["random_z"]["l2_mean"],
+        "test images": r["reconstruction"]["n_test"], "training steps": r["config"]["steps"],
+        "seconds": round(r["elapsed_seconds"], 1)} for r in runs])
+    return frame.to_html(index=False, border=0, float_format=lambda v: f"{v:.4g}")
+
+
+def findings(table: dict[str, Any] | None, missing: dict[str, str], ring: dict[str, Any] | None,
+             runs: list[dict[str, Any]]) -> list[str]:
+    """Plain sentences: where the measurements agree with the paper, where they do not, what did not run."""
+    gan, ref = gan_cells(table)
+    lines = []
+    for p in (s for s in paper.TABLE1 if s.model == "Adversarial nets"):
+        cell = gan.get(p.dataset, {})
+        name, quoted = dataset_name(p.dataset), format_score(p.log_likelihood, p.error)
+        if "log_likelihood" not in cell:
+            why = missing.get(p.dataset) or cell.get("display") or "no Parzen result"
+            lines.append(f"{name}: the paper reports {quoted}; {why}.")
+            continue
+        diff = cell["log_likelihood"] - p.log_likelihood
+        spread = math.hypot(cell["error"], p.error)
+        verdict = ("consistent with the paper (within 2 combined errors)" if abs(diff) <= 2 * spread
+                   else f"{'higher' if diff > 0 else 'lower'} than the paper")
+        line = (f"{name}: measured {format_score(cell['log_likelihood'], cell['error'])} against the paper's "
+                f"{quoted}: {verdict}, difference {diff:+.1f} nats ({abs(diff) / spread:.1f} combined errors).")
+        if "log_likelihood" in ref.get(p.dataset, {}):
+            r = ref[p.dataset]
+            line += (f" Real training images in place of samples score {format_score(r['log_likelihood'], r['error'])}"
+                     " under the same estimator, a measure of how much the estimator itself can say.")
+        lines.append(line)
+    paper_sets = {p.dataset for p in paper.TABLE1}
+    for ds, cell in gan.items():
+        if ds not in paper_sets and "log_likelihood" in cell:
+            lines.append(f"{dataset_name(ds)}: measured {cell['display']}; the paper gives no Parzen number for it "
+                         "(its figures only).")
+    if ring:
+        lines.append(f"Ring of Gaussians (beyond the paper): {ring['modes_covered']} of {ring['modes']} modes covered, "
+                     f"{ring['high_quality_fraction']:.1%} of samples within 3 standard deviations of a mode.")
+    for r in runs:
+        rec = r["reconstruction"]
+        lines.append(f"Approximate inference ({dataset_name(r['dataset'])}, seed {r['seed']}; the paper proposes it "
+                     f"without results): G(E(x)) has {rec['mse_ratio_encoder_to_random']:.0%} of the squared error "
+                     f"of the random-z baseline on test images; z is recovered from G(z) with mean R² "
+                     f"{r['z_recovery']['r2_mean']:.2f}.")
+    lines += [f"{dataset_name(ds)}: {why}." for ds, why in missing.items() if ds not in paper_sets]
+    return lines
+
+
+def versions(results: Path) -> dict[str, str]:
+    """Python, the key packages (installed metadata), ganrepro, the devices the training runs used
+    (their train.json) and the device 'auto' resolves to where the report is built."""
+    found = {"python": platform.python_version(), "ganrepro": __version__}
+    for name in PACKAGES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    used = sorted({str(read_json(p).get("device")) for p in results.glob("*/s*/train.json")})
+    found["device of the training runs"] = ", ".join(used) or "no training runs found"
+    found["device 'auto' here"] = str(resolve_device("auto"))
+    return found
+
+
+def build_report(results: Path, params_path: Path) -> str:
+    """The report as one HTML string."""
+    params = load_params(params_path) if params_path.exists() else {}
+    table = read_optional(results / "table1" / "table1.json")
+    metrics, missing = dataset_metrics(results, list(params.get("datasets", [])))
+    runs = inference_results(results)
+    ring = read_optional(results / "ring" / "modes.json")
+    params_text = params_path.read_text() if params_path.exists() else f"{params_path} not found"
+    version_rows = pd.DataFrame(versions(results).items(), columns=["component", "version"])
+    sections = [
+        ("What matches the paper", "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in
+                                                       findings(table, missing, ring, runs)) + "</ul>"),
+        ("Table 1", table1_html(table, results)),
+        ("Figures", figures_html(results)),
+        ("Per-dataset metrics", metrics_html(metrics, missing)),
+        ("Learned approximate inference", inference_html(runs)),
+        ("Table 2 of the paper (context)", "<p>Challenges in generative modeling, per approach (abridged from the "
+                                           "paper).</p>" + TABLE2.to_html(border=0)),
+        ("Parameters", f"<pre>{esc(params_text)}</pre>"),
+        ("Versions", version_rows.to_html(index=False, border=0)),
+    ]
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    body = "\n".join(f"<h2>{esc(title)}</h2>\n{content}" for title, content in sections)
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>GAN reproduction report</title>"
+            f"<style>{STYLE}</style></head><body>\n<h1>Generative Adversarial Nets: reproduction report</h1>\n"
+            f"<p>{esc(paper.SOURCE.removesuffix(', Table 1'))}. Built {stamp} from <code>{esc(results)}</code>.</p>\n"
+            f"{body}\n</body></html>\n")
+
+
+def run(args: argparse.Namespace) -> None:
+    text = build_report(args.results, args.params)
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    print(f"[report] wrote {args.out} ({len(text) / 1e6:.1f} MB)", file=sys.stderr)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("report", help="one self-contained HTML report of the results")
+    p.add_argument("--results", type=Path, default=Path("results"), help="the results folder of the workflow")
+    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameters shown in the report")
+    p.add_argument("--out", type=Path, required=True, help="output .html")
+    p.set_defaults(func=run)

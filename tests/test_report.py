@@ -1,0 +1,83 @@
+"""The HTML report: one file holding every figure, Table 1, metrics, reasons for what did not run."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ganrepro import report
+from ganrepro.cli import main
+from ganrepro.figures import save_figure
+from ganrepro.io import write_json
+from test_infer import FAST_INFER, tiny_dataset, tiny_model
+
+TFD_REASON = "TFD_48x48.mat not found at data/raw/tfd/TFD_48x48.mat (licensed)"
+
+
+def parzen_json(path: Path, dataset: str, model: str, ll: float, se: float) -> str:
+    write_json(path, {"dataset": dataset, "model": model, "seed": 0 if model == "gan" else None, "fold": None,
+                      "label": None, "log_likelihood": ll, "standard_error": se, "sigma": 0.2, "fine": None,
+                      "sigma_grid_spec": "logspace(-1.0, 0.0, 10)", "n_valid_used": 1000})
+    return str(path)
+
+
+def fake_results(tmp_path: Path) -> Path:
+    """A results tree as the workflow leaves it: MNIST ran, TFD did not."""
+    results = tmp_path / "results"
+    for name in ("figure2_mnist", "curves_mnist", "ring_modes"):
+        fig = Figure(figsize=(2, 2))
+        fig.subplots().plot(np.arange(3))
+        save_figure(fig, results / "figures" / name)
+    gan = parzen_json(results / "mnist" / "s0" / "parzen.json", "mnist", "gan", 212.34, 2.13)
+    ref = parzen_json(results / "mnist" / "reference_parzen.json", "mnist", "reference", 239.6, 2.0)
+    assert main(["table", "--parzen", gan, "--reference", ref, "--skipped", f"tfd={TFD_REASON}",
+                 "--out-dir", str(results / "table1")]) == 0
+    write_json(results / "mnist" / "metrics.json", {"parzen_log_likelihood": 212.34, "parzen_standard_error": 2.13})
+    write_json(results / "tfd" / "metrics.json", {"not_run": TFD_REASON})
+    write_json(results / "ring" / "modes.json", {"modes": 8, "modes_covered": 7, "high_quality_fraction": 0.91})
+    model = tiny_model(tmp_path / "model.pt")
+    assert main(["infer", "--model", str(model), "--data", str(tiny_dataset(tmp_path / "d.npz", model)),
+                 "--out-dir", str(results / "mnist" / "s0" / "infer"), "--device", "cpu", *FAST_INFER,
+                 "--steps", "20"]) == 0
+    return results
+
+
+def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
+    results = fake_results(tmp_path)
+    params = tmp_path / "params.yaml"
+    params.write_text("datasets: [mnist, tfd, cifar10]\nseeds: [0]\nsample:\n  n: 10000\n")
+    out = tmp_path / "report.html"
+    assert main(["report", "--results", str(results), "--params", str(params), "--out", str(out)]) == 0
+    text = out.read_text()
+
+    images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+    assert len(images) == 3
+    assert {base64.b64decode(i) for i in images} == {p.read_bytes() for p in (results / "figures").glob("*.png")}
+    assert report.caption("figure2", "mnist") in text.replace("&#x27;", "'")
+    assert "212 ± 2.1" in text and "225 ± 2" in text and "240 ± 2" in text        # Table 1 and the paper's row
+    assert "lower than the paper" in text                                           # 212 vs 225: 4.3 errors apart
+    assert "not run: " + TFD_REASON in text and "cifar10" in text.lower() and "no results yet" in text
+    assert "7 of 8 modes covered" in text
+    assert "Approximate inference (tiny" in text
+    assert "Helvetica" in text and "Evaluating p(x)" in text                        # Table 2
+    assert "datasets: [mnist, tfd, cifar10]" in text                               # the parameters
+    assert re.search(r"<td>torch</td>\s*<td>\d", text) and "<td>snakemake</td>" in text
+    assert "src=\"http" not in text and "<link" not in text                          # nothing external
+
+
+def test_report_without_results_says_what_is_missing(tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    assert main(["report", "--results", str(tmp_path / "none"), "--params", str(tmp_path / "no.yaml"),
+                 "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "Table 1 has not been built" in text and "No figures" in text and "No inference results" in text
+
+
+def test_rst_captions_match_the_report(repo_root: Path) -> None:
+    for key, text in report.CAPTIONS.items():
+        rst = (repo_root / "workflow" / "report" / f"{key}.rst").read_text().strip()
+        assert rst == text.replace("{dataset}", "{{ snakemake.wildcards.dataset }}"), key

@@ -1,0 +1,209 @@
+"""Algorithm 1 and the training loop: gradients, schedules, theory (D*), resume, NaN guard."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from ganrepro.artifacts import load_model
+from ganrepro.errors import UserError
+from ganrepro.io import save_npz
+from ganrepro.models import MaxoutDiscriminator
+from ganrepro.train import GAN, MomentumSGD, Trainer
+
+MNIST_LIKE = {
+    "arch": "mlp", "noise": "uniform", "z_dim": 8, "g_hidden": [32, 32], "g_output": "sigmoid",
+    "d_units": [16, 16], "d_pieces": 3, "g_irange": 0.05, "d_irange": 0.05, "g_output_bias": "marginals",
+    "max_col_norm": None, "optimizer": "sgd", "lr": 0.1, "lr_decay": 1.000004, "lr_min": 1e-6,
+    "momentum_start": 0.5, "momentum_end": 0.7, "momentum_saturate": 250, "adam_betas": [0.5, 0.999],
+    "k": 1, "update": "simultaneous", "g_loss": "nonsaturating", "d_input_keep": 0.8, "d_hidden_keep": 0.5,
+    "batch_size": 20, "epochs": 2, "train_limit": 0, "checkpoint_every": 10, "log_every": 5,
+    "valid_every": 1, "valid_samples": 50, "select": "best_valid", "conditional": False, "device": "cpu", "seed": 3,
+}
+
+
+def write_images(path: Path, n: int = 200, side: int = 6, seed: int = 0) -> Path:
+    """A prepared-dataset file (the datasets module's format) of small random uint8 images."""
+    rng = np.random.default_rng(seed)
+    x = (rng.random((n, 1, side, side)) < 0.3).astype(np.uint8) * 255
+    y = rng.integers(0, 10, n).astype(np.int64)
+    meta = {"dataset": "tiny", "kind": "image", "example_shape": [1, side, side], "unit_scale": 255,
+            "num_classes": 10, "n_train": n, "n_valid": n // 2, "n_test": n // 2}
+    save_npz(path, x_train=x, y_train=y, x_valid=x[: n // 2], y_valid=y[: n // 2], x_test=x[n // 2:],
+             y_test=y[n // 2:], meta=np.array(json.dumps(meta)))
+    return path
+
+
+def plain_autograd_grads(gan: GAN, x: torch.Tensor, g_loss: str) -> tuple[list, list]:
+    """Gradients of the two losses by ordinary autograd on the same z and dropout masks."""
+    z = gan.noise(len(x))
+    logits = gan.D(torch.cat([x, gan.G(z)]))
+    m = len(x)
+    d_loss = F.softplus(-logits[:m]).mean() + F.softplus(logits[m:]).mean()
+    g = F.softplus(-logits[m:]).mean() if g_loss == "nonsaturating" else -F.softplus(logits[m:]).mean()
+    return (torch.autograd.grad(d_loss, gan.d_params, retain_graph=True),
+            torch.autograd.grad(g, gan.g_params))
+
+
+@pytest.mark.parametrize("g_loss", ["nonsaturating", "minimax"])
+def test_simultaneous_step_equals_plain_autograd(g_loss: str) -> None:
+    """The one-pass update (D's input gradient rescaled per example) equals the textbook gradients."""
+    torch.manual_seed(0)
+    cfg = {**MNIST_LIKE, "g_loss": g_loss, "d_irange": 0.5, "lr_decay": 1.0}
+    gan = GAN(cfg, 36, 0, torch.device("cpu"))
+    reference = copy.deepcopy(gan)
+    x = torch.rand(20, 36)
+    state = torch.get_rng_state()
+    gan.iteration([(x, None)], epoch=0)
+    torch.set_rng_state(state)
+    grads_d, grads_g = plain_autograd_grads(reference, x, g_loss)
+    for new, old, grad in zip(gan.g_params + gan.d_params, reference.g_params + reference.d_params,
+                              list(grads_g) + list(grads_d)):
+        expected = old - cfg["lr"] * grad  # first step: velocity starts at zero
+        torch.testing.assert_close(new, expected, rtol=1e-5, atol=1e-7)
+    assert any(g.abs().max() > 1e-4 for g in grads_g), "the check needs non-trivial generator gradients"
+
+
+def test_momentum_and_learning_rate_schedules() -> None:
+    opt = MomentumSGD([torch.nn.Parameter(torch.zeros(1))], MNIST_LIKE)
+    assert opt.momentum(0) == opt.momentum(1) == 0.5
+    assert math.isclose(opt.momentum(125.5), 0.5 + 0.2 * 124.5 / 249)
+    assert opt.momentum(250) == opt.momentum(400) == pytest.approx(0.7)
+    opt.updates = 100_000
+    assert math.isclose(opt.lr(), 0.1 / 1.000004 ** 100_000)
+    opt.updates = 10**9
+    assert opt.lr() == 1e-6
+
+
+def test_discriminator_approaches_optimal_d_for_fixed_generator() -> None:
+    """Proposition 1: with G fixed, D -> p_data / (p_data + p_g). Here p_data = N(4, 0.5^2) and
+    G(z) = 4.5 + 0.7 z with z ~ N(0, 1), so p_g = N(4.5, 0.7^2) is known in closed form."""
+    torch.manual_seed(0)
+    D = MaxoutDiscriminator(1, [32, 32], 4, irange=0.5, input_keep=1.0, hidden_keep=1.0)
+    opt = torch.optim.Adam(D.parameters(), lr=3e-3)
+    for _ in range(3000):
+        x_real = 4.0 + 0.5 * torch.randn(512, 1)
+        x_fake = 4.5 + 0.7 * torch.randn(512, 1)
+        logits = D(torch.cat([x_real, x_fake]))
+        loss = F.softplus(-logits[:512]).mean() + F.softplus(logits[512:]).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    grid = torch.linspace(3.0, 5.5, 51)[:, None]
+    p_data = torch.exp(torch.distributions.Normal(4.0, 0.5).log_prob(grid))
+    p_g = torch.exp(torch.distributions.Normal(4.5, 0.7).log_prob(grid))
+    d_star = (p_data / (p_data + p_g)).squeeze(1)
+    with torch.no_grad():
+        d = torch.sigmoid(D(grid))
+    assert (d - d_star).abs().max() < 0.06, (d - d_star).abs().max()
+    assert d_star.max() - d_star.min() > 0.5  # the comparison spans a wide range of D*
+
+
+def test_training_writes_model_log_and_validation(tmp_path: Path) -> None:
+    data = write_images(tmp_path / "tiny.npz")
+    trainer = Trainer(dict(MNIST_LIKE), data, tmp_path / "run", [0.1, 0.3, 1.0])
+    trainer.run(show_progress=False)
+    rows = (tmp_path / "run/train_log.csv").read_text().splitlines()
+    assert rows[0].startswith("step,epoch,d_loss,g_loss,d_real,d_fake")
+    assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(5, 21, 5))
+    assert [h["epoch"] for h in trainer.valid_history] == [1, 2]
+    assert all(np.isfinite(h["log_likelihood"]) for h in trainer.valid_history)
+
+
+def test_alternating_update_and_k_discriminator_steps(tmp_path: Path) -> None:
+    data = write_images(tmp_path / "tiny.npz")
+    cfg = {**MNIST_LIKE, "update": "alternating", "k": 2, "valid_every": 0}
+    trainer = Trainer(cfg, data, tmp_path / "run", [0.3])
+    g_before = [p.detach().clone() for p in trainer.gan.g_params]
+    trainer.run(show_progress=False)
+    assert trainer.steps_per_epoch == 200 // (20 * 2)
+    assert trainer.gan.opt_d.updates == 2 * trainer.gan.opt_g.updates == 2 * trainer.step
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, trainer.gan.g_params))
+
+
+def test_conditional_training_requires_labels(tmp_path: Path) -> None:
+    data = write_images(tmp_path / "tiny.npz")
+    trainer = Trainer({**MNIST_LIKE, "conditional": True, "valid_every": 0}, data, tmp_path / "run", [0.3])
+    trainer.run(show_progress=False)
+    assert trainer.gan.G.n_classes == 10 and trainer.gan.D.n_classes == 10
+
+
+def write_vectors(path: Path, n: int = 200, corrupt: bool = False) -> Path:
+    """A prepared 2-D vector dataset; `corrupt` puts a NaN in every training example."""
+    x = np.random.default_rng(0).normal(size=(n, 2)).astype(np.float32)
+    if corrupt:
+        x[:, 0] = np.nan
+    meta = {"dataset": "vec", "kind": "vector", "example_shape": [2], "unit_scale": 1, "num_classes": None}
+    y = np.full(n, -1, np.int64)
+    save_npz(path, x_train=x, y_train=y, x_valid=x, y_valid=y, x_test=x, y_test=y, meta=np.array(json.dumps(meta)))
+    return path
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path) -> None:
+    cfg = {**MNIST_LIKE, "epochs": 1, "valid_every": 0, "g_output": "linear", "g_output_bias": "none"}
+    Trainer(cfg, write_vectors(tmp_path / "good.npz"), tmp_path / "run", [0.3]).run(show_progress=False)
+    ckpt = tmp_path / "run/checkpoint.pt"
+    saved = ckpt.read_bytes()
+    trainer = Trainer({**cfg, "epochs": 2}, write_vectors(tmp_path / "bad.npz", corrupt=True), tmp_path / "run", [0.3])
+    with pytest.raises(UserError, match=r"non-finite loss before step 15 .*last good checkpoint .*checkpoint.pt"):
+        trainer.run(show_progress=False)
+    assert trainer.step == 15
+    assert ckpt.read_bytes() == saved
+
+
+def test_checkpoint_from_other_parameters_is_refused_or_restarted(tmp_path: Path) -> None:
+    data = write_images(tmp_path / "tiny.npz")
+    cfg = {**MNIST_LIKE, "epochs": 1, "valid_every": 0}
+    Trainer(cfg, data, tmp_path / "run", [0.3]).run(show_progress=False)
+    with pytest.raises(UserError, match=r"other parameters \(lr\).*--if-changed restart"):
+        Trainer({**cfg, "lr": 0.05}, data, tmp_path / "run", [0.3]).run(show_progress=False)
+    restarted = Trainer({**cfg, "lr": 0.05}, data, tmp_path / "run", [0.3])
+    assert restarted.run(show_progress=False, if_changed="restart")["resumed"] is False
+
+
+def _run_cli(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "ganrepro", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_killed_and_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one(tmp_path: Path) -> None:
+    data = write_images(tmp_path / "tiny.npz", n=400)
+    cfg = {**MNIST_LIKE, "epochs": 60, "checkpoint_every": 20, "log_every": 10, "valid_every": 20}
+    common = ["train", "tiny", "--data", str(data), "--seed", "3", "--config-json", json.dumps(cfg)]
+    whole = _run_cli([*common, "--out", "whole"], tmp_path)
+    assert whole.wait(timeout=300) == 0, whole.stderr.read().decode()
+
+    killed = _run_cli([*common, "--out", "killed"], tmp_path)
+    ckpt = tmp_path / "killed/checkpoint.pt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert not (tmp_path / "killed/model.pt").exists(), "the run finished before it could be killed"
+    resumed = _run_cli([*common, "--out", "killed"], tmp_path)
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()
+    assert json.loads((tmp_path / "killed/train.json").read_text())["resumed"] is True
+
+    G1, D1, meta1 = load_model(tmp_path / "whole/model.pt", torch.device("cpu"))
+    G2, D2, meta2 = load_model(tmp_path / "killed/model.pt", torch.device("cpu"))
+    for a, b in zip([*G1.state_dict().values(), *D1.state_dict().values()],
+                    [*G2.state_dict().values(), *D2.state_dict().values()]):
+        assert torch.equal(a, b)
+    assert meta1["selected"] == meta2["selected"]
+    assert (tmp_path / "whole/train_log.csv").read_text().count("\n") == \
+        (tmp_path / "killed/train_log.csv").read_text().count("\n")
