@@ -17,6 +17,9 @@ import pandas as pd
 from ganrepro.io import atomic_path, read_json, write_json
 
 
+GROUPS = ("train", "parzen", "reference", "infer", "class-metrics", "classifier", "conditional")
+
+
 def mean_and_spread(values: list[float]) -> dict[str, float]:
     """Mean, standard deviation across seeds (0 for one seed) and the count."""
     return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
@@ -40,8 +43,11 @@ def summarize(dataset: str, files: dict[str, list[Path]]) -> dict[str, Any]:
         "parzen": ["log_likelihood", "standard_error", "sigma", "fine.log_likelihood", "fine.sigma"],
         "reference": ["log_likelihood", "standard_error", "sigma"],
         "train": ["seconds_this_run", "steps", "selected.epoch"],
-        "infer": _INFER_KEYS,
-        "class_metrics": _CLASS_KEYS,
+        "infer": ["z_recovery.mse", "z_recovery.r2_mean", "reconstruction.encoder.mse_per_pixel",
+                  "reconstruction.random_z.mse_per_pixel", "reconstruction.mse_ratio_encoder_to_random"],
+        "class_metrics": ["classifier_fid", "classifier_fid_reference", "class_kl_uniform", "classes_covered"],
+        "classifier": ["test_accuracy"],
+        "conditional": ["label_accuracy", "classifier_fid", "class_kl_uniform"],
     }
     for group, keys in wanted.items():
         records = [read_json(p) for p in files.get(group, [])]
@@ -51,16 +57,11 @@ def summarize(dataset: str, files: dict[str, list[Path]]) -> dict[str, Any]:
                 stats = mean_and_spread(values)
                 name = f"{group}_{key.replace('.', '_')}"
                 out[name] = stats["mean"]
-                if group not in ("reference",) and stats["n"] > 1:
+                if stats["n"] > 1:
                     out[f"{name}_std"] = stats["std"]
         if records:
             out["seeds"] = max(out.get("seeds", 0), len({r.get("seed") for r in records}))
     return out
-
-
-_INFER_KEYS = ["z_mse", "recon_mse", "recon_mse_random_z"]
-_CLASS_KEYS = ["classifier_fid", "classifier_fid_reference", "class_kl_uniform", "classes_covered",
-               "label_accuracy", "classifier_test_accuracy"]
 
 
 def _dig(record: dict[str, Any], dotted: str) -> float | None:
@@ -75,7 +76,7 @@ def _dig(record: dict[str, Any], dotted: str) -> float | None:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("metrics", help="collect one dataset's results into a flat metrics json")
     p.add_argument("--dataset", required=True)
-    for group in ("train", "parzen", "reference", "infer", "class-metrics"):
+    for group in GROUPS:
         p.add_argument(f"--{group}", nargs="*", type=Path, default=[], help=f"{group} json files (one per seed)")
     p.add_argument("--logs", nargs="*", type=Path, default=[], help="train_log.csv files, in the order of --train")
     p.add_argument("--curves-out", type=Path, help="write the logs as one CSV with a seed column (DVC plots)")
@@ -95,8 +96,7 @@ def combine_logs(summaries: list[Path], logs: list[Path]) -> pd.DataFrame:
 
 
 def _cli(args: argparse.Namespace) -> None:
-    groups = ("train", "parzen", "reference", "infer", "class_metrics")
-    files = {g: getattr(args, g) for g in groups}
+    files = {g.replace("-", "_"): getattr(args, g.replace("-", "_")) for g in GROUPS}
     write_json(args.out, summarize(args.dataset, files))
     if args.curves_out:
         with atomic_path(args.curves_out) as tmp:

@@ -29,19 +29,16 @@ for _ds, _reason in SKIPPED.items():
 wildcard_constraints:
     dataset="[a-z0-9][a-z0-9_-]*",
     seed="[0-9]+",
+    variant="(cond_)?",
+
+CM = config["class_metrics"]
+CLASS_RUN = [ds for ds in IMAGE_RUN if ds in CM["datasets"]]
+CONDITIONAL_RUN = [ds for ds in CLASS_RUN if ds in CM["conditional"]]
 
 
 def json_arg(value):
     """A value as one shell-quoted JSON argument (Snakemake reruns a job when it changes)."""
     return shlex.quote(json.dumps(value, sort_keys=True))
-
-
-def train_dir(w):
-    return f"results/runs/{w.dataset}/train/s{w.seed}"
-
-
-def eval_dir(w):
-    return f"results/runs/{w.dataset}/eval/s{w.seed}"
 
 
 def parzen_files(ds):
@@ -63,4 +60,5 @@ def report_inputs():
     for ds in IMAGE_RUN:
         files += [f"results/figures/figure2_{ds}.png", f"results/figures/figure3_{ds}.png",
                   f"results/figures/inference_{ds}.png"]
+    files += [f"results/figures/conditional_{ds}.png" for ds in CONDITIONAL_RUN]
     return files

@@ -21,6 +21,7 @@ rule parzen:
         "results/runs/{dataset}/eval/s{seed}/parzen.json",
     params:
         args=PARZEN_ARGS,
+    threads: workflow.cores
     resources:
         mem_mb=6000,
     log:
@@ -55,6 +56,7 @@ rule parzen_reference:
     params:
         args=PARZEN_ARGS,
         n=config["sample"]["n"],
+    threads: workflow.cores
     resources:
         mem_mb=6000,
     log:
@@ -76,7 +78,7 @@ rule infer:
     params:
         cfg=json_arg(config["infer"]),
         device=config["device"],
-    threads: 2
+    threads: workflow.cores
     resources:
         gpu=1,
     log:
@@ -86,6 +88,44 @@ rule infer:
         "--config-json {params.cfg} --device {params.device} 2> {log}"
 
 
+rule classifier:
+    """A small convnet per labelled dataset: the feature space of the classifier FID."""
+    input:
+        data="data/prepared/{dataset}/dataset.npz",
+    output:
+        model="results/runs/{dataset}/eval/classifier/classifier.pt",
+        metrics="results/runs/{dataset}/eval/classifier/classifier.json",
+    params:
+        epochs=CM["classifier_epochs"],
+        limit=f"--train-limit {CM['classifier_train_limit']}" if CM["classifier_train_limit"] else "",
+        device=config["device"],
+    threads: workflow.cores
+    resources:
+        gpu=1,
+    log:
+        "logs/classifier/{dataset}.log",
+    shell:
+        "ganrepro classifier --data {input.data} --out-dir results/runs/{wildcards.dataset}/eval/classifier "
+        "--epochs {params.epochs} {params.limit} --device {params.device} 2> {log}"
+
+
+rule class_metrics:
+    """Classifier FID (with the real-vs-real reference), class coverage, conditional label accuracy."""
+    input:
+        classifier="results/runs/{dataset}/eval/classifier/classifier.pt",
+        samples="results/runs/{dataset}/eval/{variant}s{seed}/samples.npz",
+        data="data/prepared/{dataset}/dataset.npz",
+    output:
+        "results/runs/{dataset}/eval/{variant}s{seed}/class_metrics.json",
+    params:
+        device=config["device"],
+    log:
+        "logs/class_metrics/{dataset}_{variant}s{seed}.log",
+    shell:
+        "ganrepro class-metrics --classifier {input.classifier} --samples {input.samples} --data {input.data} "
+        "--reference --device {params.device} --out {output} 2> {log}"
+
+
 def metrics_inputs(w):
     ds = w.dataset
     files = {"train": [f"results/runs/{ds}/train/s{s}/train.json" for s in SEEDS]}
@@ -93,6 +133,11 @@ def metrics_inputs(w):
         files["parzen"] = parzen_files(ds)
         files["reference"] = [f"results/runs/{ds}/eval/reference_parzen.json"]
         files["infer"] = [f"results/runs/{ds}/eval/s{s}/infer/infer.json" for s in SEEDS]
+    if ds in CLASS_RUN:
+        files["class_metrics"] = [f"results/runs/{ds}/eval/s{s}/class_metrics.json" for s in SEEDS]
+        files["classifier"] = [f"results/runs/{ds}/eval/classifier/classifier.json"]
+    if ds in CONDITIONAL_RUN:
+        files["conditional"] = [f"results/runs/{ds}/eval/cond_s{s}/class_metrics.json" for s in SEEDS]
     return files
 
 

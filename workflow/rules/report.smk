@@ -85,6 +85,19 @@ rule figure_inference:
         "--out results/figures/inference_{wildcards.dataset} 2> {log}"
 
 
+rule figure_conditional:
+    input:
+        model=lambda w: f"results/runs/{w.dataset}/train/cond_s{SEEDS[0]}/model.pt",
+    output:
+        png=report("results/figures/conditional_{dataset}.png", caption="../report/conditional.rst",
+                   category="Figures", subcategory="{dataset}"),
+        pdf="results/figures/conditional_{dataset}.pdf",
+    log:
+        "logs/figures/conditional_{dataset}.log",
+    shell:
+        "ganrepro conditional-figure --model {input.model} --out results/figures/conditional_{wildcards.dataset} 2> {log}"
+
+
 rule figure_curves:
     input:
         logs=lambda w: [f"results/runs/{w.dataset}/train/s{s}/train_log.csv" for s in SEEDS],

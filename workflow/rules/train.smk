@@ -1,23 +1,25 @@
-# train -> sample: one GAN per dataset and seed (resumes from its checkpoint.pt when rerun).
+# train -> sample: one GAN per dataset, seed and variant ("" = the paper's model, "cond_" = the
+# conditional GAN p(x | c)); a rerun resumes from the run's checkpoint.pt.
 
 
 rule train:
     input:
         data="data/prepared/{dataset}/dataset.npz",
     output:
-        model="results/runs/{dataset}/train/s{seed}/model.pt",
-        summary="results/runs/{dataset}/train/s{seed}/train.json",
-        log_csv="results/runs/{dataset}/train/s{seed}/train_log.csv",
+        model="results/runs/{dataset}/train/{variant}s{seed}/model.pt",
+        summary="results/runs/{dataset}/train/{variant}s{seed}/train.json",
+        log_csv="results/runs/{dataset}/train/{variant}s{seed}/train_log.csv",
     params:
-        cfg=lambda w: json_arg(train_config(config, w.dataset) | {"device": config["device"]}),
-        out=train_dir,
-    threads: 2
+        cfg=lambda w: json_arg(train_config(config, w.dataset)
+                               | {"device": config["device"], "conditional": w.variant == "cond_"}),
+        out=lambda w: f"results/runs/{w.dataset}/train/{w.variant}s{w.seed}",
+    threads: workflow.cores
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=24 * 60,
     log:
-        "logs/train/{dataset}_s{seed}.log",
+        "logs/train/{dataset}_{variant}s{seed}.log",
     shell:
         "ganrepro train {wildcards.dataset} --data {input.data} --out {params.out} --seed {wildcards.seed} "
         "--config-json {params.cfg} --if-changed restart 2> {log}"
@@ -25,9 +27,9 @@ rule train:
 
 rule sample:
     input:
-        model="results/runs/{dataset}/train/s{seed}/model.pt",
+        model="results/runs/{dataset}/train/{variant}s{seed}/model.pt",
     output:
-        "results/runs/{dataset}/eval/s{seed}/samples.npz",
+        "results/runs/{dataset}/eval/{variant}s{seed}/samples.npz",
     params:
         n=config["sample"]["n"],
         seed=config["sample"]["seed"],
@@ -35,7 +37,7 @@ rule sample:
     resources:
         gpu=1,
     log:
-        "logs/sample/{dataset}_s{seed}.log",
+        "logs/sample/{dataset}_{variant}s{seed}.log",
     shell:
         "ganrepro sample --model {input.model} --n {params.n} --seed {params.seed} "
         "--device {params.device} --out {output} 2> {log}"
