@@ -238,11 +238,65 @@ def write_table(table: dict[str, Any], out_dir: Path) -> None:
     write_json(out_dir / "table1.json", {"source_paper": paper.SOURCE, **table})
 
 
+# The extended table: every metric of results/runs/<dataset>/metrics.json (see ganrepro.summary).
+EXTENDED_ROWS = (
+    ("Parzen log-likelihood, paper protocol", "parzen_log_likelihood"),
+    ("Parzen log-likelihood, fine sigma grid", "parzen_fine_log_likelihood"),
+    ("Parzen log-likelihood, training images (reference)", "reference_log_likelihood"),
+    ("Classifier FID, samples vs test images", "class_metrics_classifier_fid"),
+    ("Classifier FID, training vs test images (reference)", "class_metrics_classifier_fid_reference"),
+    ("Classes covered by samples", "class_metrics_classes_covered"),
+    ("KL(predicted classes || uniform), nats", "class_metrics_class_kl_uniform"),
+    ("Conditional GAN: label accuracy", "conditional_label_accuracy"),
+    ("Conditional GAN: classifier FID", "conditional_classifier_fid"),
+    ("Classifier test accuracy", "classifier_test_accuracy"),
+    ("Inference net: reconstruction MSE / random-z MSE", "infer_reconstruction_mse_ratio_encoder_to_random"),
+    ("Inference net: z recovery R^2", "infer_z_recovery_r2_mean"),
+    ("Training time, s (this run)", "train_seconds_this_run"),
+)
+
+
+def extended_frame(metrics: list[dict[str, Any]]) -> pd.DataFrame:
+    """Metrics as rows, datasets as columns: mean (± std across seeds when there are several)."""
+    columns = {}
+    for m in metrics:
+        name = DATASET_NAMES.get(m["dataset"], m["dataset"])
+        columns[name] = [_metric_cell(m, key) for _, key in EXTENDED_ROWS]
+    frame = pd.DataFrame(columns, index=[label for label, _ in EXTENDED_ROWS])
+    frame = frame.loc[(frame != EMPTY).any(axis=1)]
+    return frame.rename_axis("Metric").reset_index()
+
+
+def _metric_cell(metrics: dict[str, Any], key: str) -> str:
+    if "not_run" in metrics:
+        return "not run"
+    if metrics.get(key) is None:
+        return EMPTY
+    spread = metrics.get(f"{key}_std")
+    return f"{metrics[key]:.4g}" + (f" ± {spread:.2g}" if spread is not None else "")
+
+
+def write_extended(metric_files: list[Path], out_dir: Path) -> None:
+    metrics = [read_json(p) for p in metric_files]
+    seeds = max((m.get("seeds", 1) for m in metrics), default=1)
+    notes = ["Every metric of results/runs/<dataset>/metrics.json; ± is the standard deviation across "
+             f"seeds (up to {seeds} here) where there are several.",
+             "Classifier FID: the Frechet distance in the penultimate features of a classifier trained on the "
+             "dataset (Inception cannot be downloaded here); compare with the real-vs-real reference row."]
+    frame = extended_frame(metrics)
+    texts = {"table1_extended.md": to_markdown(frame, notes), "table1_extended.csv": frame.to_csv(index=False)}
+    for name, text in texts.items():
+        with atomic_path(out_dir / name) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+
+
 def run(args: argparse.Namespace) -> None:
     scores = [s for p in args.parzen for s in read_scores(p)]
     scores += [s for p in args.reference for s in read_scores(p, model="reference")]
     table = build(scores, parse_skipped(args.skipped))
     write_table(table, args.out_dir)
+    if args.metrics:
+        write_extended(args.metrics, args.out_dir)
     print(to_frame(table).to_string(index=False))
 
 
@@ -253,5 +307,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="parzen json files whose samples were real training images")
     p.add_argument("--skipped", nargs="*", default=[], metavar="DATASET=REASON",
                    help="datasets not run, with the reason shown in the table")
+    p.add_argument("--metrics", type=Path, nargs="*", default=[],
+                   help="per-dataset metrics.json files: also write table1_extended.{md,csv}")
     p.add_argument("--out-dir", type=Path, required=True, help=f"gets {', '.join(FILES)}")
     p.set_defaults(func=run)

@@ -118,24 +118,25 @@ rule table1:
     input:
         parzen=[f for ds in IMAGE_RUN for f in parzen_files(ds)],
         reference=[f"results/runs/{ds}/eval/reference_parzen.json" for ds in IMAGE_RUN],
+        metrics=[f"results/runs/{ds}/metrics.json" for ds in config["datasets"]],
     output:
         md=report("results/table1/table1.md", caption="../report/table1.rst", category="Table 1"),
         csv="results/table1/table1.csv",
         tex="results/table1/table1.tex",
         json="results/table1/table1.json",
+        extended=report("results/table1/table1_extended.md", caption="../report/table1.rst", category="Table 1"),
     params:
-        skipped=" ".join(f"--skipped {shlex.quote(f'{ds}={r}')}" for ds, r in SKIPPED.items()),
+        skipped=("--skipped " + " ".join(shlex.quote(f"{ds}={r}") for ds, r in SKIPPED.items())) if SKIPPED else "",
     log:
         "logs/table1.log",
     shell:
-        "ganrepro table --parzen {input.parzen} --reference {input.reference} {params.skipped} "
-        "--out-dir results/table1 2> {log}"
+        "ganrepro table --parzen {input.parzen} --reference {input.reference} --metrics {input.metrics} "
+        "{params.skipped} --out-dir results/table1 2> {log}"
 
 
 rule report:
     input:
         report_inputs(),
-        metrics=[f"results/runs/{ds}/metrics.json" for ds in config["datasets"]],
     output:
         "results/report.html",
     log:

@@ -1,0 +1,175 @@
+"""End to end: the real Snakemake DAG and the real DVC stages, in temporary copies of the project."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO_ROOT, SHARED_MIRROR
+
+BIN = Path(sys.executable).parent
+FAST = "workflow/presets/fast.yaml"
+
+
+def project_copy(dest: Path) -> Path:
+    """The project's tracked and untracked-but-not-ignored files, without data or results."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+                           cwd=REPO_ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        src = REPO_ROOT / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "GANREPRO_MIRROR": str(SHARED_MIRROR)}
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+def snakemake(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return run([str(BIN / "snakemake"), *args], cwd, check)
+
+
+def dry_run_jobs(output: str) -> dict[str, int]:
+    """Rule -> job count from the job-stats table of a dry run."""
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", output, re.M)}
+
+
+def test_dry_run_of_the_paper_lists_the_whole_dag_and_leaves_tfd_out_with_one_message() -> None:
+    result = snakemake("-n", "--quiet", "rules", cwd=REPO_ROOT)
+    jobs = dry_run_jobs(result.stdout)
+    for rule in ("fetch", "prepare", "train", "sample", "parzen", "parzen_reference", "infer", "classifier",
+                 "class_metrics", "figure1_toy1d", "figure2_samples", "figure3_interpolation", "table1", "report"):
+        assert rule in jobs, f"rule {rule} missing from the DAG: {jobs}"
+    assert jobs["train"] >= 5  # mnist, cifar10, toy1d, ring, and mnist's conditional variant (+ cifar10's)
+    assert result.stderr.count("tfd: left out: TFD_48x48.mat not found") == 1
+
+
+def test_an_invalid_parameter_fails_before_any_job_naming_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  mnist:\n    lr: -1\n")
+    result = snakemake("-n", "--configfile", str(bad), cwd=REPO_ROOT, check=False)
+    assert result.returncode != 0
+    assert "lr" in result.stderr and "-1" in result.stderr and "Job stats" not in result.stdout
+
+
+def test_dvc_yaml_and_snakefile_agree() -> None:
+    """Every DVC stage runs a Snakemake target of the DAG, depends on its own rules file, and every
+    file the DAG produces for a dataset lies under that dataset's DVC outputs."""
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    targets, versioned = [], []
+    for name, stage in stages.items():
+        items = params["datasets"] if "foreach" in stage else [None]
+        body = stage.get("do", stage)
+        for item in items:
+            expand = (lambda s, item=item: s.replace("${item}", item)) if item else (lambda s: s)
+            cmd = expand(body["cmd"])
+            assert cmd.startswith("snakemake --cores all "), cmd
+            targets += cmd.split()[3:]
+            assert any(d.startswith("workflow/rules/") for d in body["deps"]), f"stage {name} lacks its rules file"
+            for group in ("outs", "metrics", "plots"):
+                for entry in body.get(group, []):
+                    versioned.append(expand(next(iter(entry)) if isinstance(entry, dict) else entry))
+    result = snakemake("-n", *targets, cwd=REPO_ROOT)
+    assert "Nothing to be done" in result.stdout or "Job stats" in result.stdout
+    summary = snakemake("--summary", cwd=REPO_ROOT).stdout.splitlines()[1:]
+    produced = [line.split("\t")[0] for line in summary if line.strip()]
+    assert len(produced) > 30
+    for path in produced:
+        if path.startswith(("data/prepared/", "results/")):
+            assert any(path == v or path.startswith(v.rstrip("/") + "/") for v in versioned), \
+                f"{path} is produced by Snakemake but versioned by no DVC stage"
+
+
+@pytest.mark.slow
+def test_fast_preset_runs_the_whole_dag_then_has_nothing_to_do(tmp_path: Path) -> None:
+    if not SHARED_MIRROR.is_dir():
+        pytest.skip("needs the MNIST mirror")
+    project = project_copy(tmp_path / "project")
+    snakemake("--cores", "2", "--configfile", FAST, cwd=project)
+    results = project / "results"
+    for name in ("figure1_toy1d", "figure2_mnist", "figure3_mnist", "inference_mnist", "curves_mnist",
+                 "ring_modes", "conditional_mnist"):
+        for ext in ("png", "pdf"):
+            assert (results / "figures" / f"{name}.{ext}").stat().st_size > 1000
+    table = (results / "table1/table1.md").read_text()
+    assert "Adversarial nets (this reproduction)" in table and "225 ± 2" in table
+    report = (results / "report.html").read_text()
+    assert report.count("data:image/png;base64,") >= 9
+    infer = json.loads((results / "runs/mnist/eval/s0/infer/infer.json").read_text())["reconstruction"]
+    assert infer["encoder"]["mse_per_pixel"] < 0.8 * infer["random_z"]["mse_per_pixel"]
+    metrics = json.loads((results / "runs/mnist/metrics.json").read_text())
+    for key in ("parzen_log_likelihood", "reference_log_likelihood", "class_metrics_classifier_fid",
+                "class_metrics_classifier_fid_reference", "conditional_label_accuracy", "infer_z_recovery_mse"):
+        assert key in metrics, key
+    second = snakemake("--cores", "2", "--configfile", FAST, "-n", cwd=project)
+    assert "Nothing to be done" in second.stdout + second.stderr
+
+
+@pytest.mark.slow
+def test_dvc_repro_experiments_and_remote(tmp_path: Path) -> None:
+    if not SHARED_MIRROR.is_dir():
+        pytest.skip("needs the MNIST mirror")
+    project = project_copy(tmp_path / "project")
+    fast = yaml.safe_load((project / FAST).read_text())
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    (project / "params.yaml").write_text(yaml.safe_dump(_merge(params, fast), sort_keys=False))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    run(["git", "init", "-q"], project)
+    run([*git, "add", "-A"], project)
+    run([*git, "commit", "-qm", "fast preset"], project)
+    dvc = str(BIN / "dvc")
+    run([dvc, "repro"], project)
+    run([*git, "add", "-A"], project)
+    run([*git, "commit", "-qm", "baseline"], project)
+    run([dvc, "exp", "run", "-S", "train.mnist.lr=0.05"], project)
+    shown = json.loads(run([dvc, "exp", "show", "--json"], project).stdout)
+    experiments = [shown[0]] + [e for e in shown[0].get("experiments") or []]
+    lls = set()
+    for entry in _exp_revisions(shown):
+        metrics = entry["data"]["metrics"]["results/runs/mnist/metrics.json"]["data"]
+        lr = entry["data"]["params"]["params.yaml"]["data"]["train"]["mnist"]["lr"]
+        lls.add((lr, round(metrics["parzen_log_likelihood"], 6)))
+    assert {lr for lr, _ in lls} == {0.1, 0.05} and len({ll for _, ll in lls}) == 2, (lls, experiments)
+
+    remote = tmp_path / "remote"
+    run([dvc, "remote", "add", "-d", "local", str(remote)], project)
+    run([dvc, "push"], project)
+    model = project / "results/runs/mnist/train/s0/model.pt"
+    original = model.read_bytes()
+    model.unlink()
+    shutil.rmtree(project / ".dvc/cache")
+    run([dvc, "pull"], project)
+    assert model.read_bytes() == original
+
+
+def _merge(base: dict, overlay: dict) -> dict:
+    out = dict(base)
+    for key, value in overlay.items():
+        out[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
+
+
+def _exp_revisions(shown: list[dict]) -> list[dict]:
+    """The workspace/baseline entries and every experiment under them, from `dvc exp show --json`."""
+    out = []
+    for entry in shown:
+        if entry.get("data"):
+            out.append(entry)
+        for exp in entry.get("experiments") or []:
+            out += [rev for rev in exp.get("revs", []) if rev.get("data")]
+    return out
