@@ -17,6 +17,7 @@ from conftest import REPO_ROOT, SHARED_MIRROR
 
 BIN = Path(sys.executable).parent
 FAST = "workflow/presets/fast.yaml"
+CORES = os.environ.get("GANREPRO_TEST_CORES", "2")  # 1 on a machine busy with other work
 
 
 def project_copy(dest: Path) -> Path:
@@ -62,8 +63,9 @@ def test_an_invalid_parameter_fails_before_any_job_naming_the_key(tmp_path: Path
     bad = tmp_path / "bad.yaml"
     bad.write_text("train:\n  mnist:\n    lr: -1\n")
     result = snakemake("-n", "--configfile", str(bad), cwd=REPO_ROOT, check=False)
+    output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "lr" in result.stderr and "-1" in result.stderr and "Job stats" not in result.stdout
+    assert "['train']['mnist']['lr']" in output and "exclusiveMinimum" in output and "Job stats" not in output
 
 
 def test_dvc_yaml_and_snakefile_agree() -> None:
@@ -86,7 +88,7 @@ def test_dvc_yaml_and_snakefile_agree() -> None:
                     versioned.append(expand(next(iter(entry)) if isinstance(entry, dict) else entry))
     result = snakemake("-n", *targets, cwd=REPO_ROOT)
     assert "Nothing to be done" in result.stdout or "Job stats" in result.stdout
-    summary = snakemake("--summary", cwd=REPO_ROOT).stdout.splitlines()[1:]
+    summary = snakemake("--summary", "--cores", "1", cwd=REPO_ROOT).stdout.splitlines()[1:]
     produced = [line.split("\t")[0] for line in summary if line.strip()]
     assert len(produced) > 30
     for path in produced:
@@ -100,7 +102,7 @@ def test_fast_preset_runs_the_whole_dag_then_has_nothing_to_do(tmp_path: Path) -
     if not SHARED_MIRROR.is_dir():
         pytest.skip("needs the MNIST mirror")
     project = project_copy(tmp_path / "project")
-    snakemake("--cores", "2", "--configfile", FAST, cwd=project)
+    snakemake("--cores", CORES, "--configfile", FAST, cwd=project)
     results = project / "results"
     for name in ("figure1_toy1d", "figure2_mnist", "figure3_mnist", "inference_mnist", "curves_mnist",
                  "ring_modes", "conditional_mnist"):
@@ -116,7 +118,7 @@ def test_fast_preset_runs_the_whole_dag_then_has_nothing_to_do(tmp_path: Path) -
     for key in ("parzen_log_likelihood", "reference_log_likelihood", "class_metrics_classifier_fid",
                 "class_metrics_classifier_fid_reference", "conditional_label_accuracy", "infer_z_recovery_mse"):
         assert key in metrics, key
-    second = snakemake("--cores", "2", "--configfile", FAST, "-n", cwd=project)
+    second = snakemake("--cores", CORES, "--configfile", FAST, "-n", cwd=project)
     assert "Nothing to be done" in second.stdout + second.stderr
 
 
@@ -138,13 +140,12 @@ def test_dvc_repro_experiments_and_remote(tmp_path: Path) -> None:
     run([*git, "commit", "-qm", "baseline"], project)
     run([dvc, "exp", "run", "-S", "train.mnist.lr=0.05"], project)
     shown = json.loads(run([dvc, "exp", "show", "--json"], project).stdout)
-    experiments = [shown[0]] + [e for e in shown[0].get("experiments") or []]
     lls = set()
     for entry in _exp_revisions(shown):
         metrics = entry["data"]["metrics"]["results/runs/mnist/metrics.json"]["data"]
         lr = entry["data"]["params"]["params.yaml"]["data"]["train"]["mnist"]["lr"]
         lls.add((lr, round(metrics["parzen_log_likelihood"], 6)))
-    assert {lr for lr, _ in lls} == {0.1, 0.05} and len({ll for _, ll in lls}) == 2, (lls, experiments)
+    assert {lr for lr, _ in lls} == {0.1, 0.05} and len({ll for _, ll in lls}) == 2, lls
 
     remote = tmp_path / "remote"
     run([dvc, "remote", "add", "-d", "local", str(remote)], project)
