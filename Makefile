@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SNAKEMAKE_ARGS ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup reproduce fast test bench report clean-results
+.PHONY: setup reproduce fast test bench
 
 setup: $(STAMP)
 
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 
 reproduce: $(STAMP)
 	$(BIN)/snakemake --cores all $(SNAKEMAKE_ARGS)
-	$(BIN)/snakemake --cores all --report results/report.zip $(SNAKEMAKE_ARGS) || true
+	$(BIN)/snakemake --cores all --report results/snakemake-report.zip $(SNAKEMAKE_ARGS)
 
 fast: $(STAMP)
 	$(BIN)/snakemake --cores all --configfile workflow/presets/fast.yaml $(SNAKEMAKE_ARGS)

@@ -27,6 +27,7 @@ MODEL_LABELS = {"gan": "Adversarial nets (this reproduction)", "reference": "Tra
 ALWAYS_SHOWN = ("gan", "reference")     # rows shown even without files: they carry "not run"
 FINE_SUFFIX = ", fine sigma grid"
 EMPTY = "—"
+NOT_RUN = "not run"
 FILES = ("table1.csv", "table1.md", "table1.tex", "table1.json")
 
 
@@ -263,13 +264,13 @@ def extended_frame(metrics: list[dict[str, Any]]) -> pd.DataFrame:
         name = DATASET_NAMES.get(m["dataset"], m["dataset"])
         columns[name] = [_metric_cell(m, key) for _, key in EXTENDED_ROWS]
     frame = pd.DataFrame(columns, index=[label for label, _ in EXTENDED_ROWS])
-    frame = frame.loc[(frame != EMPTY).any(axis=1)]
+    frame = frame.loc[(~frame.isin([EMPTY, NOT_RUN])).any(axis=1)]  # rows with at least one value
     return frame.rename_axis("Metric").reset_index()
 
 
 def _metric_cell(metrics: dict[str, Any], key: str) -> str:
     if "not_run" in metrics:
-        return "not run"
+        return NOT_RUN
     if metrics.get(key) is None:
         return EMPTY
     spread = metrics.get(f"{key}_std")
