@@ -36,12 +36,12 @@ def fake_results(tmp_path: Path) -> Path:
     ref = parzen_json(results / "mnist" / "reference_parzen.json", "mnist", "reference", 239.6, 2.0)
     assert main(["table", "--parzen", gan, "--reference", ref, "--skipped", f"tfd={TFD_REASON}",
                  "--out-dir", str(results / "table1")]) == 0
-    write_json(results / "mnist" / "metrics.json", {"parzen_log_likelihood": 212.34, "parzen_standard_error": 2.13})
-    write_json(results / "tfd" / "metrics.json", {"not_run": TFD_REASON})
-    write_json(results / "ring" / "modes.json", {"modes": 8, "modes_covered": 7, "high_quality_fraction": 0.91})
+    write_json(results / "runs/mnist/metrics.json", {"parzen_log_likelihood": 212.34, "parzen_standard_error": 2.13})
+    write_json(results / "runs/tfd/metrics.json", {"not_run": TFD_REASON})
+    write_json(results / "figures/ring_modes.json", {"modes": 8, "modes_covered": 7, "high_quality_fraction": 0.91})
     model = tiny_model(tmp_path / "model.pt")
     assert main(["infer", "--model", str(model), "--data", str(tiny_dataset(tmp_path / "d.npz", model)),
-                 "--out-dir", str(results / "mnist" / "s0" / "infer"), "--device", "cpu", *FAST_INFER,
+                 "--out-dir", str(results / "runs/mnist/eval/s0/infer"), "--device", "cpu", *FAST_INFER,
                  "--steps", "20"]) == 0
     return results
 

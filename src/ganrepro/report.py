@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import base64
 import html
+import json
 import importlib.metadata
 import math
 import platform
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from ganrepro import __version__, paper
 from ganrepro.config import load_params
@@ -163,12 +165,12 @@ def gan_cells(table: dict[str, Any] | None) -> tuple[dict[str, dict], dict[str, 
 
 def dataset_metrics(results: Path, datasets: list[str]) -> tuple[dict[str, dict], dict[str, str]]:
     """metrics.json of each dataset that ran, and for the others what happened ('not run: why')."""
-    found = {p.parent.name for p in results.glob("*/metrics.json")}
+    found = {p.parent.name for p in results.glob("runs/*/metrics.json")}
     metrics, missing = {}, {}
     for ds in dict.fromkeys([*datasets, *sorted(found)]):
-        data = read_optional(results / ds / "metrics.json")
+        data = read_optional(results / "runs" / ds / "metrics.json")
         if data is None:
-            missing[ds] = f"no results yet ({results / ds / 'metrics.json'} is missing)"
+            missing[ds] = f"no results yet ({results / 'runs' / ds / 'metrics.json'} is missing)"
         elif data.get("not_run"):
             missing[ds] = f"not run: {data['not_run']}"
         else:
@@ -190,12 +192,12 @@ def _fmt(value: Any) -> str:
 
 
 def inference_results(results: Path) -> list[dict[str, Any]]:
-    return [read_json(p) for p in sorted(results.glob("*/s*/infer/infer.json"))]
+    return [read_json(p) for p in sorted(results.glob("runs/*/eval/s*/infer/infer.json"))]
 
 
 def inference_html(runs: list[dict[str, Any]]) -> str:
     if not runs:
-        return '<p class="missing">No inference results (results/&lt;dataset&gt;/s&lt;seed&gt;/infer/infer.json).</p>'
+        return '<p class="missing">No inference results (results/runs/&lt;dataset&gt;/eval/s&lt;seed&gt;/infer/infer.json).</p>'
     frame = pd.DataFrame([{
         "dataset": dataset_name(r["dataset"]), "seed": r["seed"],
         "z MSE": r["z_recovery"]["mse"], "z R² (mean over dims)": r["z_recovery"]["r2_mean"],
@@ -258,20 +260,24 @@ def versions(results: Path) -> dict[str, str]:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             found[name] = "not installed"
-    used = sorted({str(read_json(p).get("device")) for p in results.glob("*/s*/train.json")})
+    used = sorted({str(read_json(p).get("device")) for p in results.glob("runs/*/train/*s*/train.json")})
     found["device of the training runs"] = ", ".join(used) or "no training runs found"
     found["device 'auto' here"] = str(resolve_device("auto"))
     return found
 
 
-def build_report(results: Path, params_path: Path) -> str:
-    """The report as one HTML string."""
-    params = load_params(params_path) if params_path.exists() else {}
+def build_report(results: Path, params_path: Path, config: dict[str, Any] | None = None) -> str:
+    """The report as one HTML string. `config`: the parameters the workflow ran with (params.yaml
+    merged with any --configfile overlay); without it, the params file is shown."""
+    params = config if config is not None else load_params(params_path) if params_path.exists() else {}
     table = read_optional(results / "table1" / "table1.json")
     metrics, missing = dataset_metrics(results, list(params.get("datasets", [])))
     runs = inference_results(results)
-    ring = read_optional(results / "ring" / "modes.json")
-    params_text = params_path.read_text() if params_path.exists() else f"{params_path} not found"
+    ring = read_optional(results / "figures" / "ring_modes.json")
+    if config is not None:
+        params_text = yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
+    else:
+        params_text = params_path.read_text() if params_path.exists() else f"{params_path} not found"
     version_rows = pd.DataFrame(versions(results).items(), columns=["component", "version"])
     sections = [
         ("What matches the paper", "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in
@@ -294,7 +300,7 @@ def build_report(results: Path, params_path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
-    text = build_report(args.results, args.params)
+    text = build_report(args.results, args.params, json.loads(args.config_json) if args.config_json else None)
     with atomic_path(args.out) as tmp:
         tmp.write_text(text, encoding="utf-8")
     print(f"[report] wrote {args.out} ({len(text) / 1e6:.1f} MB)", file=sys.stderr)
@@ -304,5 +310,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("report", help="one self-contained HTML report of the results")
     p.add_argument("--results", type=Path, default=Path("results"), help="the results folder of the workflow")
     p.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameters shown in the report")
+    p.add_argument("--config-json", help="the parameters the workflow ran with, as JSON (shown instead of --params)")
     p.add_argument("--out", type=Path, required=True, help="output .html")
     p.set_defaults(func=run)

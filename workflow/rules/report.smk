@@ -26,7 +26,7 @@ rule figure_ring:
     output:
         png=report("results/figures/ring_modes.png", caption="../report/ring.rst", category="Figures"),
         pdf="results/figures/ring_modes.pdf",
-        json="results/runs/ring/eval/modes.json",
+        json="results/figures/ring_modes.json",
     log:
         "logs/figures/ring.log",
     shell:
@@ -139,7 +139,9 @@ rule report:
         report_inputs(),
     output:
         "results/report.html",
+    params:
+        cfg=json_arg(config),
     log:
         "logs/report.log",
     shell:
-        "ganrepro report --results results --params params.yaml --out {output} 2> {log}"
+        "ganrepro report --results results --config-json {params.cfg} --out {output} 2> {log}"
