@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from ganrepro.config import load_params, train_config
-from ganrepro.train import parzen_grid, train
+from ganrepro.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 FACTORS = {
@@ -33,7 +33,7 @@ def main() -> None:
     params = load_params(ROOT / "params.yaml")
     for name in args.factors:
         cfg = {**train_config(params, "mnist"), **FACTORS[name], "epochs": args.epochs, "seed": 0}
-        summary = train(cfg, "mnist", ROOT / "data/prepared/mnist/dataset.npz", args.out / name, parzen_grid(params))
+        summary = train(cfg, "mnist", ROOT / "data/prepared/mnist/dataset.npz", args.out / name)
         history = {h["epoch"]: round(h["log_likelihood"], 1) for h in summary["valid_history"]}
         print(json.dumps({"factor": name, "change": FACTORS[name], "valid_parzen_by_epoch": history}), flush=True)
 

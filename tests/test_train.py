@@ -30,7 +30,7 @@ MNIST_LIKE = {
     "momentum_start": 0.5, "momentum_end": 0.7, "momentum_saturate": 250, "adam_betas": [0.5, 0.999],
     "k": 1, "update": "simultaneous", "g_loss": "nonsaturating", "d_input_keep": 0.8, "d_hidden_keep": 0.5,
     "batch_size": 20, "epochs": 2, "train_limit": 0, "checkpoint_every": 10, "log_every": 5,
-    "valid_every": 1, "valid_samples": 50, "select": "best_valid", "conditional": False, "device": "cpu", "seed": 3,
+    "valid_every": 1, "valid_samples": 50, "valid_sigmas": [0.3], "select": "best_valid", "conditional": False, "device": "cpu", "seed": 3,
 }
 
 
@@ -78,9 +78,11 @@ def test_simultaneous_step_equals_plain_autograd(g_loss: str) -> None:
 
 def test_momentum_and_learning_rate_schedules() -> None:
     opt = MomentumSGD([torch.nn.Parameter(torch.zeros(1))], MNIST_LIKE)
-    assert opt.momentum(0) == opt.momentum(1) == 0.5
-    assert math.isclose(opt.momentum(125.5), 0.5 + 0.2 * 124.5 / 249)
-    assert opt.momentum(250) == opt.momentum(400) == pytest.approx(0.7)
+    # pylearn2's MomentumAdjustor(start=1, saturate=250) counts its call before training: 1 in epoch 0
+    assert opt.momentum(0) == 0.5
+    assert math.isclose(opt.momentum(1), 0.5 + 0.2 / 249)
+    assert math.isclose(opt.momentum(124.5), 0.5 + 0.2 * 124.5 / 249)
+    assert opt.momentum(249) == opt.momentum(400) == pytest.approx(0.7)
     opt.updates = 100_000
     assert math.isclose(opt.lr(), 0.1 / 1.000004 ** 100_000)
     opt.updates = 10**9
@@ -113,9 +115,9 @@ def test_discriminator_approaches_optimal_d_for_fixed_generator() -> None:
 
 def test_training_writes_model_log_and_validation(tmp_path: Path) -> None:
     data = write_images(tmp_path / "tiny.npz")
-    trainer = Trainer(dict(MNIST_LIKE), data, tmp_path / "run", [0.1, 0.3, 1.0])
+    trainer = Trainer({**MNIST_LIKE, "valid_sigmas": [0.1, 0.3, 1.0]}, data, tmp_path / "run")
     trainer.run(show_progress=False)
-    rows = (tmp_path / "run/train_log.csv").read_text().splitlines()
+    rows = (tmp_path / "run/train_log.running.csv").read_text().splitlines()
     assert rows[0].startswith("step,epoch,d_loss,g_loss,d_real,d_fake")
     assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(5, 21, 5))
     assert [h["epoch"] for h in trainer.valid_history] == [1, 2]
@@ -125,7 +127,7 @@ def test_training_writes_model_log_and_validation(tmp_path: Path) -> None:
 def test_alternating_update_and_k_discriminator_steps(tmp_path: Path) -> None:
     data = write_images(tmp_path / "tiny.npz")
     cfg = {**MNIST_LIKE, "update": "alternating", "k": 2, "valid_every": 0}
-    trainer = Trainer(cfg, data, tmp_path / "run", [0.3])
+    trainer = Trainer(cfg, data, tmp_path / "run")
     g_before = [p.detach().clone() for p in trainer.gan.g_params]
     trainer.run(show_progress=False)
     assert trainer.steps_per_epoch == 200 // (20 * 2)
@@ -133,11 +135,30 @@ def test_alternating_update_and_k_discriminator_steps(tmp_path: Path) -> None:
     assert any(not torch.equal(a, b) for a, b in zip(g_before, trainer.gan.g_params))
 
 
-def test_conditional_training_requires_labels(tmp_path: Path) -> None:
+def test_conditional_training_feeds_labels_and_requires_them(tmp_path: Path) -> None:
     data = write_images(tmp_path / "tiny.npz")
-    trainer = Trainer({**MNIST_LIKE, "conditional": True, "valid_every": 0}, data, tmp_path / "run", [0.3])
+    trainer = Trainer({**MNIST_LIKE, "conditional": True, "valid_every": 0}, data, tmp_path / "run")
     trainer.run(show_progress=False)
     assert trainer.gan.G.n_classes == 10 and trainer.gan.D.n_classes == 10
+    unlabelled = write_vectors(tmp_path / "vec.npz")
+    with pytest.raises(UserError, match=r"conditional: .*vec.npz has no labels"):
+        Trainer({**MNIST_LIKE, "conditional": True, "g_output_bias": "none"}, unlabelled, tmp_path / "run2")
+
+
+def test_convolutional_cifar_models_train_one_step(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (8, 3, 32, 32), dtype=np.uint8)
+    y = np.zeros(8, np.int64)
+    meta = {"dataset": "c", "kind": "image", "example_shape": [3, 32, 32], "unit_scale": 255, "num_classes": 10}
+    data = tmp_path / "c.npz"
+    save_npz(data, x_train=x, y_train=y, x_valid=x, y_valid=y, x_test=x, y_test=y, meta=np.array(json.dumps(meta)))
+    cfg = {**MNIST_LIKE, "arch": "conv", "batch_size": 4, "epochs": 1, "valid_every": 0}
+    with pytest.raises(UserError, match="marginals' needs a fully connected generator"):
+        Trainer(cfg, data, tmp_path / "run")
+    trainer = Trainer({**cfg, "g_output_bias": "none"}, data, tmp_path / "run")
+    before = trainer.gan.D.out.weight.detach().clone()
+    trainer.run(show_progress=False)
+    assert trainer.step == 2 and not torch.equal(before, trainer.gan.D.out.weight)
 
 
 def write_vectors(path: Path, n: int = 200, corrupt: bool = False) -> Path:
@@ -153,10 +174,10 @@ def write_vectors(path: Path, n: int = 200, corrupt: bool = False) -> Path:
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path) -> None:
     cfg = {**MNIST_LIKE, "epochs": 1, "valid_every": 0, "g_output": "linear", "g_output_bias": "none"}
-    Trainer(cfg, write_vectors(tmp_path / "good.npz"), tmp_path / "run", [0.3]).run(show_progress=False)
+    Trainer(cfg, write_vectors(tmp_path / "good.npz"), tmp_path / "run").run(show_progress=False)
     ckpt = tmp_path / "run/checkpoint.pt"
     saved = ckpt.read_bytes()
-    trainer = Trainer({**cfg, "epochs": 2}, write_vectors(tmp_path / "bad.npz", corrupt=True), tmp_path / "run", [0.3])
+    trainer = Trainer({**cfg, "epochs": 2}, write_vectors(tmp_path / "bad.npz", corrupt=True), tmp_path / "run")
     with pytest.raises(UserError, match=r"non-finite loss before step 15 .*last good checkpoint .*checkpoint.pt"):
         trainer.run(show_progress=False)
     assert trainer.step == 15
@@ -166,10 +187,10 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path) ->
 def test_checkpoint_from_other_parameters_is_refused_or_restarted(tmp_path: Path) -> None:
     data = write_images(tmp_path / "tiny.npz")
     cfg = {**MNIST_LIKE, "epochs": 1, "valid_every": 0}
-    Trainer(cfg, data, tmp_path / "run", [0.3]).run(show_progress=False)
+    Trainer(cfg, data, tmp_path / "run").run(show_progress=False)
     with pytest.raises(UserError, match=r"other parameters \(lr\).*--if-changed restart"):
-        Trainer({**cfg, "lr": 0.05}, data, tmp_path / "run", [0.3]).run(show_progress=False)
-    restarted = Trainer({**cfg, "lr": 0.05}, data, tmp_path / "run", [0.3])
+        Trainer({**cfg, "lr": 0.05}, data, tmp_path / "run").run(show_progress=False)
+    restarted = Trainer({**cfg, "lr": 0.05}, data, tmp_path / "run")
     assert restarted.run(show_progress=False, if_changed="restart")["resumed"] is False
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from ganrepro.errors import UserError
+from ganrepro.paper import paper_grid
 
 DEFAULT_PARAMS = Path("params.yaml")
 
@@ -37,4 +38,7 @@ def train_config(params: dict[str, Any], dataset: str) -> dict[str, Any]:
     cfg = copy.deepcopy(sections.get("common", {}))
     cfg.update(copy.deepcopy(specific))
     cfg.setdefault("device", params.get("device", "auto"))
+    pz = params.get("parzen", {})
+    cfg["valid_sigmas"] = paper_grid(pz.get("sigma_min_log10", -1.0), pz.get("sigma_max_log10", 0.0),
+                                     pz.get("sigma_num", 10))  # the grid of training's validation estimate
     return cfg

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 SOURCE = 'Goodfellow et al. (2014), "Generative Adversarial Nets", NIPS, arXiv:1406.2661, Table 1'
 
 
@@ -36,6 +38,11 @@ TABLE1: tuple[PaperScore, ...] = (
 
 # The Parzen protocol (parzen_ll.py defaults): 10,000 samples, sigma from logspace(-1, 0, 10)
 # chosen on the first 1,000 validation examples.
-PARZEN_N_SAMPLES = 10_000
 PARZEN_SIGMA_LOG10 = (-1.0, 0.0, 10)
 PARZEN_VALID_LIMIT = 1000
+
+
+def paper_grid(min_log10: float = PARZEN_SIGMA_LOG10[0], max_log10: float = PARZEN_SIGMA_LOG10[1],
+               num: int = PARZEN_SIGMA_LOG10[2]) -> list[float]:
+    """The authors' sigma grid, logspace(min, max, num) (default -1, 0, 10)."""
+    return np.logspace(min_log10, max_log10, num).tolist()

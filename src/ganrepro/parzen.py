@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from ganrepro import paper
+from ganrepro.paper import paper_grid
 from ganrepro.arrays import load_matrix
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
@@ -172,12 +173,6 @@ def select_sigma(samples: np.ndarray | Tensor, valid: np.ndarray | Tensor, sigma
     best = int(np.argmax(scores))
     return SigmaChoice(float(sigmas[best]),
                        [{"sigma": float(s), "log_likelihood": float(v)} for s, v in zip(sigmas, scores)])
-
-
-def paper_grid(min_log10: float = paper.PARZEN_SIGMA_LOG10[0], max_log10: float = paper.PARZEN_SIGMA_LOG10[1],
-               num: int = paper.PARZEN_SIGMA_LOG10[2]) -> list[float]:
-    """The authors' sigma grid, logspace(min, max, num) (default -1, 0, 10)."""
-    return np.logspace(min_log10, max_log10, num).tolist()
 
 
 def fine_grid(grid: Sequence[float], best: float, step: float) -> list[float]:

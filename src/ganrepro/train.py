@@ -17,6 +17,8 @@ import argparse
 import csv
 import json
 import math
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -33,13 +35,15 @@ from ganrepro.config import load_params, train_config
 from ganrepro.datasets import load_labels, load_split, read_meta
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
-from ganrepro.io import atomic_path, write_json
+from ganrepro.io import atomic_path, write_json, write_text
 from ganrepro.models import bias_from_marginals, build_models, sample_noise
+from ganrepro.paper import paper_grid
 from ganrepro.parzen import parzen_log_density
 from ganrepro.sample import generate
 
 # Keys that may change between a checkpoint and its resumption (budgets and bookkeeping).
-RESUMABLE_KEYS = {"epochs", "checkpoint_every", "log_every", "valid_every", "valid_samples", "select", "device"}
+RESUMABLE_KEYS = {"epochs", "checkpoint_every", "log_every", "valid_every", "valid_samples", "valid_sigmas",
+                  "select", "device"}
 METRIC_NAMES = ("d_loss", "g_loss", "d_real", "d_fake")
 LOGIT_FLOOR = -80.0  # exp(-logit) stays finite in float32 for the generator-gradient rescaling
 
@@ -60,7 +64,8 @@ class MomentumSGD:
         return max(self.lr0 * self.decay ** (-self.updates), self.lr_min)
 
     def momentum(self, epoch: int) -> float:
-        alpha = min(max(epoch - 1, 0) / max(self.saturate - 1, 1), 1.0)
+        """pylearn2's MomentumAdjustor(start=1): its counter is 1 during (0-based) epoch 0."""
+        alpha = min(max(epoch, 0) / max(self.saturate - 1, 1), 1.0)
         return self.mu_start * (1 - alpha) + self.mu_end * alpha
 
     @torch.no_grad()
@@ -115,6 +120,9 @@ class GAN:
         self.cfg, self.device = cfg, device
         self.n_classes = n_classes if cfg.get("conditional") else 0
         self.G, self.D = (m.to(device) for m in build_models(cfg, data_dim, n_classes))
+        if cfg.get("g_output_bias") == "marginals" and not hasattr(self.G, "out"):
+            raise UserError("train.*.g_output_bias: 'marginals' needs a fully connected generator (arch: mlp); "
+                            "use g_output_bias: none with arch: conv")
         if cfg.get("g_output_bias") == "marginals" and pixel_means is not None:
             with torch.no_grad():
                 self.G.out.bias.copy_(bias_from_marginals(pixel_means.to(device)))
@@ -239,8 +247,9 @@ class Trainer:
     checkpoints and resumption. Nothing in the loop synchronises with the device except every
     `log_every` iterations."""
 
-    def __init__(self, cfg: dict[str, Any], data_path: Path, out_dir: Path, parzen_grid: list[float]) -> None:
-        self.cfg, self.out_dir, self.parzen_grid = cfg, out_dir, parzen_grid
+    def __init__(self, cfg: dict[str, Any], data_path: Path, out_dir: Path) -> None:
+        self.cfg, self.out_dir = cfg, out_dir
+        self.parzen_grid = cfg.get("valid_sigmas") or paper_grid()
         if cfg["checkpoint_every"] % cfg["log_every"]:
             raise UserError("train.*.checkpoint_every must be a multiple of train.*.log_every")
         self.device = resolve_device(cfg["device"])
@@ -269,7 +278,7 @@ class Trainer:
         self.valid_history: list[dict[str, float]] = []
         self.best: dict[str, Any] | None = None
         self.ckpt_path = out_dir / "checkpoint.pt"
-        self.log_path = out_dir / "train_log.csv"
+        self.log_path = out_dir / "train_log.running.csv"  # copied to train_log.csv at the end
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
@@ -285,7 +294,7 @@ class Trainer:
         run's budget) is an error, or with if_changed='restart' is discarded."""
         if not self.ckpt_path.exists():
             return False
-        state = torch.load(self.ckpt_path, map_location=self.device, weights_only=False)
+        state = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)  # RNG states stay on the CPU
         saved = state["config"]
         changed = sorted(k for k in set(saved) | set(self.cfg)  # a key added since, left off, is compatible
                          if k not in RESUMABLE_KEYS and saved.get(k) != self.cfg.get(k)
@@ -301,7 +310,8 @@ class Trainer:
             raise UserError(f"{self.ckpt_path} was trained with other parameters ({', '.join(changed)}); "
                             "delete it, or pass --if-changed restart, to train from scratch")
         self.gan.load_state_dict(state["gan"])
-        self.step, self.perm = state["step"], state["perm"]
+        self.step = state["step"]
+        self.perm = None if state["perm"] is None else state["perm"].to(self.device)
         torch.set_rng_state(state["rng_cpu"])
         if state["rng_cuda"] is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["rng_cuda"])
@@ -412,7 +422,7 @@ def _truncate_log(path: Path, step: int) -> None:
         return
     lines = path.read_text().splitlines(keepends=True)
     kept = lines[:1] + [ln for ln in lines[1:] if int(ln.split(",", 1)[0]) <= step]
-    path.write_text("".join(kept))
+    write_text(path, "".join(kept))
 
 
 def _log_line(row: dict[str, float], total: int) -> None:
@@ -425,19 +435,13 @@ def _as_rows(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.reshape(len(x), -1))
 
 
-def parzen_grid(params: dict[str, Any]) -> list[float]:
-    """The sigma grid of params' parzen section (the paper's logspace(-1, 0, 10) by default)."""
-    p = params.get("parzen", {})
-    return np.logspace(p.get("sigma_min_log10", -1.0), p.get("sigma_max_log10", 0.0),
-                       p.get("sigma_num", 10)).tolist()
-
-
-def train(cfg: dict[str, Any], dataset: str, data_path: Path, out_dir: Path, grid: list[float],
-          if_changed: str = "error") -> dict[str, Any]:
-    """Train (or resume) one model; write model.pt (the selected generator) and train.json."""
+def train(cfg: dict[str, Any], dataset: str, data_path: Path, out_dir: Path, if_changed: str = "error") -> dict[str, Any]:
+    """Train (or resume) one model; write model.pt (the selected generator), train.json and train_log.csv."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(cfg, data_path, out_dir, grid)
+    trainer = Trainer(cfg, data_path, out_dir)
     run = trainer.run(show_progress=sys.stderr.isatty(), if_changed=if_changed)
+    shutil.copyfile(trainer.log_path, out_dir / "train_log.tmp")
+    os.replace(out_dir / "train_log.tmp", out_dir / "train_log.csv")
     use_best = cfg["select"] == "best_valid" and trainer.best is not None
     G = trainer.gan.G
     if use_best:
@@ -477,6 +481,6 @@ def _cli(args: argparse.Namespace) -> None:
     cfg["seed"] = args.seed
     if args.epochs:
         cfg["epochs"] = args.epochs
-    summary = train(cfg, args.dataset, data, out, parzen_grid(params), args.if_changed)
+    summary = train(cfg, args.dataset, data, out, args.if_changed)
     print(f"[train] done: {summary['steps']} steps, selected {summary['selection']} "
           f"({summary['selected']}) -> {out / 'model.pt'}", file=sys.stderr)

@@ -2,15 +2,11 @@
 PZ = config["parzen"]
 PARZEN_ARGS = (
     f"--sigma-min-log10 {PZ['sigma_min_log10']} --sigma-max-log10 {PZ['sigma_max_log10']} "
-    f"--sigma-num {PZ['sigma_num']} --valid-limit {PZ['valid_limit']} --test-limit {PZ['test_limit']} "
+    f"--sigma-num {PZ['sigma_num']} --test-limit {PZ['test_limit']} "
     f"--fine-step {PZ['fine_step']} --device {config['device']}"
 )
-
-
-def fold_keys(w):
-    """Validation / test arrays of the prepared file: TFD's per fold, else the paper's splits."""
-    suffix = f"_fold{w.fold}" if w.get("fold") else ""
-    return {"valid": f"x_valid{suffix}", "test": f"x_test{suffix}"}
+VALID_LIMIT = f"--valid-limit {PZ['valid_limit']}"
+TFD_VALID_LIMIT = "--valid-limit 0"  # the authors' script uses TFD's whole validation fold
 
 
 rule parzen:
@@ -21,6 +17,7 @@ rule parzen:
         "results/runs/{dataset}/eval/s{seed}/parzen.json",
     params:
         args=PARZEN_ARGS,
+        valid_limit=VALID_LIMIT,
     threads: workflow.cores
     resources:
         mem_mb=6000,
@@ -28,7 +25,8 @@ rule parzen:
         "logs/parzen/{dataset}_s{seed}.log",
     shell:
         "ganrepro parzen --samples {input.samples}:x --valid {input.data}:x_valid --test {input.data}:x_test "
-        "--out {output} {params.args} --dataset {wildcards.dataset} --seed {wildcards.seed} --model gan 2> {log}"
+        "--out {output} {params.args} {params.valid_limit} --dataset {wildcards.dataset} --seed {wildcards.seed} "
+        "--model gan 2> {log}"
 
 
 rule parzen_tfd_fold:
@@ -39,11 +37,15 @@ rule parzen_tfd_fold:
         "results/runs/tfd/eval/s{seed}/parzen_fold{fold}.json",
     params:
         args=PARZEN_ARGS,
+        valid_limit=TFD_VALID_LIMIT,
+    threads: workflow.cores
+    resources:
+        mem_mb=6000,
     log:
         "logs/parzen/tfd_s{seed}_fold{fold}.log",
     shell:
         "ganrepro parzen --samples {input.samples}:x --valid {input.data}:x_valid_fold{wildcards.fold} "
-        "--test {input.data}:x_test_fold{wildcards.fold} --out {output} {params.args} --dataset tfd "
+        "--test {input.data}:x_test_fold{wildcards.fold} --out {output} {params.args} {params.valid_limit} --dataset tfd "
         "--seed {wildcards.seed} --fold {wildcards.fold} --model gan 2> {log}"
 
 
@@ -55,6 +57,7 @@ rule parzen_reference:
         "results/runs/{dataset}/eval/reference_parzen.json",
     params:
         args=PARZEN_ARGS,
+        valid_limit=lambda w: TFD_VALID_LIMIT if w.dataset == "tfd" else VALID_LIMIT,
         n=config["sample"]["n"],
     threads: workflow.cores
     resources:
@@ -63,7 +66,7 @@ rule parzen_reference:
         "logs/parzen/{dataset}_reference.log",
     shell:
         "ganrepro parzen --samples {input.data}:x_train --samples-limit {params.n} --valid {input.data}:x_valid "
-        "--test {input.data}:x_test --out {output} {params.args} --dataset {wildcards.dataset} "
+        "--test {input.data}:x_test --out {output} {params.args} {params.valid_limit} --dataset {wildcards.dataset} "
         "--model reference 2> {log}"
 
 

@@ -43,11 +43,17 @@ rule sample:
         "--device {params.device} --out {output} 2> {log}"
 
 
+def conditional_models(w):
+    """The conditional GANs belong to the training stage too (DVC versions them with it)."""
+    return [f"results/runs/{w.dataset}/train/cond_s{s}/model.pt" for s in SEEDS] if w.dataset in CONDITIONAL_RUN else []
+
+
 rule train_summary:
     """All seeds of one dataset: the training metrics and curves DVC tracks."""
     input:
         summaries=lambda w: [f"results/runs/{w.dataset}/train/s{s}/train.json" for s in SEEDS],
         logs=lambda w: [f"results/runs/{w.dataset}/train/s{s}/train_log.csv" for s in SEEDS],
+        conditional=conditional_models,
     output:
         summary="results/runs/{dataset}/train_summary.json",
         curves="results/runs/{dataset}/train_curves.csv",
