@@ -81,7 +81,7 @@ def test_interpolation_of_a_conditional_model(tmp_path: Path) -> None:
 
 
 def test_ring_metrics_and_figure(tmp_path: Path) -> None:
-    centres = figures.ring_centres(datasets.RING_MODES, datasets.RING_RADIUS)
+    centres = datasets.ring_centres(datasets.RING_MODES, datasets.RING_RADIUS)
     rng = np.random.default_rng(0)
     x = np.concatenate([centres[k] + 0.5 * datasets.RING_STD * rng.standard_normal((50, 2)) for k in range(6)]
                        + [np.zeros((100, 2)), centres[6:7] + 0.01 * datasets.RING_STD])  # 1 sample: below 1%

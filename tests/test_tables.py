@@ -91,11 +91,11 @@ def test_tfd_folds_are_averaged(tmp_path: Path) -> None:
     files.append(parzen_json(tmp_path / "mnist.json", "mnist", 200.0, 2.0))
     assert main(["table", "--parzen", *files, "--out-dir", str(tmp_path)]) == 0
     md = (tmp_path / "table1.md").read_text()
-    se = math.sqrt(sum(s * s for s in ses)) / 3
+    se = np.std(lls, ddof=1) / math.sqrt(3)  # across folds, as the paper's caption says for TFD
     assert md_row(md, "Adversarial nets (this reproduction)") == ["200 ± 2", format_score(np.mean(lls), se)]
-    assert md_row(md, "Adversarial nets (this reproduction)")[1] == "2050 ± 15"  # sqrt(20² + 30² + 25²) / 3 = 14.6
+    assert md_row(md, "Adversarial nets (this reproduction)")[1] == "2050 ± 26"  # stdev(2000, 2060, 2090) / sqrt 3
     assert md_row(md, "Training images (reference)") == ["not run", "not run"]
-    assert "mean over 3 folds" in md
+    assert "standard error across the 3 folds" in md
 
 
 def test_bad_inputs_are_user_errors(tmp_path: Path, capsys) -> None:

@@ -316,48 +316,30 @@ def class_metrics(model: Classifier, x: np.ndarray, labels: np.ndarray | None, d
 def conditional_figure(model_path: Path, out: Path, per_class: int = 10, seed: int = 0,
                        device: str = "auto") -> list[Path]:
     """One row per class of samples from a conditional generator; write OUT.png and OUT.pdf."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ganrepro.figures import image_grid, save_figure
 
     G, _, meta = load_model(model_path, resolve_device(device))
     k, shape = int(meta.get("n_classes") or 0), tuple(meta["example_shape"])
     if not k:
-        raise UserError(f"{model_path}: the model is unconditional; set train.{meta['dataset']}.conditional: "
-                        "true in params.yaml and train it again")
+        raise UserError(f"{model_path}: the model is unconditional; list {meta['dataset']} under "
+                        "class_metrics.conditional in params.yaml to train a conditional GAN")
     if len(shape) != 3:
         raise UserError(f"{model_path}: conditional-figure draws images; {meta['dataset']} has examples "
                         f"of shape {shape}")
     x = generate(G, meta["config"], k * per_class, seed, k)["x"]  # sample i asks for class i % k
-    grid = x.reshape(per_class, k, *shape).swapaxes(0, 1)  # (class, column, C, H, W)
-    mosaic = _mosaic(grid)
+    rows = np.clip(x.reshape(per_class, k, *shape).swapaxes(0, 1), 0.0, 1.0).reshape(k * per_class, *shape)
     names = CLASS_NAMES.get(meta["dataset"]) or [str(c) for c in range(k)]
-    fig, ax = plt.subplots(figsize=(0.5 * per_class + 1.2, 0.5 * k))
-    ax.imshow(mosaic.squeeze(-1) if mosaic.shape[-1] == 1 else mosaic, cmap="gray", vmin=0, vmax=1,
-              interpolation="nearest")
+    fig = Figure(figsize=(0.5 * per_class + 1.2, 0.5 * k))
+    ax = fig.subplots()
+    ax.imshow(image_grid(rows, per_class), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_yticks([(shape[1] + 1) * (r + 0.5) for r in range(k)], names[:k])
     ax.set_xticks([])
     ax.tick_params(length=0)
     for side in ax.spines.values():
         side.set_visible(False)
-    fig.tight_layout()
-    paths = [out.with_name(out.name + suffix) for suffix in (".png", ".pdf")]
-    for path in paths:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=path.suffix[1:], dpi=150)
-    plt.close(fig)
-    return paths
-
-
-def _mosaic(grid: np.ndarray) -> np.ndarray:
-    """(rows, cols, C, H, W) in [0, 1] -> one (rows (H+1) - 1, cols (W+1) - 1, C) image, white gaps."""
-    rows, cols, c, h, w = grid.shape
-    canvas = np.ones((rows * (h + 1) - 1, cols * (w + 1) - 1, c), np.float32)
-    for r in range(rows):
-        for j in range(cols):
-            canvas[r * (h + 1):r * (h + 1) + h, j * (w + 1):j * (w + 1) + w] = grid[r, j].transpose(1, 2, 0)
-    return np.clip(canvas, 0.0, 1.0)
+    return save_figure(fig, out)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -640,10 +640,15 @@ def _build_toy1d(name: str, settings: Settings) -> tuple[Arrays, dict[str, Any]]
     }
 
 
+def ring_centres(modes: int = RING_MODES, radius: float = RING_RADIUS) -> np.ndarray:
+    """The (modes, 2) centres of the ring's Gaussians, evenly spaced on a circle."""
+    angles = 2 * np.pi * np.arange(modes) / modes
+    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
 def _ring_sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     modes = rng.integers(0, RING_MODES, n)
-    angles = 2 * np.pi * modes / RING_MODES
-    centres = RING_RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    centres = ring_centres()[modes]
     return (centres + RING_STD * rng.standard_normal((n, 2))).astype(np.float32), modes.astype(np.int64)
 
 

@@ -185,11 +185,6 @@ def figure_reconstruct(model: Path, encoder: Path, data: Path, rows: int, cols: 
 # ---------------------------------------------------------------------------------------------
 
 
-def ring_centres(modes: int, radius: float) -> np.ndarray:
-    angles = 2 * np.pi * np.arange(modes) / modes
-    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-
-
 def ring_metrics(x: np.ndarray, centres: np.ndarray, std: float, n_std: float = 3.0,
                  min_fraction: float = 0.01) -> dict[str, Any]:
     """Samples within n_std std of each mode; a mode is covered when it holds min_fraction of them."""
@@ -208,7 +203,7 @@ def figure_ring(samples: Path, data: Path, out: Path, metrics_out: Path | None) 
     if x.ndim != 2 or x.shape[1] != 2:
         raise UserError(f"{samples}: expected 2-D samples of the ring dataset, got shape {x.shape}")
     source = datasets.read_meta(data).get("source", {})
-    centres = ring_centres(source.get("modes", datasets.RING_MODES), source.get("radius", datasets.RING_RADIUS))
+    centres = datasets.ring_centres(source.get("modes", datasets.RING_MODES), source.get("radius", datasets.RING_RADIUS))
     std = source.get("std", datasets.RING_STD)
     metrics = {"samples": str(samples), **ring_metrics(x, centres, std)}
     real = datasets.load_split(data, "test")[: len(x)]

@@ -26,7 +26,7 @@ import yaml
 from ganrepro import __version__, paper
 from ganrepro.config import load_params
 from ganrepro.device import resolve_device
-from ganrepro.io import atomic_path, read_json
+from ganrepro.io import read_json, write_text
 from ganrepro.tables import DATASET_NAMES, MODEL_LABELS, format_score, to_frame
 
 # Captions of the figures and of Table 1; workflow/report/<key>.rst holds the same text for
@@ -301,8 +301,7 @@ def build_report(results: Path, params_path: Path, config: dict[str, Any] | None
 
 def run(args: argparse.Namespace) -> None:
     text = build_report(args.results, args.params, json.loads(args.config_json) if args.config_json else None)
-    with atomic_path(args.out) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    write_text(args.out, text)
     print(f"[report] wrote {args.out} ({len(text) / 1e6:.1f} MB)", file=sys.stderr)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from ganrepro.io import atomic_path, read_json, write_json
+from ganrepro.io import read_json, write_json, write_text
 
 
 GROUPS = ("train", "parzen", "reference", "infer", "class-metrics", "classifier", "conditional")
@@ -99,14 +99,12 @@ def _cli(args: argparse.Namespace) -> None:
     files = {g.replace("-", "_"): getattr(args, g.replace("-", "_")) for g in GROUPS}
     write_json(args.out, summarize(args.dataset, files))
     if args.curves_out:
-        with atomic_path(args.curves_out) as tmp:
-            combine_logs(args.train, args.logs).to_csv(tmp, index=False)
+        write_text(args.curves_out, combine_logs(args.train, args.logs).to_csv(index=False))
 
 
 def _not_run_cli(args: argparse.Namespace) -> None:
     for path in args.out:
         if path.suffix == ".csv":
-            with atomic_path(path) as tmp:
-                tmp.write_text("seed,step,epoch\n")
+            write_text(path, "seed,step,epoch\n")
         else:
             write_json(path, {"dataset": args.dataset, "not_run": args.reason})

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ganrepro import paper
 from ganrepro.errors import UserError
-from ganrepro.io import atomic_path, read_json, write_json
+from ganrepro.io import read_json, write_json, write_text
 
 DATASET_NAMES = {"mnist": "MNIST", "tfd": "TFD", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 MODEL_LABELS = {"gan": "Adversarial nets (this reproduction)", "reference": "Training images (reference)"}
@@ -101,12 +101,11 @@ def aggregate(scores: list[Score]) -> Cell:
         if any(o.fold == s.fold for o in by_seed[s.seed]):
             raise UserError(f"{s.path} repeats seed {s.seed}, fold {s.fold} of {s.row} on {s.dataset}")
         by_seed[s.seed].append(s)
-    per_seed = [(statistics.fmean(s.log_likelihood for s in group),
-                 math.sqrt(sum(s.standard_error**2 for s in group)) / len(group)) for group in by_seed.values()]
+    per_seed = [(statistics.fmean(s.log_likelihood for s in group), _fold_error(group)) for group in by_seed.values()]
     folds = _ordered({s.fold for s in scores})
     if len(per_seed) == 1:
         value, error = per_seed[0]
-        kind = (f"standard error of the mean over {len(folds)} folds (fold standard errors combined)"
+        kind = (f"standard error across the {len(folds)} folds, as the paper for TFD"
                 if len(folds) > 1 else "standard error over the test points")
     else:
         values = [v for v, _ in per_seed]
@@ -115,6 +114,14 @@ def aggregate(scores: list[Score]) -> Cell:
             f", each averaged over its folds ({len(folds)})" if len(folds) > 1 else "")
     return Cell(value, error, kind, _ordered(set(by_seed)), folds, sorted({s.sigma for s in scores}),
                 sorted({s.path for s in scores}))
+
+
+def _fold_error(group: list[Score]) -> float:
+    """One fold: its standard error over the test points. Several: the standard error of the fold
+    means (the paper's Table 1: "for TFD, the standard error was computed across folds")."""
+    if len(group) == 1:
+        return group[0].standard_error
+    return statistics.stdev(s.log_likelihood for s in group) / math.sqrt(len(group))
 
 
 def dataset_order(datasets: set[str]) -> list[str]:
@@ -234,8 +241,7 @@ def write_table(table: dict[str, Any], out_dir: Path) -> None:
     texts = {"table1.csv": frame.to_csv(index=False), "table1.md": to_markdown(frame, table["notes"]),
              "table1.tex": to_latex(frame, table["notes"])}
     for name, text in texts.items():
-        with atomic_path(out_dir / name) as tmp:
-            tmp.write_text(text, encoding="utf-8")
+        write_text(out_dir / name, text)
     write_json(out_dir / "table1.json", {"source_paper": paper.SOURCE, **table})
 
 
@@ -287,8 +293,7 @@ def write_extended(metric_files: list[Path], out_dir: Path) -> None:
     frame = extended_frame(metrics)
     texts = {"table1_extended.md": to_markdown(frame, notes), "table1_extended.csv": frame.to_csv(index=False)}
     for name, text in texts.items():
-        with atomic_path(out_dir / name) as tmp:
-            tmp.write_text(text, encoding="utf-8")
+        write_text(out_dir / name, text)
 
 
 def run(args: argparse.Namespace) -> None:

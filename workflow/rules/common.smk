@@ -5,9 +5,10 @@ import sys
 from pathlib import Path
 
 from ganrepro.config import train_config
+from ganrepro.datasets import TFD_FOLDS as TFD_FOLD_COUNT
 
 TOY_DATASETS = {"toy1d", "ring"}
-TFD_FOLDS = range(5)
+TFD_FOLDS = range(TFD_FOLD_COUNT)
 SEEDS = config["seeds"]
 
 
