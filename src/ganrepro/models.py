@@ -39,8 +39,12 @@ class Maxout(nn.Module):
         return self.linear(x).view(x.shape[0], self.units, self.pieces).amax(dim=2)
 
 
+ACTIVATIONS = {"relu": F.relu, "sigmoid": torch.sigmoid}
+
+
 class MLPGenerator(nn.Module):
-    """z (+ one-hot c) -> ReLU layers -> sigmoid (images in [0, 1]) or linear output."""
+    """z (+ one-hot c) -> hidden layers (ReLU unless `activations` says otherwise) -> sigmoid
+    (images in [0, 1]) or linear output."""
 
     def __init__(
         self,
@@ -50,9 +54,13 @@ class MLPGenerator(nn.Module):
         irange: float,
         output: str = "sigmoid",
         n_classes: int = 0,
+        activations: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         self.z_dim, self.n_classes, self.output = z_dim, n_classes, output
+        self.activations = [ACTIVATIONS[a] for a in (activations or ["relu"] * len(hidden))]
+        if len(self.activations) != len(hidden):
+            raise ValueError(f"train.*.g_activations: {len(self.activations)} given for {len(hidden)} hidden layers")
         sizes = [z_dim + n_classes, *hidden]
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.out = nn.Linear(sizes[-1], out_dim)
@@ -61,8 +69,8 @@ class MLPGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         h = _with_condition(z, c, self.n_classes)
-        for layer in self.hidden:
-            h = F.relu(layer(h))
+        for layer, activation in zip(self.hidden, self.activations):
+            h = activation(layer(h))
         a = self.out(h)
         return torch.sigmoid(a) if self.output == "sigmoid" else a
 
@@ -184,7 +192,7 @@ def build_models(cfg: dict, data_dim: int, n_classes: int = 0) -> tuple[nn.Modul
     cond = n_classes if cfg.get("conditional") else 0
     if cfg["arch"] == "mlp":
         g = MLPGenerator(cfg["z_dim"], cfg["g_hidden"], data_dim, cfg["g_irange"],
-                         cfg.get("g_output", "sigmoid"), cond)
+                         cfg.get("g_output", "sigmoid"), cond, cfg.get("g_activations"))
         d = MaxoutDiscriminator(data_dim, cfg["d_units"], cfg["d_pieces"], cfg["d_irange"],
                                 cfg["d_input_keep"], cfg["d_hidden_keep"], cond)
     elif cfg["arch"] == "conv":

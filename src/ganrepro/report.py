@@ -130,9 +130,10 @@ def figure_key(path: Path) -> tuple[str, str]:
     return key, "" if key in ("figure1", "ring") else dataset
 
 
-def figures_html(results: Path) -> str:
-    """Every PNG under results/figures, in the paper's order, each with its caption."""
-    pngs = sorted((results / "figures").glob("*.png"), key=lambda p: (
+def figures_html(results: Path, figures: list[Path] | None = None) -> str:
+    """The given PNGs (default: every PNG under results/figures), in the paper's order, with captions."""
+    found = figures if figures is not None else (results / "figures").glob("*.png")
+    pngs = sorted(found, key=lambda p: (
         FIGURE_ORDER.index(figure_key(p)[0]) if figure_key(p)[0] in FIGURE_ORDER else len(FIGURE_ORDER), p.name))
     if not pngs:
         return f'<p class="missing">No figures under {esc(results / "figures")}.</p>'
@@ -266,7 +267,8 @@ def versions(results: Path) -> dict[str, str]:
     return found
 
 
-def build_report(results: Path, params_path: Path, config: dict[str, Any] | None = None) -> str:
+def build_report(results: Path, params_path: Path, config: dict[str, Any] | None = None,
+                 figures: list[Path] | None = None) -> str:
     """The report as one HTML string. `config`: the parameters the workflow ran with (params.yaml
     merged with any --configfile overlay); without it, the params file is shown."""
     params = config if config is not None else load_params(params_path) if params_path.exists() else {}
@@ -283,7 +285,7 @@ def build_report(results: Path, params_path: Path, config: dict[str, Any] | None
         ("What matches the paper", "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in
                                                        findings(table, missing, ring, runs)) + "</ul>"),
         ("Table 1", table1_html(table, results)),
-        ("Figures", figures_html(results)),
+        ("Figures", figures_html(results, figures)),
         ("Per-dataset metrics", metrics_html(metrics, missing)),
         ("Learned approximate inference", inference_html(runs)),
         ("Table 2 of the paper (context)", "<p>Challenges in generative modeling, per approach (abridged from the "
@@ -300,7 +302,8 @@ def build_report(results: Path, params_path: Path, config: dict[str, Any] | None
 
 
 def run(args: argparse.Namespace) -> None:
-    text = build_report(args.results, args.params, json.loads(args.config_json) if args.config_json else None)
+    config = json.loads(args.config_json) if args.config_json else None
+    text = build_report(args.results, args.params, config, args.figures)
     write_text(args.out, text)
     print(f"[report] wrote {args.out} ({len(text) / 1e6:.1f} MB)", file=sys.stderr)
 
@@ -310,5 +313,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--results", type=Path, default=Path("results"), help="the results folder of the workflow")
     p.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameters shown in the report")
     p.add_argument("--config-json", help="the parameters the workflow ran with, as JSON (shown instead of --params)")
+    p.add_argument("--figures", type=Path, nargs="*", help="the PNGs to show (default: all under RESULTS/figures)")
     p.add_argument("--out", type=Path, required=True, help="output .html")
     p.set_defaults(func=run)

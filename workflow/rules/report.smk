@@ -141,7 +141,8 @@ rule report:
         "results/report.html",
     params:
         cfg=json_arg(config),
+        figures=[f for f in report_inputs() if f.endswith(".png")],
     log:
         "logs/report.log",
     shell:
-        "ganrepro report --results results --config-json {params.cfg} --out {output} 2> {log}"
+        "ganrepro report --results results --config-json {params.cfg} --figures {params.figures} --out {output} 2> {log}"
