@@ -296,9 +296,8 @@ class Trainer:
             return False
         state = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)  # RNG states stay on the CPU
         saved = state["config"]
-        changed = sorted(k for k in set(saved) | set(self.cfg)  # a key added since, left off, is compatible
-                         if k not in RESUMABLE_KEYS and saved.get(k) != self.cfg.get(k)
-                         and (k in saved or self.cfg.get(k)))
+        changed = sorted(k for k in set(saved) | set(self.cfg)  # missing, None, 0 and False are all "off"
+                         if k not in RESUMABLE_KEYS and (saved.get(k) or None) != (self.cfg.get(k) or None))
         if state["step"] > self.total_steps:
             changed.append(f"epochs (checkpoint at step {state['step']} > {self.total_steps})")
         if changed and if_changed == "restart":
