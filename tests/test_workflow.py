@@ -17,6 +17,8 @@ from conftest import REPO_ROOT, SHARED_MIRROR
 
 BIN = Path(sys.executable).parent
 FAST = "workflow/presets/fast.yaml"
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+                "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}  # CI has no git identity
 CORES = os.environ.get("GANREPRO_TEST_CORES", "2")  # 1 on a machine busy with other work
 
 
@@ -33,7 +35,8 @@ def project_copy(dest: Path) -> Path:
 
 
 def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "GANREPRO_MIRROR": str(SHARED_MIRROR)}
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "GANREPRO_MIRROR": str(SHARED_MIRROR),
+           **GIT_IDENTITY}
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
@@ -133,8 +136,10 @@ def test_dvc_repro_experiments_and_remote(tmp_path: Path) -> None:
     params = _merge(params, fast) | {"datasets": ["mnist"]}  # MNIST alone keeps the test short
     params["class_metrics"]["conditional"] = []
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    git = ["git"]
     run(["git", "init", "-q"], project)
+    run(["git", "config", "user.name", "test"], project)  # dvc exp commits through its own git backend
+    run(["git", "config", "user.email", "test@example.com"], project)
     run([*git, "add", "-A"], project)
     run([*git, "commit", "-qm", "fast preset"], project)
     dvc = str(BIN / "dvc")
