@@ -65,7 +65,7 @@ def train_encoder(G: nn.Module, gcfg: dict[str, Any], data_dim: int, cfg: dict[s
     opt = torch.optim.Adam(E.parameters(), lr=cfg["lr"])
     gen = torch.Generator(device=device).manual_seed(cfg["seed"])
     every = max(cfg["steps"] // LOG_LINES, 1)
-    history, running = [], 0.0
+    history, running = [], torch.zeros((), device=device)  # summed on the device: no host sync per step
     for step in range(1, cfg["steps"] + 1):
         z = sample_noise(cfg["batch_size"], gcfg["z_dim"], gcfg["noise"], device, gen)
         c = torch.randint(n_cls, (len(z),), device=device, generator=gen) if n_cls else None
@@ -73,10 +73,10 @@ def train_encoder(G: nn.Module, gcfg: dict[str, Any], data_dim: int, cfg: dict[s
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        running += loss.item()
+        running += loss.detach()
         if step % every == 0 or step == cfg["steps"]:
-            history.append({"step": step, "z_mse": running / (step - (history[-1]["step"] if history else 0))})
-            running = 0.0
+            history.append({"step": step, "z_mse": running.item() / (step - (history[-1]["step"] if history else 0))})
+            running.zero_()
             print(f"[infer] step {step}/{cfg['steps']} z mse {history[-1]['z_mse']:.4f}", file=sys.stderr, flush=True)
     E.eval()
     return E, history
