@@ -1,11 +1,15 @@
 # Shared definitions: which datasets run, which are skipped and why, and per-dataset file lists.
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
 
 from ganrepro.config import train_config
 from ganrepro.datasets import TFD_FOLDS as TFD_FOLD_COUNT
+
+# Jobs find `ganrepro` beside the Python running Snakemake (the project's .venv), activated or not.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
 
 TOY_DATASETS = {"toy1d", "ring"}
 TFD_FOLDS = range(TFD_FOLD_COUNT)
