@@ -18,7 +18,7 @@ def test_metrics_average_folds_within_a_seed_then_report_mean_and_spread_over_se
     parzen = [write(tmp_path / f"p{seed}_{fold}.json", {"seed": seed, "fold": fold, "log_likelihood": ll,
                                                          "fine": {"log_likelihood": ll + 10}})
               for seed, fold, ll in [(0, 0, 100.0), (0, 1, 110.0), (1, 0, 130.0), (1, 1, 150.0)]]
-    train = [write(tmp_path / f"t{seed}.json", {"seed": seed, "seconds_this_run": 60.0 * (seed + 1)}) for seed in (0, 1)]
+    train = [write(tmp_path / f"t{seed}.json", {"seed": seed, "seconds_total": 60.0 * (seed + 1)}) for seed in (0, 1)]
     out = tmp_path / "metrics.json"
     assert main(["metrics", "--dataset", "tfd", "--parzen", *map(str, parzen), "--train", *map(str, train),
                  "--out", str(out)]) == 0
@@ -27,7 +27,7 @@ def test_metrics_average_folds_within_a_seed_then_report_mean_and_spread_over_se
     assert metrics["parzen_log_likelihood"] == statistics.fmean(per_seed)
     assert metrics["parzen_log_likelihood_std"] == statistics.stdev(per_seed)
     assert metrics["parzen_fine_log_likelihood"] == statistics.fmean(per_seed) + 10
-    assert metrics["train_seconds_this_run"] == 90.0 and metrics["seeds"] == 2
+    assert metrics["train_seconds_total"] == 90.0 and metrics["seeds"] == 2
 
 
 def test_training_logs_are_combined_with_a_seed_column(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ def summarize(dataset: str, files: dict[str, list[Path]]) -> dict[str, Any]:
     wanted = {
         "parzen": ["log_likelihood", "standard_error", "sigma", "fine.log_likelihood", "fine.sigma"],
         "reference": ["log_likelihood", "standard_error", "sigma"],
-        "train": ["seconds_this_run", "steps", "selected.epoch"],
+        "train": ["seconds_total", "steps", "selected.epoch"],
         "infer": ["z_recovery.mse", "z_recovery.r2_mean", "reconstruction.encoder.mse_per_pixel",
                   "reconstruction.random_z.mse_per_pixel", "reconstruction.mse_ratio_encoder_to_random"],
         "class_metrics": ["classifier_fid", "classifier_fid_reference", "class_kl_uniform", "classes_covered"],

@@ -259,7 +259,7 @@ EXTENDED_ROWS = (
     ("Classifier test accuracy", "classifier_test_accuracy"),
     ("Inference net: reconstruction MSE / random-z MSE", "infer_reconstruction_mse_ratio_encoder_to_random"),
     ("Inference net: z recovery R^2", "infer_z_recovery_r2_mean"),
-    ("Training time, s (this run)", "train_seconds_this_run"),
+    ("Training time, s (all resumed segments)", "train_seconds_total"),
 )
 
 

@@ -275,6 +275,7 @@ class Trainer:
                             f"{len(self.x_train)} training examples")
         self.total_steps = cfg["epochs"] * self.steps_per_epoch
         self.step, self.perm = 0, None
+        self.seconds_before = 0.0  # training time of the runs this one resumes
         self.valid_history: list[dict[str, float]] = []
         self.best: dict[str, Any] | None = None
         self.ckpt_path = out_dir / "checkpoint.pt"
@@ -285,7 +286,8 @@ class Trainer:
         state = {"step": self.step, "config": self.cfg, "gan": self.gan.state_dict(), "perm": self.perm,
                  "rng_cpu": torch.get_rng_state(),
                  "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
-                 "valid_history": self.valid_history, "best": self.best}
+                 "valid_history": self.valid_history, "best": self.best,
+                 "seconds_total": self.seconds_before + time.perf_counter() - self.t_start}
         with atomic_path(self.ckpt_path) as tmp:
             torch.save(state, tmp)
 
@@ -315,6 +317,7 @@ class Trainer:
         if state["rng_cuda"] is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["rng_cuda"])
         self.valid_history, self.best = state["valid_history"], state["best"]
+        self.seconds_before = state.get("seconds_total", 0.0)
         _truncate_log(self.log_path, self.step)
         return True
 
@@ -334,12 +337,13 @@ class Trainer:
         return out
 
     def run(self, show_progress: bool, if_changed: str = "error") -> dict[str, Any]:
+        self.t_start = time.perf_counter()
         resumed = self.try_resume(if_changed)
         start_step = self.step
         log = MetricLog(self.log_path, append=resumed)
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not show_progress, unit="it", dynamic_ncols=True)
         acc = torch.zeros(len(METRIC_NAMES), device=self.device)
-        n_acc, t_last, t0, last_line = 0, time.perf_counter(), time.perf_counter(), 0.0
+        n_acc, t_last, last_line = 0, time.perf_counter(), 0.0
         while self.step < self.total_steps:
             epoch = self.step // self.steps_per_epoch
             acc += self.gan.iteration(self.batches(self.step), epoch)
@@ -368,7 +372,8 @@ class Trainer:
         bar.close()
         log.close()
         return {"steps": self.step, "steps_this_run": self.step - start_step, "resumed": resumed,
-                "seconds_this_run": time.perf_counter() - t0}
+                "seconds_this_run": time.perf_counter() - self.t_start,
+                "seconds_total": self.seconds_before + time.perf_counter() - self.t_start}
 
     def _check_finite(self, values: list[float]) -> None:
         if all(math.isfinite(v) for v in values):
