@@ -2,7 +2,7 @@
 by the validation Parzen estimate logged during training (2000 samples, 2000 validation points).
 
 Usage: python bench/mnist_factors.py [--epochs 30] [--out results/factors] [factor ...]
-The baseline's numbers come from the main run's train.json when it exists (same seed, same schedule).
+Run `baseline` in the same invocation: the factors are compared with it, same seed and schedule.
 """
 
 from __future__ import annotations
