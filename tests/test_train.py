@@ -51,7 +51,7 @@ def plain_autograd_grads(gan: GAN, x: torch.Tensor, g_loss: str) -> tuple[list, 
     z = gan.noise(len(x))
     logits = gan.D(torch.cat([x, gan.G(z)]))
     m = len(x)
-    d_loss = F.softplus(-logits[:m]).mean() + F.softplus(logits[m:]).mean()
+    d_loss = 0.5 * (F.softplus(-logits[:m]).mean() + F.softplus(logits[m:]).mean())  # the authors' d_obj
     g = F.softplus(-logits[m:]).mean() if g_loss == "nonsaturating" else -F.softplus(logits[m:]).mean()
     return (torch.autograd.grad(d_loss, gan.d_params, retain_graph=True),
             torch.autograd.grad(g, gan.g_params))

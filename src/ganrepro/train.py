@@ -45,6 +45,11 @@ from ganrepro.sample import generate
 RESUMABLE_KEYS = {"epochs", "checkpoint_every", "log_every", "valid_every", "valid_samples", "valid_sigmas",
                   "select", "device"}
 METRIC_NAMES = ("d_loss", "g_loss", "d_real", "d_fake")
+# The authors' discriminator objective is half the sum of the two cross-entropies
+# (AdversaryCost2: d_obj = 0.5 * (cost(1, D(x)) + cost(0, D(G(z))))): D's gradient steps are half
+# those of the plain sum at the same learning rate. The logged d_loss is the plain sum (log 4 at
+# the equilibrium D = 1/2).
+D_OBJECTIVE_SCALE = 0.5
 LOGIT_FLOOR = -80.0  # exp(-logit) stays finite in float32 for the generator-gradient rescaling
 
 
@@ -139,9 +144,8 @@ class GAN:
             c_fake = self._fake_labels(c_real)
             x_fake = self.G(self.noise(len(x_real)), c_fake)
         logits = self.D(torch.cat([x_real, x_fake]), _cat(c_real, c_fake))
-        d_loss = _d_loss(logits, len(x_real))
         _zero_grad(self.d_params)
-        d_loss.backward()
+        (D_OBJECTIVE_SCALE * _d_loss(logits, len(x_real))).backward()
         self._update(self.opt_d, self.d_params, epoch)
 
     def iteration(self, batches: list[tuple[torch.Tensor, torch.Tensor | None]], epoch: int) -> torch.Tensor:
@@ -161,13 +165,14 @@ class GAN:
         logits = self.D(torch.cat([x_real, x_fake_leaf]), _cat(c_real, c_fake))
         d_loss = _d_loss(logits, m)
         _zero_grad(self.d_params)
-        d_loss.backward()
+        (D_OBJECTIVE_SCALE * d_loss).backward()
         fake_logits = logits[m:].detach()
-        # x_fake_leaf.grad holds sigmoid(l_i)/m * dl_i/dx_i; rescale to the generator loss's d/dl_i.
-        if self.cfg["g_loss"] == "nonsaturating":  # -log D: d/dl = -sigmoid(-l)/m = ratio * sigmoid(l)/m
-            ratio = -torch.exp(-fake_logits.clamp(min=LOGIT_FLOOR))
+        # x_fake_leaf.grad holds s sigmoid(l_i)/m * dl_i/dx_i (s = D_OBJECTIVE_SCALE); rescale it
+        # to the generator loss's d/dl_i.
+        if self.cfg["g_loss"] == "nonsaturating":  # -log D: d/dl = -sigmoid(-l)/m = -exp(-l)/s * s sigmoid(l)/m
+            ratio = torch.exp(-fake_logits.clamp(min=LOGIT_FLOOR)) * (-1.0 / D_OBJECTIVE_SCALE)
         else:  # minimax, log(1 - D): d/dl = -sigmoid(l)/m
-            ratio = -torch.ones_like(fake_logits)
+            ratio = torch.full_like(fake_logits, -1.0 / D_OBJECTIVE_SCALE)
         _zero_grad(self.g_params)
         x_fake.backward(x_fake_leaf.grad * ratio[:, None])
         self._update(self.opt_d, self.d_params, epoch)
@@ -182,7 +187,7 @@ class GAN:
         logits = self.D(torch.cat([x_real, x_fake]), _cat(c_real, c_fake))
         d_loss = _d_loss(logits, m)
         _zero_grad(self.d_params)
-        d_loss.backward()
+        (D_OBJECTIVE_SCALE * d_loss).backward()
         self._update(self.opt_d, self.d_params, epoch)
         c_fake = self._fake_labels(c_real)
         fake_logits = self.D(self.G(self.noise(m), c_fake), c_fake)
