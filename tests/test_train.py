@@ -194,6 +194,19 @@ def test_checkpoint_from_other_parameters_is_refused_or_restarted(tmp_path: Path
     assert restarted.run(show_progress=False, if_changed="restart")["resumed"] is False
 
 
+def test_checkpoint_of_an_older_format_is_not_resumed(tmp_path: Path) -> None:
+    """A format-1 checkpoint holds maxout rows (and their momentum) unit-major: resuming would mix them."""
+    data = write_images(tmp_path / "tiny.npz")
+    cfg = {**MNIST_LIKE, "epochs": 1, "valid_every": 0}
+    trainer = Trainer(cfg, data, tmp_path / "run")
+    trainer.run(show_progress=False)
+    state = torch.load(trainer.ckpt_path, weights_only=False)
+    del state["format"]
+    torch.save(state, trainer.ckpt_path)
+    with pytest.raises(UserError, match=r"checkpoint format 1, this version reads 2"):
+        Trainer(cfg, data, tmp_path / "run").run(show_progress=False)
+
+
 def _run_cli(args: list[str], cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "ganrepro", *args], cwd=cwd, env=env,

@@ -44,6 +44,8 @@ from ganrepro.sample import generate
 # Keys that may change between a checkpoint and its resumption (budgets and bookkeeping).
 RESUMABLE_KEYS = {"epochs", "checkpoint_every", "log_every", "valid_every", "valid_samples", "valid_sigmas",
                   "select", "device"}
+# Bumped when a checkpoint's tensors change meaning (2: maxout rows piece-major, see models.Maxout).
+CHECKPOINT_FORMAT = 2
 METRIC_NAMES = ("d_loss", "g_loss", "d_real", "d_fake")
 # The authors' discriminator objective is half the sum of the two cross-entropies
 # (AdversaryCost2: d_obj = 0.5 * (cost(1, D(x)) + cost(0, D(G(z))))): D's gradient steps are half
@@ -288,7 +290,7 @@ class Trainer:
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
-        state = {"step": self.step, "config": self.cfg, "gan": self.gan.state_dict(), "perm": self.perm,
+        state = {"format": CHECKPOINT_FORMAT, "step": self.step, "config": self.cfg, "gan": self.gan.state_dict(), "perm": self.perm,
                  "rng_cpu": torch.get_rng_state(),
                  "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
                  "valid_history": self.valid_history, "best": self.best,
@@ -305,6 +307,8 @@ class Trainer:
         saved = state["config"]
         changed = sorted(k for k in set(saved) | set(self.cfg)  # missing, None, 0 and False are all "off"
                          if k not in RESUMABLE_KEYS and (saved.get(k) or None) != (self.cfg.get(k) or None))
+        if state.get("format", 1) != CHECKPOINT_FORMAT:
+            changed.append(f"checkpoint format {state.get('format', 1)}, this version reads {CHECKPOINT_FORMAT}")
         if state["step"] > self.total_steps:
             changed.append(f"epochs (checkpoint at step {state['step']} > {self.total_steps})")
         if changed and if_changed == "restart":

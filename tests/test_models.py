@@ -1,0 +1,53 @@
+"""Layers whose fast paths must keep the paper's semantics: maxout and dropout."""
+
+from __future__ import annotations
+
+import io
+
+import torch
+
+from ganrepro.models import Maxout, _dropout
+
+
+def test_maxout_is_the_max_over_each_units_pieces_with_its_gradient() -> None:
+    torch.manual_seed(0)
+    layer = Maxout(7, units=4, pieces=3, irange=0.5)
+    x = torch.randn(6, 7, requires_grad=True)
+    pre = x @ layer.linear.weight.t() + layer.linear.bias  # rows k * units + u: piece k of unit u
+    expected = torch.stack([pre[:, [k * 4 + u for k in range(3)]].max(1).values for u in range(4)], 1)
+    out = layer(x)
+    torch.testing.assert_close(out, expected)
+    weights = torch.randn(6, 4)
+    (grad,) = torch.autograd.grad((out * weights).sum(), x)
+    (expected_grad,) = torch.autograd.grad((expected * weights).sum(), x)
+    torch.testing.assert_close(grad, expected_grad)
+
+
+def test_maxout_reads_a_version_1_unit_major_state_dict() -> None:
+    """Models saved before the piece-major layout compute the same function after loading."""
+    torch.manual_seed(1)
+    old = Maxout(5, units=3, pieces=4, irange=0.5)
+    x = torch.randn(8, 5)
+    with torch.no_grad():  # what version 1 computed from these parameters: rows u * pieces + k
+        pre = x @ old.linear.weight.t() + old.linear.bias
+        expected = pre.view(8, 3, 4).amax(2)
+    state = old.state_dict()
+    state._metadata[""]["version"] = 1
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    loaded = Maxout(5, units=3, pieces=4, irange=0.5)
+    loaded.load_state_dict(torch.load(buffer))
+    torch.testing.assert_close(loaded(x), expected)
+
+
+def test_dropout_keeps_units_with_the_configured_probability_and_rescales() -> None:
+    torch.manual_seed(2)
+    x = torch.ones(400, 1000)
+    for keep in (0.8, 0.5):
+        out = _dropout(x, keep, training=True)
+        kept = out != 0
+        # 4e5 draws: standard error < 1e-3; a biased bit lane (a 63-bit draw) would be off by 1/8
+        assert abs(kept.float().mean().item() - keep) < 0.005
+        torch.testing.assert_close(out[kept], torch.full_like(out[kept], 1.0 / keep), rtol=1e-5, atol=0)
+    assert _dropout(x, 0.5, training=False) is x
