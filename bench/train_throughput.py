@@ -29,10 +29,12 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ganrepro.config import load_params, train_config
 from ganrepro.io import save_npz
+from ganrepro.models import build_models
+from ganrepro.device import keep_freed_memory
 from ganrepro.train import GAN, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
-MATMULS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default}
+MATMULS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.addmm.out}
 
 
 class MatmulRecorder(TorchDispatchMode):
@@ -62,6 +64,9 @@ def replay(calls: list[tuple]) -> callable:
         if func is torch.ops.aten.addmm.default:
             c = torch.zeros(bias)
             ops.append(lambda a=a, b=b, c=c: torch.addmm(c, a, b))
+        elif func is torch.ops.aten.addmm.out:  # the optimizer's product into the momentum
+            c = torch.zeros(bias)
+            ops.append(lambda a=a, b=b, c=c: torch.addmm(c, a, b, beta=0.5, alpha=-0.1, out=c))
         else:
             ops.append(lambda a=a, b=b: torch.mm(a, b))
     return lambda: [op() for op in ops]
@@ -82,8 +87,8 @@ def time_per_call(fn: callable, n: int, repeats: int) -> float:
 
 def conventional_loop(cfg: dict, x: torch.Tensor, gan: GAN):
     """The common PyTorch GAN example: DataLoader batches, D on real then on detached fakes,
-    then G through D again, torch.optim.SGD with momentum."""
-    G, D = gan.G, gan.D
+    then G through D again, torch.optim.SGD with momentum (on models of its own: plain autograd)."""
+    G, D = build_models(cfg, x.shape[1])
     opt_g = torch.optim.SGD(G.parameters(), lr=cfg["lr"], momentum=0.5)
     opt_d = torch.optim.SGD(D.parameters(), lr=cfg["lr"], momentum=0.5)
     loader = DataLoader(TensorDataset(x), batch_size=cfg["batch_size"], shuffle=True, drop_last=True)
@@ -123,6 +128,7 @@ def main() -> None:
     ap.add_argument("--epoch-repeats", type=int, default=3)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as Trainer does; the conventional loop and the floor run in this process too
     torch.manual_seed(0)
     cfg = {**train_config(load_params(ROOT / "params.yaml"), "mnist"), "device": "cpu", "seed": 0}
     n = args.epoch_examples

