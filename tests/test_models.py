@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 
+import pytest
 import torch
 
-from ganrepro.models import Maxout, _dropout
+from ganrepro.models import Maxout, _dropout, bias_from_marginals
 
 
 def test_maxout_is_the_max_over_each_units_pieces_with_its_gradient() -> None:
@@ -51,3 +52,10 @@ def test_dropout_keeps_units_with_the_configured_probability_and_rescales() -> N
         assert abs(kept.float().mean().item() - keep) < 0.005
         torch.testing.assert_close(out[kept], torch.full_like(out[kept], 1.0 / keep), rtol=1e-5, atol=0)
     assert _dropout(x, 0.5, training=False) is x
+
+
+def test_output_bias_from_marginals_reproduces_the_means_clipped_as_pylearn2() -> None:
+    means = torch.tensor([0.0, 0.25, 0.5, 0.9, 1.0])
+    bias = bias_from_marginals(means)
+    torch.testing.assert_close(torch.sigmoid(bias.double()), means.double().clamp(1e-7, 1 - 1e-7), rtol=1e-5, atol=1e-12)
+    assert bias[0].item() == pytest.approx(-16.118, abs=1e-3)

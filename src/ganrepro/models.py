@@ -20,10 +20,12 @@ def init_uniform_(layer: nn.Linear | nn.Conv2d | nn.ConvTranspose2d, irange: flo
     nn.init.zeros_(layer.bias)
 
 
-def bias_from_marginals(pixel_means: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
-    """Sigmoid output bias so that G's initial output equals the training pixel means (logit)."""
-    p = pixel_means.clamp(eps, 1 - eps)
-    return torch.log(p / (1 - p))
+def bias_from_marginals(pixel_means: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Sigmoid output bias so that G's initial output equals the training pixel means (logit), the
+    means clipped to [eps, 1 - eps] as pylearn2's init_sigmoid_bias_from_array (an always-black
+    MNIST pixel starts at -16.1)."""
+    p = pixel_means.double().clamp(eps, 1 - eps)
+    return torch.log(p / (1 - p)).to(pixel_means.dtype)
 
 
 class _LinearWithWeightGradSink(torch.autograd.Function):
