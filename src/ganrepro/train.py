@@ -165,7 +165,7 @@ class GAN:
                             "use g_output_bias: none with arch: conv")
         if cfg.get("g_output_bias") == "marginals" and pixel_means is not None:
             with torch.no_grad():
-                self.G.out.bias.copy_(bias_from_marginals(pixel_means.to(device)))
+                self.G.out.bias.copy_(bias_from_marginals(pixel_means.cpu()))  # float64 on the host (MPS has none)
         self.g_params, self.d_params = list(self.G.parameters()), list(self.D.parameters())
         self.opt_g, self.opt_d = make_optimizer(self.g_params, cfg), make_optimizer(self.d_params, cfg)
         self.opt_g.take_weight_grads(self.G)
