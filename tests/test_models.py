@@ -7,7 +7,8 @@ import io
 import pytest
 import torch
 
-from ganrepro.models import Maxout, _dropout, bias_from_marginals
+from ganrepro.artifacts import load_model, save_model
+from ganrepro.models import Maxout, _dropout, bias_from_marginals, build_models
 
 
 def test_maxout_is_the_max_over_each_units_pieces_with_its_gradient() -> None:
@@ -59,3 +60,17 @@ def test_output_bias_from_marginals_reproduces_the_means_clipped_as_pylearn2() -
     bias = bias_from_marginals(means)
     torch.testing.assert_close(torch.sigmoid(bias.double()), means.double().clamp(1e-7, 1 - 1e-7), rtol=1e-5, atol=1e-12)
     assert bias[0].item() == pytest.approx(-16.118, abs=1e-3)
+
+
+def test_a_saved_model_loads_the_same_discriminator(tmp_path) -> None:
+    """model.pt keeps the layout version of its maxout layers: D computes the same after a round trip."""
+    cfg = {"arch": "mlp", "noise": "uniform", "z_dim": 4, "g_hidden": [8], "g_output": "sigmoid",
+           "d_units": [6, 5], "d_pieces": 3, "g_irange": 0.5, "d_irange": 0.5, "d_input_keep": 1.0,
+           "d_hidden_keep": 1.0}
+    torch.manual_seed(3)
+    G, D = build_models(cfg, 12)
+    save_model(tmp_path / "model.pt", G, D, {"config": cfg, "data_dim": 12, "n_classes": 0})
+    _, loaded, _ = load_model(tmp_path / "model.pt", torch.device("cpu"))
+    x = torch.rand(7, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), D.eval()(x))

@@ -46,6 +46,15 @@ def write_images(path: Path, n: int = 200, side: int = 6, seed: int = 0) -> Path
     return path
 
 
+def without_weight_grad_sinks(gan: GAN) -> GAN:
+    """A copy of `gan` whose layers form ordinary .grad weight gradients (plain autograd)."""
+    plain = copy.deepcopy(gan)
+    for layer in [*plain.G.modules(), *plain.D.modules()]:
+        if isinstance(layer, Linear):
+            layer.weight_grad_sink = None
+    return plain
+
+
 def plain_autograd_grads(gan: GAN, x: torch.Tensor, g_loss: str) -> tuple[list, list]:
     """Gradients of the two losses by ordinary autograd on the same z and dropout masks."""
     z = gan.noise(len(x))
@@ -63,10 +72,7 @@ def test_simultaneous_step_equals_plain_autograd(g_loss: str) -> None:
     torch.manual_seed(0)
     cfg = {**MNIST_LIKE, "g_loss": g_loss, "d_irange": 0.5, "lr_decay": 1.0}
     gan = GAN(cfg, 36, 0, torch.device("cpu"))
-    reference = copy.deepcopy(gan)
-    for layer in [*reference.G.modules(), *reference.D.modules()]:  # plain autograd: weights get .grad
-        if isinstance(layer, Linear):
-            layer.weight_grad_sink = None
+    reference = without_weight_grad_sinks(gan)
     x = torch.rand(20, 36)
     state = torch.get_rng_state()
     gan.iteration([(x, None)], epoch=0)
@@ -79,23 +85,60 @@ def test_simultaneous_step_equals_plain_autograd(g_loss: str) -> None:
     assert any(g.abs().max() > 1e-4 for g in grads_g), "the check needs non-trivial generator gradients"
 
 
-@pytest.mark.parametrize("update", ["simultaneous", "alternating"])
-def test_momentum_folded_into_weight_products_equals_plain_gradients(update: str) -> None:
+def test_alternating_update_with_k_2_equals_plain_autograd_of_the_authors_objectives() -> None:
+    """k = 2 discriminator steps on 0.5 (cross-entropy on data + on samples), then a generator step
+    on -log D(G(z)) through the updated D: each against plain autograd on the same noise and masks."""
+    torch.manual_seed(0)
+    cfg = {**MNIST_LIKE, "update": "alternating", "k": 2, "d_irange": 0.5, "lr_decay": 1.0,
+           "momentum_start": 0.0, "momentum_end": 0.0}  # plain SGD: p <- p - lr g
+    gan = GAN(cfg, 36, 0, torch.device("cpu"))
+    ref = without_weight_grad_sinks(gan)
+    batches = [(torch.rand(20, 36), None), (torch.rand(20, 36), None)]
+    state = torch.get_rng_state()
+    gan.iteration(batches, epoch=0)
+    torch.set_rng_state(state)
+    lr = cfg["lr"]
+    for x, _ in batches:
+        with torch.no_grad():
+            fake = ref.G(ref.noise(len(x)))
+        logits = ref.D(torch.cat([x, fake]))
+        d_obj = 0.5 * (F.softplus(-logits[:20]).mean() + F.softplus(logits[20:]).mean())
+        with torch.no_grad():
+            for p, g in zip(ref.d_params, torch.autograd.grad(d_obj, ref.d_params)):
+                p -= lr * g
+    g_obj = F.softplus(-ref.D(ref.G(ref.noise(20)))).mean()
+    with torch.no_grad():
+        for p, g in zip(ref.g_params, torch.autograd.grad(g_obj, ref.g_params)):
+            p -= lr * g
+    for new, expected in zip(gan.g_params + gan.d_params, ref.g_params + ref.d_params):
+        torch.testing.assert_close(new, expected, rtol=1e-5, atol=1e-7)
+
+
+FOLDED_CASES = {
+    "simultaneous": {"update": "simultaneous"},
+    "alternating": {"update": "alternating"},
+    "k=2": {"update": "simultaneous", "k": 2},
+    "alternating, k=3, minimax": {"update": "alternating", "k": 3, "g_loss": "minimax"},
+    "max_col_norm": {"update": "simultaneous", "max_col_norm": 0.5},
+    "conditional": {"update": "alternating", "conditional": True},
+}
+
+
+@pytest.mark.parametrize("case", FOLDED_CASES)
+def test_momentum_folded_into_weight_products_equals_plain_gradients(case: str) -> None:
     """Weight gradients taken by MomentumSGD (v <- mu v - lr dy^T x in one product) give the same
     parameters over several steps as the plain .grad path, and in the alternating update the
     generator's backward pass through D leaves D's next update untouched."""
     torch.manual_seed(1)
-    cfg = {**MNIST_LIKE, "update": update, "d_irange": 0.5}
-    gan = GAN(cfg, 36, 0, torch.device("cpu"))
-    plain = copy.deepcopy(gan)
-    for layer in [*plain.G.modules(), *plain.D.modules()]:
-        if isinstance(layer, Linear):
-            layer.weight_grad_sink = None
-    x = torch.rand(20, 36)
+    cfg = {**MNIST_LIKE, **FOLDED_CASES[case], "d_irange": 0.5}
+    n_classes = 3 if cfg["conditional"] else 0
+    gan = GAN(cfg, 36, n_classes, torch.device("cpu"))
+    plain = without_weight_grad_sinks(gan)
+    batches = [(torch.rand(20, 36), torch.randint(0, 3, (20,)) if n_classes else None) for _ in range(cfg["k"])]
     for model in (gan, plain):
         torch.manual_seed(2)
         for epoch in range(4):
-            model.iteration([(x, None)], epoch=epoch * 100)
+            model.iteration(batches, epoch=epoch * 100)
     for new, ref in zip(gan.g_params + gan.d_params, plain.g_params + plain.d_params):
         torch.testing.assert_close(new, ref, rtol=1e-5, atol=1e-6)
     assert all(p.grad is None for p in gan.g_params + gan.d_params if p.dim() == 2)  # taken, never formed

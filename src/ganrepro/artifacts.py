@@ -3,6 +3,7 @@ and everything needed to rebuild and use them."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from ganrepro.models import build_models
 def save_model(path: str | Path, generator: nn.Module, discriminator: nn.Module, meta: dict[str, Any]) -> None:
     """meta: config, data_dim, example_shape, n_classes, dataset, seed, selection details."""
     with atomic_path(path) as tmp:
-        torch.save({"meta": meta, "G": _cpu_state(generator), "D": _cpu_state(discriminator)}, tmp)
+        torch.save({"meta": meta, "G": cpu_state_dict(generator), "D": cpu_state_dict(discriminator)}, tmp)
 
 
 def load_model(path: str | Path, device: torch.device) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
@@ -38,5 +39,10 @@ def load_generator(path: str | Path, device: torch.device) -> tuple[nn.Module, d
     return G, meta
 
 
-def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
+def cpu_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of module.state_dict() on the CPU that keeps the per-module version metadata:
+    loading relies on it (models.Maxout reads a dict without it as the older row layout)."""
+    state = module.state_dict()
+    copy = OrderedDict((k, v.detach().cpu().clone()) for k, v in state.items())
+    copy._metadata = state._metadata
+    return copy

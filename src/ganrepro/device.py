@@ -25,8 +25,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def keep_freed_memory() -> None:
-    """Ask glibc's malloc to keep freed blocks (up to 32 MiB each, 256 MiB in all) for reuse instead
-    of returning them to the system: a training step frees and reallocates megabytes of activations,
+    """Ask glibc's malloc to serve blocks up to 32 MiB from its heap and to return freed heap memory
+    to the system only beyond 256 MiB free at the top: a training step frees and reallocates megabytes of activations,
     and with glibc's defaults each reallocation page-faulted anew (about 400 faults and 4% of an MNIST
     step on the CPU). A no-op where the C library is not glibc."""
     if sys.platform != "linux":

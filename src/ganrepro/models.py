@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 
@@ -40,9 +41,11 @@ class _LinearWithWeightGradSink(torch.autograd.Function):
         return torch.addmm(bias, x, weight.t())
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, dy: torch.Tensor):
         x, weight = ctx.saved_tensors
-        ctx.sink(weight, dy, x)
+        if ctx.needs_input_grad[1]:
+            ctx.sink(weight, dy, x)
         dx = dy @ weight if ctx.needs_input_grad[0] else None
         return dx, None, dy.sum(0) if ctx.needs_input_grad[2] else None, None
 
@@ -54,15 +57,17 @@ class Linear(nn.Linear):
     weight_grad_sink: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.weight_grad_sink is None or x.dim() != 2 or not torch.is_grad_enabled():
+        if (self.weight_grad_sink is None or x.dim() != 2 or self.bias is None or not torch.is_grad_enabled()
+                or not self.weight.requires_grad):
             return super().forward(x)
         return _LinearWithWeightGradSink.apply(x, self.weight, self.bias, self.weight_grad_sink)
 
 
 class _MaxOverPieces(torch.autograd.Function):
     """Max over dim 1 of (batch, pieces, units). The backward pass multiplies by a saved 0/1 mask of
-    the maxima: on the CPU, autograd's amax backward took ten times as long (a tie, which has
-    probability zero with real-valued inputs, passes the gradient to every tied piece)."""
+    the maxima: on the CPU, autograd's amax backward took ten times as long. A tie passes the whole
+    gradient to every tied piece (as Theano's max, which pylearn2's maxout used; amax would split
+    it); ties need equal pre-activations, e.g. an all-zero input row with equal biases."""
 
     @staticmethod
     def forward(ctx, y: torch.Tensor) -> torch.Tensor:
@@ -98,7 +103,7 @@ class Maxout(nn.Module):
             for key in (f"{prefix}linear.weight", f"{prefix}linear.bias"):
                 if key in state_dict:
                     rows = state_dict[key]
-                    state_dict[key] = rows.view(self.units, self.pieces, -1).transpose(0, 1).reshape(rows.shape)
+                    state_dict[key] = rows.reshape(self.units, self.pieces, -1).transpose(0, 1).reshape(rows.shape)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, *args)
 
 
@@ -279,14 +284,16 @@ def _with_condition(x: torch.Tensor, c: torch.Tensor | None, n_classes: int) -> 
 
 
 def _dropout(x: torch.Tensor, keep: float, training: bool) -> torch.Tensor:
-    """Inverted dropout: each unit is kept with probability `keep` (rounded to a multiple of 2^-16:
-    0.8 -> 0.800003) and scaled by one over that probability. The mask comes from 16 random bits per
-    unit, four units per 64-bit draw: on the CPU, float draws (and F.dropout's bernoulli_) are
-    generated serially and took 3-8% of a training step."""
+    """Inverted dropout: each unit kept with probability `keep`, kept units scaled by its inverse.
+    On the CPU the mask comes from 16 random bits per unit, four units per 64-bit draw (float draws
+    and F.dropout's bernoulli_ are generated serially there and took 3-8% of a training step); the
+    keep probability is then rounded to a multiple of 2^-16 (0.8 -> 0.800003) and the scale follows."""
     if keep >= 1.0 or not training:
         return x
+    if x.device.type != "cpu":
+        return x * ((torch.rand_like(x) < keep).to(x.dtype) * (1.0 / keep))
     n = x.numel()
-    draws = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-2**63, None)  # all 64 bits
+    draws = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2**63, None)  # all 64 bits
     bits = draws.view(torch.int16)[:n].view(x.shape)
     kept_of_65536 = max(round(keep * 65536), 1)  # P(bits < kept_of_65536 - 32768) = kept_of_65536 / 65536
     mask = torch.lt(bits, kept_of_65536 - 32768, out=torch.empty_like(x))

@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from ganrepro.artifacts import save_model
+from ganrepro.artifacts import cpu_state_dict, save_model
 from ganrepro.config import load_params, train_config
 from ganrepro.datasets import load_labels, load_split, read_meta
 from ganrepro.device import keep_freed_memory, resolve_device
@@ -44,7 +44,8 @@ from ganrepro.sample import generate
 # Keys that may change between a checkpoint and its resumption (budgets and bookkeeping).
 RESUMABLE_KEYS = {"epochs", "checkpoint_every", "log_every", "valid_every", "valid_samples", "valid_sigmas",
                   "select", "device"}
-# Bumped when a checkpoint's tensors change meaning (2: maxout rows piece-major, see models.Maxout).
+# Bumped when a checkpoint's tensors or training objective change meaning (2: maxout rows
+# piece-major, see models.Maxout; D's objective halved as the authors').
 CHECKPOINT_FORMAT = 2
 METRIC_NAMES = ("d_loss", "g_loss", "d_real", "d_fake")
 # The authors' discriminator objective is half the sum of the two cross-entropies
@@ -103,9 +104,12 @@ class MomentumSGD:
             torch.addmm(v, dy.t(), x, beta=1.0 if i in decayed else mu, alpha=-lr, out=v)
             decayed.add(i)
         self.pending.clear()
+        missing = [i for i, p in enumerate(self.params) if i not in decayed and p.grad is None]
+        if missing:
+            raise RuntimeError(f"MomentumSGD.step: no gradient for parameters {missing}")
         rest = [i for i in range(len(self.params)) if i not in decayed]
         torch._foreach_mul_([self.velocity[i] for i in rest], mu)
-        with_grad = [i for i in rest if self.params[i].grad is not None]
+        with_grad = [i for i, p in enumerate(self.params) if p.grad is not None]
         torch._foreach_add_([self.velocity[i] for i in with_grad], [self.params[i].grad for i in with_grad], alpha=-lr)
         torch._foreach_add_(self.params, self.velocity)
         self.updates += 1
@@ -230,7 +234,7 @@ class GAN:
         fake_logits = self.D(self.G(self.noise(m), c_fake), c_fake)
         g_loss = _g_loss(fake_logits, self.cfg["g_loss"])
         self.opt_g.zero_grad()
-        g_loss.backward()  # what reaches D's parameters is dropped by opt_d.zero_grad() before D's next update
+        g_loss.backward(inputs=self.g_params)  # D's (dy, x) pairs left on the way are dropped by opt_d.zero_grad()
         self._update(self.opt_g, self.g_params, epoch)
         return _metrics(d_loss.detach(), g_loss.detach(), logits.detach(), m)
 
@@ -433,7 +437,7 @@ class Trainer:
                  "sigma": float(self.parzen_grid[best_i])}
         self.valid_history.append(entry)
         if self.best is None or entry["log_likelihood"] > self.best["log_likelihood"]:
-            self.best = {**entry, "G": {k: v.detach().cpu().clone() for k, v in self.gan.G.state_dict().items()}}
+            self.best = {**entry, "G": cpu_state_dict(self.gan.G)}
         print(f"[train] epoch {epoch}: validation Parzen {entry['log_likelihood']:.1f} (sigma {entry['sigma']:.3f})",
               file=sys.stderr, flush=True)
 
