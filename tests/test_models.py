@@ -9,6 +9,7 @@ import torch
 
 from ganrepro.artifacts import load_model, save_model
 from ganrepro.models import Maxout, _dropout, bias_from_marginals, build_models
+from ganrepro.sample import generate
 
 
 def test_maxout_is_the_max_over_each_units_pieces_with_its_gradient() -> None:
@@ -74,3 +75,16 @@ def test_a_saved_model_loads_the_same_discriminator(tmp_path) -> None:
     x = torch.rand(7, 12)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), D.eval()(x))
+
+
+def test_samples_of_an_unconditional_model_carry_no_class_labels() -> None:
+    """A model of a labelled dataset is not conditional: its samples ask for no class (labels -1),
+    so classifier label accuracy is not computed for them."""
+    cfg = {"arch": "mlp", "noise": "uniform", "z_dim": 4, "g_hidden": [8], "g_output": "sigmoid",
+           "d_units": [6], "d_pieces": 2, "g_irange": 0.5, "d_irange": 0.5, "d_input_keep": 1.0,
+           "d_hidden_keep": 1.0}
+    G, _ = build_models(cfg, 12, 10)
+    assert (generate(G, cfg, 30, seed=0, n_classes=10)["labels"] == -1).all()
+    G_cond, _ = build_models({**cfg, "conditional": True}, 12, 10)
+    labels = generate(G_cond, {**cfg, "conditional": True}, 30, seed=0, n_classes=10)["labels"]
+    assert labels.tolist() == [i % 10 for i in range(30)]

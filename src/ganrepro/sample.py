@@ -19,8 +19,10 @@ from ganrepro.models import sample_noise
 @torch.no_grad()
 def generate(G: nn.Module, cfg: dict[str, Any], n: int, seed: int, n_classes: int = 0,
              batch: int = 1000) -> dict[str, np.ndarray]:
-    """x (n, d) float32 (in [0, 1] for images), z (n, z_dim), and labels (class i % n_classes, or -1).
+    """x (n, d) float32 (in [0, 1] for images), z (n, z_dim), and labels: class i % n_classes for a
+    conditional model (cfg["conditional"]), else -1 (a dataset's class count alone asks for nothing).
     Uses a private RNG seeded by `seed`, so a training run's RNG stream is left untouched."""
+    n_classes = n_classes if cfg.get("conditional") else 0
     device = next(G.parameters()).device
     was_training = G.training
     G.eval()
