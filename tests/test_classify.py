@@ -214,9 +214,9 @@ def _model_file(path: Path, conditional: bool) -> Path:
            "d_pieces": 2, "d_irange": 0.005, "d_input_keep": 0.8, "d_hidden_keep": 0.5, "noise": "uniform",
            "conditional": conditional}
     G, D = build_models(cfg, SIDE * SIDE, CLASSES)
-    n_classes = CLASSES if conditional else 0
+    # as `ganrepro train` writes it: the dataset's class count, conditional model or not
     save_model(path, G, D, {"config": cfg, "dataset": "bars", "seed": 0, "data_dim": SIDE * SIDE,
-                            "example_shape": [1, SIDE, SIDE], "n_classes": n_classes, "kind": "image"})
+                            "example_shape": [1, SIDE, SIDE], "n_classes": CLASSES, "kind": "image"})
     return path
 
 

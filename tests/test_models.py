@@ -84,7 +84,7 @@ def test_samples_of_an_unconditional_model_carry_no_class_labels() -> None:
            "d_units": [6], "d_pieces": 2, "g_irange": 0.5, "d_irange": 0.5, "d_input_keep": 1.0,
            "d_hidden_keep": 1.0}
     G, _ = build_models(cfg, 12, 10)
-    assert (generate(G, cfg, 30, seed=0, n_classes=10)["labels"] == -1).all()
+    assert (generate(G, cfg, 30, seed=0)["labels"] == -1).all()
     G_cond, _ = build_models({**cfg, "conditional": True}, 12, 10)
-    labels = generate(G_cond, {**cfg, "conditional": True}, 30, seed=0, n_classes=10)["labels"]
+    labels = generate(G_cond, {**cfg, "conditional": True}, 30, seed=0)["labels"]
     assert labels.tolist() == [i % 10 for i in range(30)]

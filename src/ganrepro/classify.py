@@ -31,6 +31,7 @@ from ganrepro.datasets import CLASS_NAMES, load_labels, load_split, read_meta
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
 from ganrepro.io import atomic_path, write_json
+from ganrepro.models import condition_classes
 from ganrepro.sample import generate
 
 CHANNELS = (32, 64)  # conv layers (3x3, padding 1, each followed by 2x2 max-pool and ReLU)
@@ -321,14 +322,14 @@ def conditional_figure(model_path: Path, out: Path, per_class: int = 10, seed: i
     from ganrepro.figures import image_grid, save_figure
 
     G, _, meta = load_model(model_path, resolve_device(device))
-    k, shape = int(meta.get("n_classes") or 0), tuple(meta["example_shape"])
+    k, shape = condition_classes(G), tuple(meta["example_shape"])
     if not k:
         raise UserError(f"{model_path}: the model is unconditional; list {meta['dataset']} under "
                         "class_metrics.conditional in params.yaml to train a conditional GAN")
     if len(shape) != 3:
         raise UserError(f"{model_path}: conditional-figure draws images; {meta['dataset']} has examples "
                         f"of shape {shape}")
-    x = generate(G, meta["config"], k * per_class, seed, k)["x"]  # sample i asks for class i % k
+    x = generate(G, meta["config"], k * per_class, seed)["x"]  # sample i asks for class i % k
     rows = np.clip(x.reshape(per_class, k, *shape).swapaxes(0, 1), 0.0, 1.0).reshape(k * per_class, *shape)
     names = CLASS_NAMES.get(meta["dataset"]) or [str(c) for c in range(k)]
     fig = Figure(figsize=(0.5 * per_class + 1.2, 0.5 * k))

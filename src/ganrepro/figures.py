@@ -27,9 +27,9 @@ from ganrepro.arrays import load_array
 from ganrepro.artifacts import load_model
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
-from ganrepro.infer import condition_classes, load_encoder, reconstruct
+from ganrepro.infer import load_encoder, reconstruct
 from ganrepro.io import atomic_path, read_json, write_json
-from ganrepro.models import sample_noise
+from ganrepro.models import condition_classes, sample_noise
 from ganrepro.parzen import nearest_indices
 from ganrepro.sample import generate
 
@@ -121,7 +121,7 @@ def figure_samples(model: Path, data: Path, rows: int, cols: int, out: Path, see
         raise UserError("figure samples: --cols must be >= 2 (the last column holds neighbours) and --rows >= 1")
     G, meta = load_image_model(model, device)
     train = check_dim(datasets.load_split(data, "train"), meta, data)
-    x = generate(G, meta["config"], rows * (cols - 1), seed, meta["n_classes"])["x"]
+    x = generate(G, meta["config"], rows * (cols - 1), seed)["x"]
     shown, idx = neighbour_column(x, train, rows, cols)
     fig, (ax_s, ax_n) = grid_figure([cols - 1, 1], rows)
     show_grid(ax_s, as_images(shown, meta["example_shape"]), cols - 1,

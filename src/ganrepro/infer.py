@@ -28,18 +28,13 @@ from ganrepro.datasets import load_labels, load_split
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
 from ganrepro.io import atomic_path, write_json
-from ganrepro.models import InferenceNet, sample_noise
+from ganrepro.models import InferenceNet, condition_classes, sample_noise
 from ganrepro.sample import generate
 
 DEFAULTS: dict[str, Any] = {"hidden": [1200, 1200], "steps": 20000, "batch_size": 100, "lr": 0.001,
                             "seed": 0, "n_eval": 10000}
 EVAL_BATCH = 1000  # rows per forward pass when evaluating (bounds memory for the large generators)
 LOG_LINES = 20     # progress lines per training run
-
-
-def condition_classes(G: nn.Module) -> int:
-    """Classes G is conditioned on (0 for an unconditional generator)."""
-    return int(getattr(G, "n_classes", 0))
 
 
 def encoder_input(x: torch.Tensor, c: torch.Tensor | None, n_classes: int) -> torch.Tensor:
@@ -110,7 +105,7 @@ def z_recovery(E: nn.Module, G: nn.Module, gcfg: dict[str, Any], n: int, seed: i
                device: torch.device) -> dict[str, Any]:
     """E's error at recovering z from G(z) on n fresh samples: MSE and per-dimension R^2."""
     n_cls = condition_classes(G)
-    s = generate(G, gcfg, n, seed, n_cls)
+    s = generate(G, gcfg, n, seed)
     c = torch.from_numpy(s["labels"]).to(device) if n_cls else None
     z = torch.from_numpy(s["z"]).double()
     z_hat = encode(E, torch.from_numpy(s["x"]).to(device), c, n_cls).cpu().double()

@@ -275,6 +275,11 @@ def build_models(cfg: dict, data_dim: int, n_classes: int = 0) -> tuple[nn.Modul
     return g, d
 
 
+def condition_classes(G: nn.Module) -> int:
+    """Classes G is conditioned on (0 for an unconditional generator, whatever its dataset's labels)."""
+    return int(getattr(G, "n_classes", 0))
+
+
 def _with_condition(x: torch.Tensor, c: torch.Tensor | None, n_classes: int) -> torch.Tensor:
     if not n_classes:
         return x

@@ -13,16 +13,15 @@ from torch import nn
 from ganrepro.artifacts import load_generator
 from ganrepro.device import resolve_device
 from ganrepro.io import save_npz
-from ganrepro.models import sample_noise
+from ganrepro.models import condition_classes, sample_noise
 
 
 @torch.no_grad()
-def generate(G: nn.Module, cfg: dict[str, Any], n: int, seed: int, n_classes: int = 0,
-             batch: int = 1000) -> dict[str, np.ndarray]:
-    """x (n, d) float32 (in [0, 1] for images), z (n, z_dim), and labels: class i % n_classes for a
-    conditional model (cfg["conditional"]), else -1 (a dataset's class count alone asks for nothing).
-    Uses a private RNG seeded by `seed`, so a training run's RNG stream is left untouched."""
-    n_classes = n_classes if cfg.get("conditional") else 0
+def generate(G: nn.Module, cfg: dict[str, Any], n: int, seed: int, batch: int = 1000) -> dict[str, np.ndarray]:
+    """x (n, d) float32 (in [0, 1] for images), z (n, z_dim), and labels: class i % k for a generator
+    conditioned on k classes, else -1. Uses a private RNG seeded by `seed`, so a training run's RNG
+    stream is left untouched."""
+    n_classes = condition_classes(G)
     device = next(G.parameters()).device
     was_training = G.training
     G.eval()
@@ -40,7 +39,7 @@ def generate(G: nn.Module, cfg: dict[str, Any], n: int, seed: int, n_classes: in
 def draw(model_path: Path, n: int, seed: int, device_name: str = "auto") -> dict[str, np.ndarray]:
     """`generate` from a generator file."""
     G, meta = load_generator(model_path, resolve_device(device_name))
-    return generate(G, meta["config"], n, seed, meta["n_classes"])
+    return generate(G, meta["config"], n, seed)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

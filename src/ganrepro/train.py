@@ -98,19 +98,18 @@ class MomentumSGD:
     @torch.no_grad()
     def step(self, epoch: int) -> None:
         mu, lr = self.momentum(epoch), self.lr()
-        decayed = set()
+        taken = {i for i, _, _ in self.pending}
+        if any((i in taken) == (p.grad is not None) for i, p in enumerate(self.params)):
+            raise RuntimeError("MomentumSGD.step: every parameter needs exactly one gradient (.grad or taken)")
+        seen: set[int] = set()
         for i, dy, x in self.pending:  # v <- mu v - lr dy^T x (a second product for the same weight adds)
             v = self.velocity[i]
-            torch.addmm(v, dy.t(), x, beta=1.0 if i in decayed else mu, alpha=-lr, out=v)
-            decayed.add(i)
+            torch.addmm(v, dy.t(), x, beta=1.0 if i in seen else mu, alpha=-lr, out=v)
+            seen.add(i)
         self.pending.clear()
-        missing = [i for i, p in enumerate(self.params) if i not in decayed and p.grad is None]
-        if missing:
-            raise RuntimeError(f"MomentumSGD.step: no gradient for parameters {missing}")
-        rest = [i for i in range(len(self.params)) if i not in decayed]
+        rest = [i for i in range(len(self.params)) if i not in taken]
         torch._foreach_mul_([self.velocity[i] for i in rest], mu)
-        with_grad = [i for i, p in enumerate(self.params) if p.grad is not None]
-        torch._foreach_add_([self.velocity[i] for i in with_grad], [self.params[i].grad for i in with_grad], alpha=-lr)
+        torch._foreach_add_([self.velocity[i] for i in rest], [self.params[i].grad for i in rest], alpha=-lr)
         torch._foreach_add_(self.params, self.velocity)
         self.updates += 1
 
@@ -430,7 +429,7 @@ class Trainer:
         every = self.cfg["valid_every"]
         if not every or (epoch % every and epoch != self.cfg["epochs"]):
             return
-        samples = generate(self.gan.G, self.cfg, len(self.x_valid), self.cfg["seed"] + epoch, self.gan.n_classes)
+        samples = generate(self.gan.G, self.cfg, len(self.x_valid), self.cfg["seed"] + epoch)
         scores = parzen_log_density(self.x_valid.numpy(), samples["x"], self.parzen_grid).mean(axis=1)
         best_i = int(np.argmax(scores))
         entry = {"epoch": epoch, "step": self.step, "log_likelihood": float(scores[best_i]),
