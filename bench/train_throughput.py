@@ -8,7 +8,10 @@
     the same thread count (the float32 matmul rate of those shapes);
 (d) a whole epoch through `Trainer.run` (logging, progress lines, checkpoint) against the bare steps.
 
-Usage: python bench/train_throughput.py [--threads 2] [--steps 20] [--repeats 15]
+On a GPU the bench runs unchanged (`--device auto` picks it): every timing synchronises the device
+before reading the clock, and nothing inside the timed steps does.
+
+Usage: python bench/train_throughput.py [--threads 2] [--steps 20] [--repeats 15] [--device auto]
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from ganrepro.config import load_params, train_config
 from ganrepro.io import save_npz
 from ganrepro.models import build_models
-from ganrepro.device import keep_freed_memory
+from ganrepro.device import keep_freed_memory, resolve_device, synchronize
 from ganrepro.train import GAN, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,46 +58,50 @@ def flops_of(calls: list[tuple]) -> int:
     return sum(2 * a[0][0] * a[0][1] * b[0][1] for _, (a, b), _ in calls)
 
 
-def replay(calls: list[tuple]) -> callable:
+def replay(calls: list[tuple], device: torch.device) -> callable:
     """A function running the recorded matrix products alone, on fresh operands of the same layout."""
     ops = []
     for func, ((sa, ta), (sb, tb)), bias in calls:
-        a = torch.empty_strided(sa, ta).uniform_()
-        b = torch.empty_strided(sb, tb).uniform_()
+        a = torch.empty_strided(sa, ta, device=device).uniform_()
+        b = torch.empty_strided(sb, tb, device=device).uniform_()
         if func is torch.ops.aten.addmm.default:
-            c = torch.zeros(bias)
+            c = torch.zeros(bias, device=device)
             ops.append(lambda a=a, b=b, c=c: torch.addmm(c, a, b))
         elif func is torch.ops.aten.addmm.out:  # the optimizer's product into the momentum
-            c = torch.zeros(bias)
+            c = torch.zeros(bias, device=device)
             ops.append(lambda a=a, b=b, c=c: torch.addmm(c, a, b, beta=0.5, alpha=-0.1, out=c))
         else:
             ops.append(lambda a=a, b=b: torch.mm(a, b))
     return lambda: [op() for op in ops]
 
 
-def time_per_call(fn: callable, n: int, repeats: int) -> float:
-    """Median over `repeats` of the mean seconds per call of `fn` over n calls (after a warm-up)."""
+def time_per_call(fn: callable, n: int, repeats: int, device: torch.device) -> float:
+    """Median over `repeats` of the mean seconds per call of `fn` over n calls (after a warm-up);
+    the device is synchronised before each clock reading only."""
     for _ in range(max(3, n // 10)):
         fn()
     times = []
     for _ in range(repeats):
+        synchronize(device)
         t = time.perf_counter()
         for _ in range(n):
             fn()
+        synchronize(device)
         times.append((time.perf_counter() - t) / n)
     return statistics.median(times)
 
 
 def conventional_loop(cfg: dict, x: torch.Tensor, gan: GAN):
-    """The common PyTorch GAN example: DataLoader batches, D on real then on detached fakes,
-    then G through D again, torch.optim.SGD with momentum (on models of its own: plain autograd)."""
-    G, D = build_models(cfg, x.shape[1])
+    """The common PyTorch GAN example: DataLoader batches of host data moved to the device, D on real
+    then on detached fakes, then G through D again, torch.optim.SGD with momentum (on models of its
+    own: plain autograd)."""
+    G, D = (m.to(gan.device) for m in build_models(cfg, x.shape[1]))
     opt_g = torch.optim.SGD(G.parameters(), lr=cfg["lr"], momentum=0.5)
     opt_d = torch.optim.SGD(D.parameters(), lr=cfg["lr"], momentum=0.5)
-    loader = DataLoader(TensorDataset(x), batch_size=cfg["batch_size"], shuffle=True, drop_last=True)
+    loader = DataLoader(TensorDataset(x.cpu()), batch_size=cfg["batch_size"], shuffle=True, drop_last=True)
     it = iter(loader)
-    ones = torch.ones(cfg["batch_size"])
-    zeros = torch.zeros(cfg["batch_size"])
+    ones = torch.ones(cfg["batch_size"], device=gan.device)
+    zeros = torch.zeros(cfg["batch_size"], device=gan.device)
 
     def step() -> None:
         nonlocal it
@@ -103,7 +110,7 @@ def conventional_loop(cfg: dict, x: torch.Tensor, gan: GAN):
         except StopIteration:
             it = iter(loader)
             (xb,) = next(it)
-        xb = xb.float() / 255.0
+        xb = xb.to(gan.device).float() / 255.0
         z = gan.noise(len(xb))
         fake = G(z)
         opt_d.zero_grad()
@@ -126,15 +133,17 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--epoch-examples", type=int, default=50000, help="training examples in the whole-epoch test")
     ap.add_argument("--epoch-repeats", type=int, default=3)
+    ap.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, ...")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     keep_freed_memory()  # as Trainer does; the conventional loop and the floor run in this process too
     torch.manual_seed(0)
-    cfg = {**train_config(load_params(ROOT / "params.yaml"), "mnist"), "device": "cpu", "seed": 0}
+    device = resolve_device(args.device)
+    cfg = {**train_config(load_params(ROOT / "params.yaml"), "mnist"), "device": str(device), "seed": 0}
     n = args.epoch_examples
-    x_uint8 = torch.randint(0, 256, (n, 784), dtype=torch.uint8)
-    gan = GAN(cfg, 784, 0, torch.device("cpu"))
-    perm = torch.randperm(n)
+    x_uint8 = torch.randint(0, 256, (n, 784), dtype=torch.uint8, device=device)
+    gan = GAN(cfg, 784, 0, device)
+    perm = torch.randperm(n, device=device)
     starts = itertools.cycle(range(0, n - 99, 100))
 
     def ours() -> None:
@@ -144,7 +153,7 @@ def main() -> None:
 
     with MatmulRecorder() as rec:
         ours()
-    floor_fn = replay(rec.calls)
+    floor_fn = replay(rec.calls, device)
     flops = flops_of(rec.calls)
     conv_step = conventional_loop(cfg, x_uint8, gan)
     with MatmulRecorder() as rec_conv:
@@ -154,14 +163,14 @@ def main() -> None:
     # medians of the ratios within each repeat (measured seconds apart), the times the medians.
     t_ours, t_conv, t_floor = [], [], []
     for _ in range(args.repeats):
-        t_floor.append(time_per_call(floor_fn, args.steps, 1))
-        t_ours.append(time_per_call(ours, args.steps, 1))
-        t_conv.append(time_per_call(conv_step, args.steps, 1))
+        t_floor.append(time_per_call(floor_fn, args.steps, 1, device))
+        t_ours.append(time_per_call(ours, args.steps, 1, device))
+        t_conv.append(time_per_call(conv_step, args.steps, 1, device))
     of_floor = statistics.median(f / o for f, o in zip(t_floor, t_ours))
     speedup = statistics.median(c / o for c, o in zip(t_conv, t_ours))
     t_ours, t_conv, t_floor = (statistics.median(t) for t in (t_ours, t_conv, t_floor))
     b = cfg["batch_size"]
-    print(f"threads={args.threads}  batch={b}  paper MNIST model (G 100-1200-1200-784, D maxout 240x5 x2)")
+    print(f"device={device}  threads={args.threads}  batch={b}  paper MNIST model (G 100-1200-1200-784, D maxout 240x5 x2)")
     print(f"matmul FLOP per step: ours {flops / 1e9:.3f} GFLOP, conventional {flops_of(rec_conv.calls) / 1e9:.3f} GFLOP")
     print(f"(c) floor (same matmuls alone): {t_floor * 1e3:7.2f} ms/step  {flops / t_floor / 1e9:6.1f} GFLOP/s")
     print(f"(a) this project's step:        {t_ours * 1e3:7.2f} ms/step  {b / t_ours:8.0f} examples/s")
@@ -174,26 +183,32 @@ def main() -> None:
         data = Path(tmp) / "bench.npz"
         meta = {"dataset": "bench", "kind": "image", "example_shape": [1, 28, 28], "unit_scale": 255,
                 "num_classes": 10}
-        save_npz(data, x_train=x_uint8.numpy().reshape(n, 1, 28, 28), y_train=np.zeros(n, np.int64),
-                 x_valid=x_uint8[:100].numpy().reshape(100, 1, 28, 28), y_valid=np.zeros(100, np.int64),
-                 x_test=x_uint8[:100].numpy().reshape(100, 1, 28, 28), y_test=np.zeros(100, np.int64),
+        x_host = x_uint8.cpu()
+        save_npz(data, x_train=x_host.numpy().reshape(n, 1, 28, 28), y_train=np.zeros(n, np.int64),
+                 x_valid=x_host[:100].numpy().reshape(100, 1, 28, 28), y_valid=np.zeros(100, np.int64),
+                 x_test=x_host[:100].numpy().reshape(100, 1, 28, 28), y_test=np.zeros(100, np.int64),
                  meta=np.array(json.dumps(meta)))
         ecfg = {**cfg, "epochs": 1, "valid_every": 0, "log_every": 100, "checkpoint_every": 500}
         bare, full = [], []
         for r in range(args.epoch_repeats):  # alternated, as above
             trainer = Trainer(ecfg, data, Path(tmp) / f"bare{r}")
+            synchronize(device)
             t = time.perf_counter()
             for s in range(trainer.steps_per_epoch):
                 trainer.gan.iteration(trainer.batches(s), 0)
+            synchronize(device)
             bare.append(time.perf_counter() - t)
             trainer = Trainer(ecfg, data, Path(tmp) / f"full{r}")
+            synchronize(device)
             t = time.perf_counter()
             trainer.run(show_progress=False)
+            synchronize(device)
             full.append(time.perf_counter() - t)
     overhead = statistics.median(f / b - 1 for f, b in zip(full, bare))
     print(f"(d) one epoch of {trainer.steps_per_epoch} steps: bare {statistics.median(bare):.2f} s, with "
           f"logging/progress/checkpoint {statistics.median(full):.2f} s: overhead {overhead:+.1%} "
           f"(goal within 5%; median of {args.epoch_repeats} paired repeats)")
+
 
 if __name__ == "__main__":
     main()

@@ -24,6 +24,14 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (a no-op on the CPU, where operations run synchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 def keep_freed_memory() -> None:
     """Ask glibc's malloc to serve blocks up to 32 MiB from its heap and to return freed heap memory
     to the system only beyond 256 MiB free at the top: a training step frees and reallocates megabytes of activations,
