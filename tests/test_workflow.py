@@ -90,6 +90,9 @@ def test_dvc_yaml_and_snakefile_agree() -> None:
             for group in ("outs", "metrics", "plots"):
                 for entry in body.get(group, []):
                     versioned.append(expand(next(iter(entry)) if isinstance(entry, dict) else entry))
+    for plot in yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["plots"]:
+        (definition,) = plot.values()
+        assert set(definition["y"]) <= set(versioned), f"top-level plot {plot} draws a file no stage declares"
     result = snakemake("-n", *targets, cwd=REPO_ROOT)
     assert "Nothing to be done" in result.stdout or "Job stats" in result.stdout
     summary = snakemake("--summary", "--cores", "1", cwd=REPO_ROOT).stdout.splitlines()[1:]
@@ -144,6 +147,9 @@ def test_dvc_repro_experiments_and_remote(tmp_path: Path) -> None:
     run([*git, "commit", "-qm", "fast preset"], project)
     dvc = str(BIN / "dvc")
     run([dvc, "repro"], project)
+    plots = json.loads(run([dvc, "plots", "show", "--json"], project).stdout)["data"]
+    drawn = {row["field"] for row in plots["mnist losses"][0]["content"]["data"]["values"]}
+    assert drawn == {"d_loss", "g_loss"} and "results/runs/mnist/train_curves.csv" in plots, plots.keys()
     run([*git, "add", "-A"], project)
     run([*git, "commit", "-qm", "baseline"], project)
     run([dvc, "exp", "run", "-S", "train.mnist.lr=0.05"], project)
