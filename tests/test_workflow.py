@@ -160,6 +160,10 @@ def test_dvc_repro_experiments_and_remote(tmp_path: Path) -> None:
         lr = entry["data"]["params"]["params.yaml"]["data"]["train"]["mnist"]["lr"]
         lls.add((lr, round(metrics["parzen_log_likelihood"], 6)))
     assert {lr for lr, _ in lls} == {0.1, 0.05} and len({ll for _, ll in lls}) == 2, lls
+    # A larger budget resumes the workspace's run (persistent outs) instead of training from scratch.
+    run([dvc, "exp", "run", "-S", f"train.mnist.epochs={fast['train']['mnist']['epochs'] + 1}"], project)
+    summary = json.loads((project / "results/runs/mnist/train/s0/train.json").read_text())
+    assert summary["resumed"] and summary["steps_this_run"] == summary["steps_per_epoch"], summary
 
     remote = tmp_path / "remote"
     run([dvc, "remote", "add", "-d", "local", str(remote)], project)
