@@ -171,3 +171,27 @@ def test_cli_explicit_sigmas_no_fine_and_errors(tmp_path, capsys) -> None:
     assert main(base[:-2] + ["--out", str(tmp_path / "bad.json"), "--test", str(tmp_path / "wide.npy")]) == 2
     assert "65 values per row" in capsys.readouterr().err
     assert main(base + ["--sigmas", "0.1", "--sigma-num", "5"]) == 2
+
+
+def test_cli_per_class_means_against_reference(tmp_path, capsys) -> None:
+    rng = np.random.default_rng(8)
+    files = write_split(tmp_path, rng)
+    labels = rng.integers(0, 3, 150)
+    np.savez(tmp_path / "labels.npz", y_test=labels, y_none=np.full(150, -1), y_short=labels[:100])
+    out = tmp_path / "p.json"
+    base = ["parzen", "--samples", files["samples"], "--valid", files["valid"], "--test", files["test"],
+            "--out", str(out), "--device", "cpu"]
+    assert main(base + ["--test-labels", f"{tmp_path / 'labels.npz'}:y_test", "--test-limit", "120"]) == 0
+    r = json.loads(out.read_text())
+    samples = np.load(files["samples"]).reshape(300, -1) / 255.0
+    test = np.load(tmp_path / "data.npz")["x_test"].reshape(150, -1)[:120] / 255.0
+    per_point = reference_log_density(test, samples, np.array([r["sigma"]]))[0]
+    assert set(r["per_class"]) == {"0", "1", "2"}
+    for c in range(3):
+        rows = labels[:120] == c
+        assert r["per_class"][str(c)]["n"] == rows.sum()
+        assert r["per_class"][str(c)]["log_likelihood"] == pytest.approx(per_point[rows].mean(), abs=1e-4)
+    assert main(base + ["--test-labels", f"{tmp_path / 'labels.npz'}:y_none"]) == 0
+    assert json.loads(out.read_text())["per_class"] is None
+    assert main(base + ["--test-labels", f"{tmp_path / 'labels.npz'}:y_short"]) == 2
+    assert "holds 100 labels for 150 test rows" in capsys.readouterr().err

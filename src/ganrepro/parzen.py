@@ -23,7 +23,7 @@ from torch import Tensor
 
 from ganrepro import paper
 from ganrepro.paper import paper_grid
-from ganrepro.arrays import load_matrix
+from ganrepro.arrays import load_array, load_matrix
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
 from ganrepro.io import write_json
@@ -193,13 +193,23 @@ def _test_scores(log_density: np.ndarray) -> tuple[float, float]:
     return float(log_density.mean()), float(log_density.std() / math.sqrt(len(log_density)))
 
 
+def per_class_scores(log_density: np.ndarray, labels: np.ndarray) -> dict[str, dict[str, float]] | None:
+    """Mean log-likelihood and point count of the test points of each class (None without labels:
+    every label -1). Shows where a model's deficit lies, e.g. which digits it renders poorly."""
+    if (labels < 0).all():
+        return None
+    return {str(c): {"n": int((labels == c).sum()), "log_likelihood": float(log_density[labels == c].mean())}
+            for c in np.unique(labels[labels >= 0])}
+
+
 def evaluate(samples: np.ndarray | Tensor, valid: np.ndarray | Tensor, test: np.ndarray | Tensor, *,
              sigmas: Sequence[float] | None = None, valid_limit: int = paper.PARZEN_VALID_LIMIT,
              fine_step: float = 0.01, batch_size: int = DEFAULT_BATCH,
-             device: str | torch.device | None = None) -> dict[str, Any]:
+             device: str | torch.device | None = None, test_labels: np.ndarray | None = None) -> dict[str, Any]:
     """The paper's protocol: sigma chosen on the first `valid_limit` validation points (0 = all),
     test log-likelihood with its standard error; plus, unless `fine_step` is 0, a refinement of
-    sigma on a `fine_step` grid between the chosen sigma's grid neighbours (validation only)."""
+    sigma on a `fine_step` grid between the chosen sigma's grid neighbours (validation only).
+    With `test_labels`, also the mean per class at the protocol's sigma."""
     began = time.perf_counter()
     grid = [float(s) for s in (paper_grid() if sigmas is None else sigmas)]
     valid_used = valid[:valid_limit] if valid_limit else valid
@@ -212,6 +222,7 @@ def evaluate(samples: np.ndarray | Tensor, valid: np.ndarray | Tensor, test: np.
     result: dict[str, Any] = {
         "log_likelihood": mean, "standard_error": se, "sigma": coarse.sigma, "valid_scores": coarse.valid_scores,
         "fine": None,
+        "per_class": None if test_labels is None else per_class_scores(test_ll[0], test_labels),
         "n_samples": len(samples), "n_test": len(test), "n_valid_used": len(valid_used),
         "d": int(np.prod(samples.shape[1:])),
         "sigma_grid": grid, "valid_limit": valid_limit, "fine_step": fine_step,
@@ -226,15 +237,21 @@ def evaluate(samples: np.ndarray | Tensor, valid: np.ndarray | Tensor, test: np.
 
 
 def _load_inputs(args: argparse.Namespace) -> dict[str, np.ndarray]:
-    """Samples, valid and test matrices; a clear error names the file that does not fit."""
+    """Samples, valid and test matrices (and the test labels if named); a clear error names the file
+    that does not fit."""
     arrays = {name: load_matrix(getattr(args, name)) for name in ("samples", "valid", "test")}
-    for name in ("samples", "test"):
-        limit = getattr(args, f"{name}_limit")
+    if args.test_labels:
+        arrays["test_labels"] = load_array(args.test_labels).reshape(-1).astype(np.int64)
+    for name in arrays:
+        limit = args.samples_limit if name == "samples" else args.test_limit if name.startswith("test") else 0
         if limit:
             arrays[name] = arrays[name][:limit]
+    if "test_labels" in arrays and len(arrays["test_labels"]) != len(arrays["test"]):
+        raise UserError(f"{args.test_labels} (--test-labels) holds {len(arrays['test_labels'])} labels for "
+                        f"{len(arrays['test'])} test rows of {args.test}: name the labels of the same split")
     d = arrays["samples"].shape[1]
-    for name, x in arrays.items():
-        spec = getattr(args, name)
+    for name in ("samples", "valid", "test"):
+        x, spec = arrays[name], getattr(args, name)
         if len(x) == 0:
             raise UserError(f"{spec} (--{name}) holds no rows")
         if x.shape[1] != d:
@@ -270,7 +287,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     device = resolve_device(args.device)
     result = evaluate(arrays["samples"], arrays["valid"], arrays["test"], sigmas=grid,
                       valid_limit=args.valid_limit, fine_step=args.fine_step,
-                      batch_size=args.batch_size, device=device)
+                      batch_size=args.batch_size, device=device, test_labels=arrays.get("test_labels"))
     meta = {"dataset": args.dataset, "model": args.model, "seed": args.seed, "fold": args.fold,
             "label": args.label, "samples": args.samples, "valid": args.valid, "test": args.test}
     out = {**meta, **result, "sigma_grid_spec": grid_spec, "device": str(device)}
@@ -287,6 +304,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", required=True, help="model samples: file.npy, file.npz or file.npz:KEY")
     p.add_argument("--valid", required=True, help="validation data used to choose sigma")
     p.add_argument("--test", required=True, help="test data scored at the chosen sigma")
+    p.add_argument("--test-labels", help="class labels of the test rows (e.g. file.npz:y_test): adds per-class means")
     p.add_argument("--out", type=Path, required=True, help="output json")
     p.add_argument("--sigmas", type=float, nargs="+", help="explicit sigma grid (instead of the logspace grid)")
     p.add_argument("--sigma-min-log10", type=float, help="grid start, log10 (default -1, the paper)")

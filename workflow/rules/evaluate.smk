@@ -25,6 +25,7 @@ rule parzen:
         "logs/parzen/{dataset}_s{seed}.log",
     shell:
         "ganrepro parzen --samples {input.samples}:x --valid {input.data}:x_valid --test {input.data}:x_test "
+        "--test-labels {input.data}:y_test "
         "--out {output} {params.args} {params.valid_limit} --dataset {wildcards.dataset} --seed {wildcards.seed} "
         "--model gan 2> {log}"
 
@@ -66,8 +67,8 @@ rule parzen_reference:
         "logs/parzen/{dataset}_reference.log",
     shell:
         "ganrepro parzen --samples {input.data}:x_train --samples-limit {params.n} --valid {input.data}:x_valid "
-        "--test {input.data}:x_test --out {output} {params.args} {params.valid_limit} --dataset {wildcards.dataset} "
-        "--model reference 2> {log}"
+        "--test {input.data}:x_test --test-labels {input.data}:y_test --out {output} {params.args} "
+        "{params.valid_limit} --dataset {wildcards.dataset} --model reference 2> {log}"
 
 
 rule infer:
