@@ -69,6 +69,21 @@ def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
     assert "src=\"http" not in text and "<link" not in text                          # nothing external
 
 
+def test_report_shows_parzen_per_class_and_the_gap(tmp_path: Path) -> None:
+    eval_dir = tmp_path / "results/runs/mnist/eval"
+    per_class = {"reference_parzen.json": {"0": 200.0, "1": 580.0},
+                 "s0/parzen.json": {"0": 140.0, "1": 550.0}, "s1/parzen.json": {"0": 150.0, "1": 560.0}}
+    for name, means in per_class.items():
+        write_json(eval_dir / name, {"seed": None if name.startswith("ref") else int(name[1]),
+                                     "per_class": {c: {"n": 5, "log_likelihood": v} for c, v in means.items()}})
+    text = report.per_class_html(tmp_path / "results")
+    rows = re.findall(r"<th>(\d)</th>\s*" + r"\s*".join([r"<td>([-\d.]+)</td>"] * 4), text)
+    assert rows == [("0", "200.0", "140.0", "150.0", "55.0"), ("1", "580.0", "550.0", "560.0", "25.0")], text
+    assert "GAN seed 1" in text and "MNIST" in text
+    write_json(eval_dir / "s1/parzen.json", {"seed": 1, "per_class": None})   # an older parzen.json
+    assert "No per-class Parzen scores" in report.per_class_html(tmp_path / "results")
+
+
 def test_report_without_results_says_what_is_missing(tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     assert main(["report", "--results", str(tmp_path / "none"), "--params", str(tmp_path / "no.yaml"),

@@ -211,6 +211,36 @@ def inference_html(runs: list[dict[str, Any]]) -> str:
     return frame.to_html(index=False, border=0, float_format=lambda v: f"{v:.4g}")
 
 
+def per_class_frame(eval_dir: Path) -> pd.DataFrame | None:
+    """Test log-likelihood per class: real training images (the reference row), each GAN seed, and
+    the gap between the reference and the seeds' mean. None without per-class scores."""
+    reference = read_optional(eval_dir / "reference_parzen.json") or {}
+    columns = {"real images": reference.get("per_class")}
+    for path in sorted(eval_dir.glob("s*/parzen.json")):
+        scores = read_json(path)
+        columns[f"GAN seed {scores.get('seed')}"] = scores.get("per_class")
+    if not all(columns.values()) or len(columns) < 2:
+        return None
+    frame = pd.DataFrame({name: {int(c): v["log_likelihood"] for c, v in per_class.items()}
+                          for name, per_class in columns.items()}).sort_index()
+    frame["real − GAN (seed mean)"] = frame["real images"] - frame.drop(columns="real images").mean(axis=1)
+    frame.index.name = "test class"
+    return frame
+
+
+def per_class_html(results: Path) -> str:
+    parts = []
+    for eval_dir in sorted(results.glob("runs/*/eval")):
+        frame = per_class_frame(eval_dir)
+        if frame is not None:
+            parts.append(f"<h3>{esc(dataset_name(eval_dir.parent.name))}</h3>"
+                         + frame.to_html(border=0, float_format=lambda v: f"{v:.1f}"))
+    if not parts:
+        return '<p class="missing">No per-class Parzen scores (parzen.json files without per_class).</p>'
+    return ("<p>Mean Parzen log-likelihood of the test points of each class (each column at its own "
+            "protocol sigma): where the model falls short of real images.</p>" + "\n".join(parts))
+
+
 def findings(table: dict[str, Any] | None, missing: dict[str, str], ring: dict[str, Any] | None,
              runs: list[dict[str, Any]]) -> list[str]:
     """Plain sentences: where the measurements agree with the paper, where they do not, what did not run."""
@@ -287,6 +317,7 @@ def build_report(results: Path, params_path: Path, config: dict[str, Any] | None
         ("Table 1", table1_html(table, results)),
         ("Figures", figures_html(results, figures)),
         ("Per-dataset metrics", metrics_html(metrics, missing)),
+        ("Parzen per test class", per_class_html(results)),
         ("Learned approximate inference", inference_html(runs)),
         ("Table 2 of the paper (context)", "<p>Challenges in generative modeling, per approach (abridged from the "
                                            "paper).</p>" + TABLE2.to_html(border=0)),
