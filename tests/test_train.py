@@ -30,7 +30,7 @@ MNIST_LIKE = {
     "momentum_start": 0.5, "momentum_end": 0.7, "momentum_saturate": 250, "adam_betas": [0.5, 0.999],
     "k": 1, "update": "simultaneous", "g_loss": "nonsaturating", "d_input_keep": 0.8, "d_hidden_keep": 0.5,
     "batch_size": 20, "epochs": 2, "train_limit": 0, "checkpoint_every": 10, "log_every": 5,
-    "valid_every": 1, "valid_samples": 50, "valid_sigmas": [0.3], "select": "best_valid", "conditional": False, "device": "cpu", "seed": 3,
+    "valid_every": 1, "valid_samples": 50, "valid_points": 50, "valid_sigmas": [0.3], "select": "best_valid", "conditional": False, "device": "cpu", "seed": 3,
 }
 
 
@@ -190,6 +190,19 @@ def test_training_writes_model_log_and_validation(tmp_path: Path) -> None:
     assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(5, 21, 5))
     assert [h["epoch"] for h in trainer.valid_history] == [1, 2]
     assert all(np.isfinite(h["log_likelihood"]) for h in trainer.valid_history)
+    assert [(h["samples"], h["points"]) for h in trainer.valid_history] == [(50, 50)] * 2
+
+
+def test_resuming_with_another_validation_estimate_restarts_model_selection(tmp_path: Path, capsys) -> None:
+    data = write_images(tmp_path / "tiny.npz")
+    Trainer(MNIST_LIKE, data, tmp_path / "run").run(show_progress=False)
+    # sigma 5 scores far below sigma 0.3 on these images: without the restart epoch 1 or 2 would stay best
+    resumed = Trainer({**MNIST_LIKE, "epochs": 3, "valid_sigmas": [5.0]}, data, tmp_path / "run")
+    resumed.run(show_progress=False)
+    assert "the validation estimate changed" in capsys.readouterr().err
+    assert [(h["epoch"], h["sigma"]) for h in resumed.valid_history] == [(1, 0.3), (2, 0.3), (3, 5.0)]
+    assert resumed.valid_history[2]["log_likelihood"] < min(h["log_likelihood"] for h in resumed.valid_history[:2])
+    assert resumed.best["epoch"] == 3  # the only epoch scored by the new estimate
 
 
 def test_alternating_update_and_k_discriminator_steps(tmp_path: Path) -> None:

@@ -42,11 +42,14 @@ from ganrepro.parzen import parzen_log_density
 from ganrepro.sample import generate
 
 # Keys that may change between a checkpoint and its resumption (budgets and bookkeeping).
-RESUMABLE_KEYS = {"epochs", "checkpoint_every", "log_every", "valid_every", "valid_samples", "valid_sigmas",
+# Changing the validation estimate's keys on resumption restarts model selection (scores of two
+# estimates do not compare).
+RESUMABLE_KEYS = {"epochs", "checkpoint_every", "log_every", "valid_every", "valid_samples", "valid_points", "valid_sigmas",
                   "select", "device"}
 # Bumped when a checkpoint's tensors or training objective change meaning (2: maxout rows
 # piece-major, see models.Maxout; D's objective halved as the authors').
 CHECKPOINT_FORMAT = 2
+VALIDATION_KEYS = ("valid_samples", "valid_points", "valid_sigmas")
 METRIC_NAMES = ("d_loss", "g_loss", "d_real", "d_fake")
 # The authors' discriminator objective is half the sum of the two cross-entropies
 # (AdversaryCost2: d_obj = 0.5 * (cost(1, D(x)) + cost(0, D(G(z))))): D's gradient steps are half
@@ -303,7 +306,8 @@ class Trainer:
         self.n_classes = int(self.meta.get("num_classes") or 0)
         if cfg.get("conditional") and (not self.n_classes or (self.y_train < 0).any()):
             raise UserError(f"train.*.conditional: {data_path} has no labels for every training example")
-        self.x_valid = torch.from_numpy(_as_rows(load_split(data_path, "valid"))[: cfg["valid_samples"]])
+        x_valid = _as_rows(load_split(data_path, "valid"))
+        self.x_valid = torch.from_numpy(x_valid[: cfg["valid_points"]] if cfg["valid_points"] else x_valid)
         self.data_dim = self.x_train.shape[1]
         torch.manual_seed(cfg["seed"])
         pixel_means = self.x_train.float().mean(0) / self.unit_scale
@@ -359,6 +363,10 @@ class Trainer:
         if state["rng_cuda"] is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["rng_cuda"])
         self.valid_history, self.best = state["valid_history"], state["best"]
+        if self.best is not None and any(saved.get(k) != self.cfg.get(k) for k in VALIDATION_KEYS):
+            print(f"[train] the validation estimate changed ({', '.join(VALIDATION_KEYS)}): model selection "
+                  f"starts again from this epoch (the best so far was epoch {self.best['epoch']})", file=sys.stderr)
+            self.best = None
         self.seconds_before = state.get("seconds_total", 0.0)
         _truncate_log(self.log_path, self.step)
         return True
@@ -429,11 +437,13 @@ class Trainer:
         every = self.cfg["valid_every"]
         if not every or (epoch % every and epoch != self.cfg["epochs"]):
             return
-        samples = generate(self.gan.G, self.cfg, len(self.x_valid), self.cfg["seed"] + epoch)
-        scores = parzen_log_density(self.x_valid.numpy(), samples["x"], self.parzen_grid).mean(axis=1)
+        samples = generate(self.gan.G, self.cfg, self.cfg["valid_samples"], self.cfg["seed"] + epoch)
+        scores = parzen_log_density(self.x_valid.numpy(), samples["x"], self.parzen_grid,
+                                    device=self.device).mean(axis=1)
         best_i = int(np.argmax(scores))
         entry = {"epoch": epoch, "step": self.step, "log_likelihood": float(scores[best_i]),
-                 "sigma": float(self.parzen_grid[best_i])}
+                 "sigma": float(self.parzen_grid[best_i]), "samples": self.cfg["valid_samples"],
+                 "points": len(self.x_valid)}
         self.valid_history.append(entry)
         if self.best is None or entry["log_likelihood"] > self.best["log_likelihood"]:
             self.best = {**entry, "G": cpu_state_dict(self.gan.G)}
