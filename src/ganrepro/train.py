@@ -44,8 +44,8 @@ from ganrepro.sample import generate
 # Keys that may change between a checkpoint and its resumption (budgets and bookkeeping).
 # Changing the validation estimate's keys on resumption restarts model selection (scores of two
 # estimates do not compare).
-RESUMABLE_KEYS = {"epochs", "checkpoint_every", "log_every", "valid_every", "valid_samples", "valid_points", "valid_sigmas",
-                  "select", "device"}
+RESUMABLE_KEYS = {"epochs", "checkpoint_every", "log_every", "valid_every", "valid_samples", "valid_points",
+                  "valid_sigmas", "select", "device"}
 # Bumped when a checkpoint's tensors or training objective change meaning (2: maxout rows
 # piece-major, see models.Maxout; D's objective halved as the authors').
 CHECKPOINT_FORMAT = 2
