@@ -289,7 +289,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                       valid_limit=args.valid_limit, fine_step=args.fine_step,
                       batch_size=args.batch_size, device=device, test_labels=arrays.get("test_labels"))
     meta = {"dataset": args.dataset, "model": args.model, "seed": args.seed, "fold": args.fold,
-            "label": args.label, "samples": args.samples, "valid": args.valid, "test": args.test}
+            "label": args.label, "samples": args.samples, "valid": args.valid, "test": args.test,
+            "test_labels": args.test_labels}
     out = {**meta, **result, "sigma_grid_spec": grid_spec, "device": str(device)}
     write_json(args.out, out)
     fine = out["fine"]
