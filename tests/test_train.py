@@ -199,7 +199,7 @@ def test_resuming_with_another_validation_estimate_restarts_model_selection(tmp_
     # sigma 5 scores far below sigma 0.3 on these images: without the restart epoch 1 or 2 would stay best
     resumed = Trainer({**MNIST_LIKE, "epochs": 3, "valid_sigmas": [5.0]}, data, tmp_path / "run")
     resumed.run(show_progress=False)
-    assert "the validation estimate changed" in capsys.readouterr().err
+    assert "the validation estimate changed (valid_sigmas)" in capsys.readouterr().err
     assert [(h["epoch"], h["sigma"]) for h in resumed.valid_history] == [(1, 0.3), (2, 0.3), (3, 5.0)]
     assert resumed.valid_history[2]["log_likelihood"] < min(h["log_likelihood"] for h in resumed.valid_history[:2])
     assert resumed.best["epoch"] == 3  # the only epoch scored by the new estimate

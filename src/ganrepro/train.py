@@ -363,8 +363,9 @@ class Trainer:
         if state["rng_cuda"] is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["rng_cuda"])
         self.valid_history, self.best = state["valid_history"], state["best"]
-        if self.best is not None and any(saved.get(k) != self.cfg.get(k) for k in VALIDATION_KEYS):
-            print(f"[train] the validation estimate changed ({', '.join(VALIDATION_KEYS)}): model selection "
+        estimate_changed = [k for k in VALIDATION_KEYS if saved.get(k) != self.cfg.get(k)]
+        if self.best is not None and estimate_changed:
+            print(f"[train] the validation estimate changed ({', '.join(estimate_changed)}): model selection "
                   f"starts again from this epoch (the best so far was epoch {self.best['epoch']})", file=sys.stderr)
             self.best = None
         self.seconds_before = state.get("seconds_total", 0.0)
