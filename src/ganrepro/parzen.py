@@ -242,9 +242,9 @@ def _load_inputs(args: argparse.Namespace) -> dict[str, np.ndarray]:
     arrays = {name: load_matrix(getattr(args, name)) for name in ("samples", "valid", "test")}
     if args.test_labels:
         arrays["test_labels"] = load_array(args.test_labels).reshape(-1).astype(np.int64)
-    for name in arrays:
-        limit = args.samples_limit if name == "samples" else args.test_limit if name.startswith("test") else 0
-        if limit:
+    limits = {"samples": args.samples_limit, "test": args.test_limit, "test_labels": args.test_limit}
+    for name, limit in limits.items():
+        if limit and name in arrays:
             arrays[name] = arrays[name][:limit]
     if "test_labels" in arrays and len(arrays["test_labels"]) != len(arrays["test"]):
         raise UserError(f"{args.test_labels} (--test-labels) holds {len(arrays['test_labels'])} labels for "
