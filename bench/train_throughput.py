@@ -139,23 +139,36 @@ def main() -> None:
     keep_freed_memory()  # as Trainer does; the conventional loop and the floor run in this process too
     torch.manual_seed(0)
     device = resolve_device(args.device)
-    cfg = {**train_config(load_params(ROOT / "params.yaml"), "mnist"), "device": str(device), "seed": 0}
-    n = args.epoch_examples
-    x_uint8 = torch.randint(0, 256, (n, 784), dtype=torch.uint8, device=device)
-    gan = GAN(cfg, 784, 0, device)
-    perm = torch.randperm(n, device=device)
-    starts = itertools.cycle(range(0, n - 99, 100))
+    cfg = {**train_config(load_params(ROOT / "params.yaml"), "mnist"), "device": str(device), "seed": 0,
+           "epochs": 1, "valid_every": 0, "log_every": 100, "checkpoint_every": 500}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = write_bench_data(Path(tmp) / "bench.npz", args.epoch_examples)
+        measure(cfg, data, Path(tmp), args)
+
+
+def write_bench_data(path: Path, n: int) -> Path:
+    """An MNIST-shaped dataset file of n random uint8 images (the step's cost does not depend on content)."""
+    x = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8).numpy()
+    meta = {"dataset": "bench", "kind": "image", "example_shape": [1, 28, 28], "unit_scale": 255, "num_classes": 10}
+    save_npz(path, x_train=x, y_train=np.zeros(n, np.int64), x_valid=x[:100], y_valid=np.zeros(100, np.int64),
+             x_test=x[:100], y_test=np.zeros(100, np.int64), meta=np.array(json.dumps(meta)))
+    return path
+
+
+def measure(cfg: dict, data: Path, tmp: Path, args: argparse.Namespace) -> None:
+    trainer = Trainer(cfg, data, tmp / "steps")
+    gan, device = trainer.gan, trainer.gan.device
+    steps = itertools.count()
 
     def ours() -> None:
-        """One iteration as the training loop runs it: a permutation slice of the uint8 data tensor."""
-        i = next(starts)
-        gan.iteration([(x_uint8[perm[i:i + 100]].float() / 255.0, None)], epoch=1)
+        """One iteration as the training loop runs it: a batch indexed from the data tensor on the device."""
+        gan.iteration(trainer.batches(next(steps)), epoch=1)
 
     with MatmulRecorder() as rec:
         ours()
     floor_fn = replay(rec.calls, device)
     flops = flops_of(rec.calls)
-    conv_step = conventional_loop(cfg, x_uint8, gan)
+    conv_step = conventional_loop(cfg, trainer.x_train, gan)
     with MatmulRecorder() as rec_conv:
         conv_step()
 
@@ -179,31 +192,21 @@ def main() -> None:
     print(f"ratio (a) / (b) examples/s: {speedup:.2f}x (goal >= 1.2x)")
 
     # (d) A whole epoch with logging, progress lines and checkpointing, against bare steps.
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "bench.npz"
-        meta = {"dataset": "bench", "kind": "image", "example_shape": [1, 28, 28], "unit_scale": 255,
-                "num_classes": 10}
-        x_host = x_uint8.cpu()
-        save_npz(data, x_train=x_host.numpy().reshape(n, 1, 28, 28), y_train=np.zeros(n, np.int64),
-                 x_valid=x_host[:100].numpy().reshape(100, 1, 28, 28), y_valid=np.zeros(100, np.int64),
-                 x_test=x_host[:100].numpy().reshape(100, 1, 28, 28), y_test=np.zeros(100, np.int64),
-                 meta=np.array(json.dumps(meta)))
-        ecfg = {**cfg, "epochs": 1, "valid_every": 0, "log_every": 100, "checkpoint_every": 500}
-        bare, full = [], []
-        for r in range(args.epoch_repeats):  # alternated, as above
-            trainer = Trainer(ecfg, data, Path(tmp) / f"bare{r}")
-            synchronize(device)
-            t = time.perf_counter()
-            for s in range(trainer.steps_per_epoch):
-                trainer.gan.iteration(trainer.batches(s), 0)
-            synchronize(device)
-            bare.append(time.perf_counter() - t)
-            trainer = Trainer(ecfg, data, Path(tmp) / f"full{r}")
-            synchronize(device)
-            t = time.perf_counter()
-            trainer.run(show_progress=False)
-            synchronize(device)
-            full.append(time.perf_counter() - t)
+    bare, full = [], []
+    for r in range(args.epoch_repeats):  # alternated, as above
+        trainer = Trainer(cfg, data, tmp / f"bare{r}")
+        synchronize(device)
+        t = time.perf_counter()
+        for s in range(trainer.steps_per_epoch):
+            trainer.gan.iteration(trainer.batches(s), 0)
+        synchronize(device)
+        bare.append(time.perf_counter() - t)
+        trainer = Trainer(cfg, data, tmp / f"full{r}")
+        synchronize(device)
+        t = time.perf_counter()
+        trainer.run(show_progress=False)
+        synchronize(device)
+        full.append(time.perf_counter() - t)
     overhead = statistics.median(f / b - 1 for f, b in zip(full, bare))
     print(f"(d) one epoch of {trainer.steps_per_epoch} steps: bare {statistics.median(bare):.2f} s, with "
           f"logging/progress/checkpoint {statistics.median(full):.2f} s: overhead {overhead:+.1%} "

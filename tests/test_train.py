@@ -144,6 +144,22 @@ def test_momentum_folded_into_weight_products_equals_plain_gradients(case: str) 
     assert all(p.grad is None for p in gan.g_params + gan.d_params if p.dim() == 2)  # taken, never formed
 
 
+def test_taken_weights_update_during_the_backward_pass_and_a_second_use_is_refused() -> None:
+    """A taken weight is updated as soon as its layer's backward pass is done: a layer used twice in
+    one forward pass would then form its other input gradient with the new weight; autograd refuses."""
+    layer = Linear(3, 2)
+    opt = MomentumSGD(list(layer.parameters()), {**MNIST_LIKE, "lr_decay": 1.0})
+    opt.take_weight_grads(layer)
+    x = torch.rand(4, 3)
+    before = layer.weight.detach().clone()
+    with opt.update(epoch=0):
+        layer(x).sum().backward()
+        assert not torch.equal(layer.weight, before)  # already updated, inside the block
+    torch.testing.assert_close(layer.weight, before - MNIST_LIKE["lr"] * torch.ones(2, 4) @ x)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"), opt.update(epoch=0):
+        layer(layer(x) @ torch.ones(2, 3)).sum().backward()
+
+
 def test_momentum_and_learning_rate_schedules() -> None:
     opt = MomentumSGD([torch.nn.Parameter(torch.zeros(1))], MNIST_LIKE)
     # pylearn2's MomentumAdjustor(start=1, saturate=250) counts its call before training: 1 in epoch 0

@@ -31,7 +31,8 @@ def bias_from_marginals(pixel_means: torch.Tensor, eps: float = 1e-7) -> torch.T
 
 class _LinearWithWeightGradSink(torch.autograd.Function):
     """x W^T + b whose backward pass hands (W, dy, x) to `sink` instead of forming dW = dy^T x:
-    an optimizer can then fold the product into its momentum in one matrix product (train.MomentumSGD)."""
+    an optimizer can then fold the product into its momentum in one matrix product (train.MomentumSGD).
+    The sink is called after the input gradient is formed, so it may update W in place."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
@@ -44,9 +45,9 @@ class _LinearWithWeightGradSink(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, dy: torch.Tensor):
         x, weight = ctx.saved_tensors
+        dx = dy @ weight if ctx.needs_input_grad[0] else None
         if ctx.needs_input_grad[1]:
             ctx.sink(weight, dy, x)
-        dx = dy @ weight if ctx.needs_input_grad[0] else None
         return dx, None, dy.sum(0) if ctx.needs_input_grad[2] else None, None
 
 

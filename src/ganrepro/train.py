@@ -21,6 +21,8 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +66,13 @@ class MomentumSGD:
     after every update (floor `lr_min`); mu rises linearly from mu_start to mu_end between
     epochs 1 and `saturate` (pylearn2's MomentumAdjustor).
 
-    Weights of `models.Linear` layers attached with `take_weight_grads` never form a gradient:
-    their backward pass leaves (dy, x) here and the step computes v <- mu v - lr dy^T x as one
-    matrix product into v (a GEMM with beta = mu), saving three passes over every weight matrix."""
+    One update = the backward passes run inside `with opt.update(epoch):`. Weights of
+    `models.Linear` layers attached with `take_weight_grads` never form a gradient: their backward
+    pass hands (dy, x) over once the layer's input gradient is formed, and the weight is updated on
+    the spot, v <- mu v - lr dy^T x as one matrix product into v (a GEMM with beta = mu), then
+    p <- p + v while both are still in cache. Products arriving outside an update are discarded
+    (D's, when the generator's backward pass runs through D). A layer used twice in one forward pass
+    cannot be taken: autograd refuses its second backward step (the weight changed in place)."""
 
     def __init__(self, params: list[nn.Parameter], cfg: dict[str, Any]) -> None:
         self.params = params
@@ -75,20 +81,24 @@ class MomentumSGD:
         self.mu_start, self.mu_end, self.saturate = cfg["momentum_start"], cfg["momentum_end"], cfg["momentum_saturate"]
         self.updates = 0
         self.slot = {p: i for i, p in enumerate(params)}
-        self.pending: list[tuple[int, torch.Tensor, torch.Tensor]] = []  # (param index, dy, x)
+        self._open: tuple[float, float] | None = None  # (mu, lr) of the update in progress
+        self._taken: set[int] = set()  # indices of the weights updated from products in it
 
     def take_weight_grads(self, model: nn.Module) -> None:
         for layer in model.modules():
             if isinstance(layer, Linear) and layer.weight in self.slot:
                 layer.weight_grad_sink = self._receive
 
+    @torch.no_grad()
     def _receive(self, weight: torch.Tensor, dy: torch.Tensor, x: torch.Tensor) -> None:
-        self.pending.append((self.slot[weight], dy, x))
-
-    def zero_grad(self) -> None:
-        self.pending.clear()
-        for p in self.params:
-            p.grad = None
+        if self._open is None:
+            return
+        i = self.slot[weight]
+        mu, lr = self._open
+        v = self.velocity[i]
+        torch.addmm(v, dy.t(), x, beta=mu, alpha=-lr, out=v)
+        weight.add_(v)
+        self._taken.add(i)
 
     def lr(self) -> float:
         return max(self.lr0 * self.decay ** (-self.updates), self.lr_min)
@@ -98,22 +108,26 @@ class MomentumSGD:
         alpha = min(max(epoch, 0) / max(self.saturate - 1, 1), 1.0)
         return self.mu_start * (1 - alpha) + self.mu_end * alpha
 
-    @torch.no_grad()
-    def step(self, epoch: int) -> None:
-        mu, lr = self.momentum(epoch), self.lr()
-        taken = {i for i, _, _ in self.pending}
-        if any((i in taken) == (p.grad is not None) for i, p in enumerate(self.params)):
-            raise RuntimeError("MomentumSGD.step: every parameter needs exactly one gradient (.grad or taken)")
-        seen: set[int] = set()
-        for i, dy, x in self.pending:  # v <- mu v - lr dy^T x (a second product for the same weight adds)
-            v = self.velocity[i]
-            torch.addmm(v, dy.t(), x, beta=1.0 if i in seen else mu, alpha=-lr, out=v)
-            seen.add(i)
-        self.pending.clear()
-        rest = [i for i in range(len(self.params)) if i not in taken]
-        torch._foreach_mul_([self.velocity[i] for i in rest], mu)
-        torch._foreach_add_([self.velocity[i] for i in rest], [self.params[i].grad for i in rest], alpha=-lr)
-        torch._foreach_add_(self.params, self.velocity)
+    @contextmanager
+    def update(self, epoch: int) -> Iterator[None]:
+        """One update from the backward passes run inside the block: taken weights during them, the
+        parameters with a .grad at the end."""
+        for p in self.params:
+            p.grad = None
+        self._taken = set()
+        mu, lr = self._open = (self.momentum(epoch), self.lr())
+        try:
+            yield
+        finally:
+            self._open = None
+        if any((i in self._taken) == (p.grad is not None) for i, p in enumerate(self.params)):
+            raise RuntimeError("MomentumSGD.update: every parameter needs exactly one gradient (.grad or taken)")
+        with torch.no_grad():
+            rest = [i for i in range(len(self.params)) if i not in self._taken]
+            velocity, params = [self.velocity[i] for i in rest], [self.params[i] for i in rest]
+            torch._foreach_mul_(velocity, mu)
+            torch._foreach_add_(velocity, [p.grad for p in params], alpha=-lr)
+            torch._foreach_add_(params, velocity)
         self.updates += 1
 
     def state_dict(self) -> dict[str, Any]:
@@ -141,10 +155,11 @@ class Adam:
     def take_weight_grads(self, model: nn.Module) -> None:
         """Adam needs every gradient: nothing to take."""
 
-    def zero_grad(self) -> None:
+    @contextmanager
+    def update(self, epoch: int) -> Iterator[None]:
+        """One update from the gradients of the backward passes run inside the block."""
         self.opt.zero_grad(set_to_none=True)
-
-    def step(self, epoch: int) -> None:
+        yield
         self.opt.step()
 
     def state_dict(self) -> dict[str, Any]:
@@ -187,9 +202,8 @@ class GAN:
             c_fake = self._fake_labels(c_real)
             x_fake = self.G(self.noise(len(x_real)), c_fake)
         logits = self.D(torch.cat([x_real, x_fake]), _cat(c_real, c_fake))
-        self.opt_d.zero_grad()
-        (D_OBJECTIVE_SCALE * _d_loss(logits, len(x_real))).backward()
-        self._update(self.opt_d, self.d_params, epoch)
+        with self._updating(self.opt_d, self.d_params, epoch):
+            (D_OBJECTIVE_SCALE * _d_loss(logits, len(x_real))).backward()
 
     def iteration(self, batches: list[tuple[torch.Tensor, torch.Tensor | None]], epoch: int) -> torch.Tensor:
         """k-1 D updates, then D and G updates; returns (d_loss, g_loss, mean D(x), mean D(G(z)))."""
@@ -207,8 +221,8 @@ class GAN:
         x_fake_leaf = x_fake.detach().requires_grad_()
         logits = self.D(torch.cat([x_real, x_fake_leaf]), _cat(c_real, c_fake))
         d_loss = _d_loss(logits, m)
-        self.opt_d.zero_grad()
-        (D_OBJECTIVE_SCALE * d_loss).backward()
+        with self._updating(self.opt_d, self.d_params, epoch):  # D's gradients use its weights before the update
+            (D_OBJECTIVE_SCALE * d_loss).backward()
         fake_logits = logits[m:].detach()
         # x_fake_leaf.grad holds s sigmoid(l_i)/m * dl_i/dx_i (s = D_OBJECTIVE_SCALE); rescale it
         # to the generator loss's d/dl_i.
@@ -216,10 +230,8 @@ class GAN:
             ratio = torch.exp(-fake_logits.clamp(min=LOGIT_FLOOR)) * (-1.0 / D_OBJECTIVE_SCALE)
         else:  # minimax, log(1 - D): d/dl = -sigmoid(l)/m
             ratio = torch.full_like(fake_logits, -1.0 / D_OBJECTIVE_SCALE)
-        self.opt_g.zero_grad()
-        x_fake.backward(x_fake_leaf.grad * ratio[:, None])
-        self._update(self.opt_d, self.d_params, epoch)
-        self._update(self.opt_g, self.g_params, epoch)
+        with self._updating(self.opt_g, self.g_params, epoch):
+            x_fake.backward(x_fake_leaf.grad * ratio[:, None])
         return _metrics(d_loss, _g_loss(fake_logits, self.cfg["g_loss"]), logits, m)
 
     def _alternating_step(self, x_real: torch.Tensor, c_real: torch.Tensor | None, epoch: int) -> torch.Tensor:
@@ -229,23 +241,24 @@ class GAN:
             x_fake = self.G(self.noise(m), c_fake)
         logits = self.D(torch.cat([x_real, x_fake]), _cat(c_real, c_fake))
         d_loss = _d_loss(logits, m)
-        self.opt_d.zero_grad()
-        (D_OBJECTIVE_SCALE * d_loss).backward()
-        self._update(self.opt_d, self.d_params, epoch)
+        with self._updating(self.opt_d, self.d_params, epoch):
+            (D_OBJECTIVE_SCALE * d_loss).backward()
         c_fake = self._fake_labels(c_real)
         fake_logits = self.D(self.G(self.noise(m), c_fake), c_fake)
         g_loss = _g_loss(fake_logits, self.cfg["g_loss"])
-        self.opt_g.zero_grad()
-        g_loss.backward(inputs=self.g_params)  # D's (dy, x) pairs left on the way are dropped by opt_d.zero_grad()
-        self._update(self.opt_g, self.g_params, epoch)
+        with self._updating(self.opt_g, self.g_params, epoch):
+            g_loss.backward(inputs=self.g_params)  # D's products on the way arrive outside D's update: discarded
         return _metrics(d_loss.detach(), g_loss.detach(), logits.detach(), m)
 
     def _fake_labels(self, c_real: torch.Tensor | None) -> torch.Tensor | None:
         """Conditional models generate the classes of the real batch (the same class balance)."""
         return c_real if self.n_classes else None
 
-    def _update(self, opt: MomentumSGD | Adam, params: list[nn.Parameter], epoch: int) -> None:
-        opt.step(epoch)
+    @contextmanager
+    def _updating(self, opt: MomentumSGD | Adam, params: list[nn.Parameter], epoch: int) -> Iterator[None]:
+        """One update of `opt` from the backward passes inside the block, then the column-norm limit."""
+        with opt.update(epoch):
+            yield
         if self.max_col_norm:
             with torch.no_grad():
                 for p in params:
@@ -381,9 +394,9 @@ class Trainer:
         k, b = self.cfg["k"], self.batch
         for j in range(k):
             idx = self.perm[(i * k + j) * b:(i * k + j + 1) * b]
-            x = self.x_train[idx].float()
+            x = self.x_train.index_select(0, idx).float()  # index_select: a quarter of x_train[idx]'s time on the CPU
             if self.unit_scale != 1:
-                x = x / self.unit_scale
+                x = x.div_(self.unit_scale)
             out.append((x, self.y_train[idx] if self.gan.n_classes else None))
         return out
 
