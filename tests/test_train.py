@@ -21,7 +21,7 @@ from ganrepro.artifacts import load_model
 from ganrepro.errors import UserError
 from ganrepro.io import save_npz
 from ganrepro.models import Linear, MaxoutDiscriminator
-from ganrepro.train import GAN, MomentumSGD, Trainer
+from ganrepro.train import GAN, MomentumSGD, Trainer, train
 
 MNIST_LIKE = {
     "arch": "mlp", "noise": "uniform", "z_dim": 8, "g_hidden": [32, 32], "g_output": "sigmoid",
@@ -207,6 +207,22 @@ def test_training_writes_model_log_and_validation(tmp_path: Path) -> None:
     assert [h["epoch"] for h in trainer.valid_history] == [1, 2]
     assert all(np.isfinite(h["log_likelihood"]) for h in trainer.valid_history)
     assert [(h["samples"], h["points"]) for h in trainer.valid_history] == [(50, 40)] * 2  # of 100 valid images
+
+
+def test_snapshots_are_model_files_of_the_networks_at_their_epoch(tmp_path: Path) -> None:
+    data = write_images(tmp_path / "tiny.npz")
+    cfg = {**MNIST_LIKE, "epochs": 3, "snapshot_every": 2, "select": "last", "valid_every": 0}
+    train(cfg, "tiny", data, tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "run/snapshots").iterdir()) == ["epoch_0002.pt"]
+    G, _, meta = load_model(tmp_path / "run/snapshots/epoch_0002.pt", torch.device("cpu"))
+    G_last, _, _ = load_model(tmp_path / "run/model.pt", torch.device("cpu"))
+    assert meta["selected"] == {"epoch": 2, "step": 20} and meta["dataset"] == "tiny"
+    assert not torch.equal(G.out.weight, G_last.out.weight)  # epoch 2's networks, not the final ones
+    # resuming the finished run for one more epoch adds the next snapshot, equal to its model.pt
+    train({**cfg, "epochs": 4}, "tiny", data, tmp_path / "run")
+    G4, _, _ = load_model(tmp_path / "run/snapshots/epoch_0004.pt", torch.device("cpu"))
+    G_last, _, _ = load_model(tmp_path / "run/model.pt", torch.device("cpu"))
+    assert all(torch.equal(a, b) for a, b in zip(G4.state_dict().values(), G_last.state_dict().values()))
 
 
 def test_resuming_with_another_validation_estimate_restarts_model_selection(tmp_path: Path, capsys) -> None:

@@ -47,7 +47,7 @@ from ganrepro.sample import generate
 # Changing the validation estimate's keys on resumption restarts model selection (scores of two
 # estimates do not compare).
 RESUMABLE_KEYS = {"epochs", "checkpoint_every", "log_every", "valid_every", "valid_samples", "valid_points",
-                  "valid_sigmas", "select", "device"}
+                  "valid_sigmas", "select", "snapshot_every", "device"}
 # Bumped when a checkpoint's tensors or training objective change meaning (2: maxout rows
 # piece-major, see models.Maxout; D's objective halved as the authors').
 CHECKPOINT_FORMAT = 2
@@ -431,6 +431,7 @@ class Trainer:
                 n_acc, t_last = 0, now
             if self.step % self.steps_per_epoch == 0:
                 self._maybe_validate(self.step // self.steps_per_epoch)
+                self._maybe_snapshot(self.step // self.steps_per_epoch)
             if self.step % self.cfg["checkpoint_every"] == 0 or self.step == self.total_steps:
                 self.save_checkpoint()
         bar.close()
@@ -463,6 +464,22 @@ class Trainer:
             self.best = {**entry, "G": cpu_state_dict(self.gan.G)}
         print(f"[train] epoch {epoch}: validation Parzen {entry['log_likelihood']:.1f} (sigma {entry['sigma']:.3f})",
               file=sys.stderr, flush=True)
+
+
+    def _maybe_snapshot(self, epoch: int) -> None:
+        """Every `snapshot_every` epochs, the networks as they are, as a model file of their own
+        (snapshots/epoch_0100.pt): `ganrepro sample --model` evaluates it like model.pt."""
+        every = self.cfg.get("snapshot_every") or 0
+        if every and epoch % every == 0:
+            path = self.out_dir / "snapshots" / f"epoch_{epoch:04d}.pt"
+            path.parent.mkdir(exist_ok=True)
+            save_model(path, self.gan.G, self.gan.D, self.model_meta("last", {"epoch": epoch, "step": self.step}))
+
+    def model_meta(self, selection: str, selected: dict[str, Any]) -> dict[str, Any]:
+        """What a model file records besides the networks (artifacts.save_model)."""
+        return {"config": self.cfg, "dataset": self.meta.get("dataset"), "seed": self.cfg["seed"],
+                "data_dim": self.data_dim, "example_shape": self.meta["example_shape"], "n_classes": self.n_classes,
+                "kind": self.meta["kind"], "selection": selection, "selected": selected}
 
 
 class MetricLog:
@@ -518,9 +535,7 @@ def train(cfg: dict[str, Any], dataset: str, data_path: Path, out_dir: Path, if_
         G.load_state_dict(trainer.best["G"])
     selected = ({k: v for k, v in trainer.best.items() if k != "G"} if use_best
                 else {"epoch": cfg["epochs"], "step": trainer.step})
-    meta = {"config": cfg, "dataset": dataset, "seed": cfg["seed"], "data_dim": trainer.data_dim,
-            "example_shape": trainer.meta["example_shape"], "n_classes": trainer.n_classes,
-            "kind": trainer.meta["kind"], "selection": "best_valid" if use_best else "last", "selected": selected}
+    meta = {**trainer.model_meta("best_valid" if use_best else "last", selected), "dataset": dataset}
     save_model(out_dir / "model.pt", G, trainer.gan.D, meta)
     summary = {"dataset": dataset, "seed": cfg["seed"], "device": str(trainer.device), **run,
                "epochs": cfg["epochs"], "steps_per_epoch": trainer.steps_per_epoch,
