@@ -1,5 +1,7 @@
 """Short MNIST runs that change one factor of the paper's setup at a time (30 epochs each), compared
-by the validation Parzen estimate logged during training (2000 samples, 2000 validation points).
+by the validation Parzen estimate logged during training (params.yaml's valid_samples and
+valid_points: the protocol on the validation images; the README's factor study used an earlier,
+cheaper estimate of 2,000 samples against 2,000 validation images).
 
 Usage: python bench/mnist_factors.py [--epochs 30] [--out results/factors] [factor ...]
 Run `baseline` in the same invocation: the factors are compared with it, same seed and schedule.
