@@ -223,6 +223,33 @@ def test_snapshots_are_model_files_of_the_networks_at_their_epoch(tmp_path: Path
     G4, _, _ = load_model(tmp_path / "run/snapshots/epoch_0004.pt", torch.device("cpu"))
     G_last, _, _ = load_model(tmp_path / "run/model.pt", torch.device("cpu"))
     assert all(torch.equal(a, b) for a, b in zip(G4.state_dict().values(), G_last.state_dict().values()))
+    # a run that starts over (other parameters) drops the snapshots of the run it discards
+    train({**cfg, "lr": 0.05, "epochs": 1}, "tiny", data, tmp_path / "run", if_changed="restart")
+    assert not list((tmp_path / "run/snapshots").iterdir())
+
+
+def test_resuming_drops_snapshots_written_after_the_checkpoint(tmp_path: Path) -> None:
+    """A run killed after a snapshot but before its next checkpoint wrote a snapshot the resumed run
+    will write again from its own state: it is removed on resumption (as the log rows are)."""
+    data = write_images(tmp_path / "tiny.npz")
+    cfg = {**MNIST_LIKE, "epochs": 2, "snapshot_every": 1, "checkpoint_every": 10, "valid_every": 0}
+    Trainer(cfg, data, tmp_path / "run").run(show_progress=False)
+    stale = tmp_path / "run/snapshots/epoch_0003.pt"
+    stale.write_bytes(b"from a killed run")
+    Trainer({**cfg, "epochs": 3}, data, tmp_path / "run").try_resume()
+    assert sorted(p.name for p in stale.parent.iterdir()) == ["epoch_0001.pt", "epoch_0002.pt"]
+
+
+def test_an_exception_inside_an_update_closes_it() -> None:
+    """After a failed update, a stray backward pass through the layer no longer moves its weight."""
+    layer = Linear(3, 2)
+    opt = MomentumSGD(list(layer.parameters()), MNIST_LIKE)
+    opt.take_weight_grads(layer)
+    with pytest.raises(ValueError), opt.update(epoch=0):
+        raise ValueError("inside the update")
+    before = layer.weight.detach().clone()
+    layer(torch.rand(4, 3)).sum().backward()
+    assert torch.equal(layer.weight, before)
 
 
 def test_resuming_with_another_validation_estimate_restarts_model_selection(tmp_path: Path, capsys) -> None:

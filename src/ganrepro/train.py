@@ -111,11 +111,13 @@ class MomentumSGD:
     @contextmanager
     def update(self, epoch: int) -> Iterator[None]:
         """One update from the backward passes run inside the block: taken weights during them, the
-        parameters with a .grad at the end."""
+        parameters with a .grad at the end. An exception inside leaves the update half applied (taken
+        weights moved, the rest not): the run stops and resumes from its last checkpoint."""
         for p in self.params:
             p.grad = None
         self._taken = set()
-        mu, lr = self._open = (self.momentum(epoch), self.lr())
+        mu, lr = self.momentum(epoch), self.lr()
+        self._open = (mu, lr)
         try:
             yield
         finally:
@@ -302,7 +304,7 @@ class Trainer:
     checkpoints and resumption. Nothing in the loop synchronises with the device except every
     `log_every` iterations."""
 
-    def __init__(self, cfg: dict[str, Any], data_path: Path, out_dir: Path) -> None:
+    def __init__(self, cfg: dict[str, Any], data_path: Path, out_dir: Path, dataset: str | None = None) -> None:
         self.cfg, self.out_dir = cfg, out_dir
         self.parzen_grid = cfg.get("valid_sigmas") or paper_grid()
         if cfg["checkpoint_every"] % cfg["log_every"]:
@@ -310,6 +312,7 @@ class Trainer:
         self.device = resolve_device(cfg["device"])
         keep_freed_memory()
         self.meta = read_meta(data_path)
+        self.dataset = dataset or self.meta.get("dataset")  # the name model files record
         x = _as_rows(load_split(data_path, "train", unit=False))
         if cfg["train_limit"]:
             x = x[: cfg["train_limit"]]
@@ -352,6 +355,7 @@ class Trainer:
         """Resume from the checkpoint if there is one. One made with other parameters (or past this
         run's budget) is an error, or with if_changed='restart' is discarded."""
         if not self.ckpt_path.exists():
+            self._drop_snapshots_after(0)  # left by a discarded run
             return False
         state = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)  # RNG states stay on the CPU
         saved = state["config"]
@@ -365,6 +369,7 @@ class Trainer:
             print(f"[train] {self.ckpt_path}: parameters changed ({', '.join(changed)}); training from scratch",
                   file=sys.stderr)
             self.ckpt_path.unlink()
+            self._drop_snapshots_after(0)
             return False
         if changed:
             raise UserError(f"{self.ckpt_path} was trained with other parameters ({', '.join(changed)}); "
@@ -383,6 +388,7 @@ class Trainer:
             self.best = None
         self.seconds_before = state.get("seconds_total", 0.0)
         _truncate_log(self.log_path, self.step)
+        self._drop_snapshots_after(self.step // self.steps_per_epoch)
         return True
 
     # -- the loop ------------------------------------------------------------------------------
@@ -397,7 +403,7 @@ class Trainer:
             x = self.x_train.index_select(0, idx).float()  # index_select: a quarter of x_train[idx]'s time on the CPU
             if self.unit_scale != 1:
                 x = x.div_(self.unit_scale)
-            out.append((x, self.y_train[idx] if self.gan.n_classes else None))
+            out.append((x, self.y_train.index_select(0, idx) if self.gan.n_classes else None))
         return out
 
     def run(self, show_progress: bool, if_changed: str = "error") -> dict[str, Any]:
@@ -475,9 +481,17 @@ class Trainer:
             path.parent.mkdir(exist_ok=True)
             save_model(path, self.gan.G, self.gan.D, self.model_meta("last", {"epoch": epoch, "step": self.step}))
 
+    def _drop_snapshots_after(self, epoch: int) -> None:
+        """Snapshots belong to the run being continued: remove those past its checkpoint (a killed run
+        wrote them) or, for a fresh start, all of them."""
+        for path in (self.out_dir / "snapshots").glob("epoch_*.pt"):
+            number = path.stem.removeprefix("epoch_")
+            if number.isdigit() and int(number) > epoch:
+                path.unlink()
+
     def model_meta(self, selection: str, selected: dict[str, Any]) -> dict[str, Any]:
         """What a model file records besides the networks (artifacts.save_model)."""
-        return {"config": self.cfg, "dataset": self.meta.get("dataset"), "seed": self.cfg["seed"],
+        return {"config": self.cfg, "dataset": self.dataset, "seed": self.cfg["seed"],
                 "data_dim": self.data_dim, "example_shape": self.meta["example_shape"], "n_classes": self.n_classes,
                 "kind": self.meta["kind"], "selection": selection, "selected": selected}
 
@@ -525,7 +539,7 @@ def _as_rows(x: np.ndarray) -> np.ndarray:
 def train(cfg: dict[str, Any], dataset: str, data_path: Path, out_dir: Path, if_changed: str = "error") -> dict[str, Any]:
     """Train (or resume) one model; write model.pt (the selected generator), train.json and train_log.csv."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(cfg, data_path, out_dir)
+    trainer = Trainer(cfg, data_path, out_dir, dataset)
     run = trainer.run(show_progress=sys.stderr.isatty(), if_changed=if_changed)
     shutil.copyfile(trainer.log_path, out_dir / "train_log.tmp")
     os.replace(out_dir / "train_log.tmp", out_dir / "train_log.csv")
@@ -535,7 +549,7 @@ def train(cfg: dict[str, Any], dataset: str, data_path: Path, out_dir: Path, if_
         G.load_state_dict(trainer.best["G"])
     selected = ({k: v for k, v in trainer.best.items() if k != "G"} if use_best
                 else {"epoch": cfg["epochs"], "step": trainer.step})
-    meta = {**trainer.model_meta("best_valid" if use_best else "last", selected), "dataset": dataset}
+    meta = trainer.model_meta("best_valid" if use_best else "last", selected)
     save_model(out_dir / "model.pt", G, trainer.gan.D, meta)
     summary = {"dataset": dataset, "seed": cfg["seed"], "device": str(trainer.device), **run,
                "epochs": cfg["epochs"], "steps_per_epoch": trainer.steps_per_epoch,
