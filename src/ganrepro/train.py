@@ -478,7 +478,6 @@ class Trainer:
         every = self.cfg.get("snapshot_every") or 0
         if every and epoch % every == 0:
             path = self.out_dir / "snapshots" / f"epoch_{epoch:04d}.pt"
-            path.parent.mkdir(exist_ok=True)
             save_model(path, self.gan.G, self.gan.D, self.model_meta("last", {"epoch": epoch, "step": self.step}))
 
     def _drop_snapshots_after(self, epoch: int) -> None:
