@@ -47,12 +47,14 @@ def test_maxout_reads_a_version_1_unit_major_state_dict() -> None:
 def test_dropout_keeps_units_with_the_configured_probability_and_rescales() -> None:
     torch.manual_seed(2)
     x = torch.ones(400, 1000)
-    for keep in (0.8, 0.5):
+    for keep in (0.8, 0.5, 0.75, 0.3):  # 16-, 8-, 8- and 16-bit draws per unit
         out = _dropout(x, keep, training=True)
         kept = out != 0
-        # 4e5 draws: standard error < 1e-3; a biased bit lane (a 63-bit draw) would be off by 1/8
-        assert abs(kept.float().mean().item() - keep) < 0.005
-        torch.testing.assert_close(out[kept], torch.full_like(out[kept], 1.0 / keep), rtol=1e-5, atol=0)
+        # 5e4 units per position within a 64-bit draw: standard error < 2.3e-3 in each; a biased
+        # bit lane (e.g. from a 63-bit draw) would be off by 1/8 or more
+        per_lane = kept.view(-1, 8).float().mean(0)
+        assert (per_lane - keep).abs().max().item() < 0.01, (keep, per_lane)
+        torch.testing.assert_close(out[kept], torch.full_like(out[kept], 1.0 / keep), rtol=1e-4, atol=0)
     assert _dropout(x, 0.5, training=False) is x
 
 

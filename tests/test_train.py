@@ -126,7 +126,7 @@ FOLDED_CASES = {
 
 @pytest.mark.parametrize("case", FOLDED_CASES)
 def test_momentum_folded_into_weight_products_equals_plain_gradients(case: str) -> None:
-    """Weight gradients taken by MomentumSGD (v <- mu v - lr dy^T x in one product) give the same
+    """Weight and bias gradients taken by MomentumSGD (v <- mu v - lr dy^T x in one product) give the same
     parameters over several steps as the plain .grad path, and in the alternating update the
     generator's backward pass through D leaves D's next update untouched."""
     torch.manual_seed(1)
@@ -141,7 +141,7 @@ def test_momentum_folded_into_weight_products_equals_plain_gradients(case: str) 
             model.iteration(batches, epoch=epoch * 100)
     for new, ref in zip(gan.g_params + gan.d_params, plain.g_params + plain.d_params):
         torch.testing.assert_close(new, ref, rtol=1e-5, atol=1e-6)
-    assert all(p.grad is None for p in gan.g_params + gan.d_params if p.dim() == 2)  # taken, never formed
+    assert all(p.grad is None for p in gan.g_params + gan.d_params)  # weights and biases taken, never formed
 
 
 def test_taken_weights_update_during_the_backward_pass_and_a_second_use_is_refused() -> None:
@@ -151,11 +151,12 @@ def test_taken_weights_update_during_the_backward_pass_and_a_second_use_is_refus
     opt = MomentumSGD(list(layer.parameters()), {**MNIST_LIKE, "lr_decay": 1.0})
     opt.take_weight_grads(layer)
     x = torch.rand(4, 3)
-    before = layer.weight.detach().clone()
+    before, bias_before = layer.weight.detach().clone(), layer.bias.detach().clone()
     with opt.update(epoch=0):
         layer(x).sum().backward()
         assert not torch.equal(layer.weight, before)  # already updated, inside the block
     torch.testing.assert_close(layer.weight, before - MNIST_LIKE["lr"] * torch.ones(2, 4) @ x)
+    torch.testing.assert_close(layer.bias, bias_before - MNIST_LIKE["lr"] * 4)  # dy = 1 in 4 rows
     with pytest.raises(RuntimeError, match="modified by an inplace operation"), opt.update(epoch=0):
         layer(layer(x) @ torch.ones(2, 3)).sum().backward()
 

@@ -29,16 +29,18 @@ def bias_from_marginals(pixel_means: torch.Tensor, eps: float = 1e-7) -> torch.T
     return torch.log(p / (1 - p)).to(pixel_means.dtype)
 
 
+Sink = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], None]
+
+
 class _LinearWithWeightGradSink(torch.autograd.Function):
-    """x W^T + b whose backward pass hands (W, dy, x) to `sink` instead of forming dW = dy^T x:
-    an optimizer can then fold the product into its momentum in one matrix product (train.MomentumSGD).
-    The sink is called after the input gradient is formed, so it may update W in place."""
+    """x W^T + b whose backward pass hands (W, b, dy, x) to `sink` instead of forming dW = dy^T x
+    and db = sum dy: an optimizer can then fold the products into its momentum (train.MomentumSGD).
+    The sink is called after the input gradient is formed, so it may update W and b in place."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
-                sink: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, sink: Sink) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
-        ctx.sink = sink
+        ctx.bias, ctx.sink = bias, sink
         return torch.addmm(bias, x, weight.t())
 
     @staticmethod
@@ -46,20 +48,19 @@ class _LinearWithWeightGradSink(torch.autograd.Function):
     def backward(ctx, dy: torch.Tensor):
         x, weight = ctx.saved_tensors
         dx = dy @ weight if ctx.needs_input_grad[0] else None
-        if ctx.needs_input_grad[1]:
-            ctx.sink(weight, dy, x)
-        return dx, None, dy.sum(0) if ctx.needs_input_grad[2] else None, None
+        ctx.sink(weight, ctx.bias, dy, x)
+        return dx, None, None, None
 
 
 class Linear(nn.Linear):
-    """nn.Linear; with `weight_grad_sink` set, the weight gradient of a 2-D input goes to the sink
-    (as (W, dy, x)) and W.grad stays unset."""
+    """nn.Linear; with `weight_grad_sink` set, the weight and bias gradients of a 2-D input go to the
+    sink (as (W, b, dy, x)) and W.grad and b.grad stay unset."""
 
-    weight_grad_sink: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None
+    weight_grad_sink: Sink | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (self.weight_grad_sink is None or x.dim() != 2 or self.bias is None or not torch.is_grad_enabled()
-                or not self.weight.requires_grad):
+                or not (self.weight.requires_grad and self.bias.requires_grad)):
             return super().forward(x)
         return _LinearWithWeightGradSink.apply(x, self.weight, self.bias, self.weight_grad_sink)
 
@@ -291,19 +292,21 @@ def _with_condition(x: torch.Tensor, c: torch.Tensor | None, n_classes: int) -> 
 
 def _dropout(x: torch.Tensor, keep: float, training: bool) -> torch.Tensor:
     """Inverted dropout: each unit kept with probability `keep`, kept units scaled by its inverse.
-    On the CPU the mask comes from 16 random bits per unit, four units per 64-bit draw (float draws
-    and F.dropout's bernoulli_ are generated serially there and took 3-8% of a training step); the
-    keep probability is then rounded to a multiple of 2^-16 (0.8 -> 0.800003) and the scale follows."""
+    On the CPU the mask comes from 8 random bits per unit when `keep` is a multiple of 1/256 (0.5),
+    16 bits otherwise, several units per 64-bit draw (float draws and F.dropout's bernoulli_ are
+    generated serially there and took 3-8% of a training step); the keep probability is then
+    rounded to a multiple of 2^-16 (0.8 -> 0.800003) and the scale follows."""
     if keep >= 1.0 or not training:
         return x
     if x.device.type != "cpu":
         return x * ((torch.rand_like(x) < keep).to(x.dtype) * (1.0 / keep))
-    n = x.numel()
-    draws = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2**63, None)  # all 64 bits
-    bits = draws.view(torch.int16)[:n].view(x.shape)
-    kept_of_65536 = max(round(keep * 65536), 1)  # P(bits < kept_of_65536 - 32768) = kept_of_65536 / 65536
-    mask = torch.lt(bits, kept_of_65536 - 32768, out=torch.empty_like(x))
-    return x * mask.mul_(65536 / kept_of_65536)
+    bits_dtype, levels = (torch.int8, 256) if keep * 256 == round(keep * 256) else (torch.int16, 65536)
+    n, per_draw = x.numel(), 8 // bits_dtype.itemsize
+    draws = torch.empty((n + per_draw - 1) // per_draw, dtype=torch.int64).random_(-2**63, None)  # all 64 bits
+    bits = draws.view(bits_dtype)[:n].view(x.shape)
+    kept = max(round(keep * levels), 1)  # P(bits < kept - levels / 2) = kept / levels
+    mask = torch.lt(bits, kept - levels // 2, out=torch.empty_like(x))
+    return x * mask.mul_(levels / kept)
 
 
 def sample_noise(n: int, z_dim: int, kind: str, device: torch.device,

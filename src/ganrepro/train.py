@@ -66,13 +66,14 @@ class MomentumSGD:
     after every update (floor `lr_min`); mu rises linearly from mu_start to mu_end between
     epochs 1 and `saturate` (pylearn2's MomentumAdjustor).
 
-    One update = the backward passes run inside `with opt.update(epoch):`. Weights of
+    One update = the backward passes run inside `with opt.update(epoch):`. Weights and biases of
     `models.Linear` layers attached with `take_weight_grads` never form a gradient: their backward
-    pass hands (dy, x) over once the layer's input gradient is formed, and the weight is updated on
-    the spot, v <- mu v - lr dy^T x as one matrix product into v (a GEMM with beta = mu), then
-    p <- p + v while both are still in cache. Products arriving outside an update are discarded
-    (D's, when the generator's backward pass runs through D). A layer used twice in one forward pass
-    cannot be taken: autograd refuses its second backward step (the weight changed in place)."""
+    pass hands (dy, x) over once the layer's input gradient is formed, and both are updated on the
+    spot, v <- mu v - lr dy^T x as one matrix product into v (a GEMM with beta = mu; the bias's
+    with a vector of ones), then p <- p + v while both are still in cache. Products arriving
+    outside an update are discarded (D's, when the generator's backward pass runs through D). A
+    layer used twice in one forward pass cannot be taken: autograd refuses its second backward step
+    (the weight changed in place)."""
 
     def __init__(self, params: list[nn.Parameter], cfg: dict[str, Any]) -> None:
         self.params = params
@@ -82,23 +83,25 @@ class MomentumSGD:
         self.updates = 0
         self.slot = {p: i for i, p in enumerate(params)}
         self._open: tuple[float, float] | None = None  # (mu, lr) of the update in progress
-        self._taken: set[int] = set()  # indices of the weights updated from products in it
+        self._taken: set[int] = set()  # indices of the parameters updated from products in it
 
     def take_weight_grads(self, model: nn.Module) -> None:
         for layer in model.modules():
-            if isinstance(layer, Linear) and layer.weight in self.slot:
+            if isinstance(layer, Linear) and layer.weight in self.slot and layer.bias in self.slot:
                 layer.weight_grad_sink = self._receive
 
     @torch.no_grad()
-    def _receive(self, weight: torch.Tensor, dy: torch.Tensor, x: torch.Tensor) -> None:
+    def _receive(self, weight: torch.Tensor, bias: torch.Tensor, dy: torch.Tensor, x: torch.Tensor) -> None:
         if self._open is None:
             return
-        i = self.slot[weight]
         mu, lr = self._open
-        v = self.velocity[i]
+        i, j = self.slot[weight], self.slot[bias]
+        v, v_bias = self.velocity[i], self.velocity[j]
         torch.addmm(v, dy.t(), x, beta=mu, alpha=-lr, out=v)
         weight.add_(v)
-        self._taken.add(i)
+        torch.addmv(v_bias, dy.t(), dy.new_ones(len(dy)), beta=mu, alpha=-lr, out=v_bias)
+        bias.add_(v_bias)
+        self._taken.update((i, j))
 
     def lr(self) -> float:
         return max(self.lr0 * self.decay ** (-self.updates), self.lr_min)
@@ -112,7 +115,7 @@ class MomentumSGD:
     def update(self, epoch: int) -> Iterator[None]:
         """One update from the backward passes run inside the block: taken weights during them, the
         parameters with a .grad at the end. An exception inside leaves the update half applied (taken
-        weights moved, the rest not): the run stops and resumes from its last checkpoint."""
+        parameters moved, the rest not): the run stops and resumes from its last checkpoint."""
         for p in self.params:
             p.grad = None
         self._taken = set()
@@ -124,13 +127,18 @@ class MomentumSGD:
             self._open = None
         if any((i in self._taken) == (p.grad is not None) for i, p in enumerate(self.params)):
             raise RuntimeError("MomentumSGD.update: every parameter needs exactly one gradient (.grad or taken)")
-        with torch.no_grad():
-            rest = [i for i in range(len(self.params)) if i not in self._taken]
-            velocity, params = [self.velocity[i] for i in rest], [self.params[i] for i in rest]
-            torch._foreach_mul_(velocity, mu)
-            torch._foreach_add_(velocity, [p.grad for p in params], alpha=-lr)
-            torch._foreach_add_(params, velocity)
+        rest = [i for i in range(len(self.params)) if i not in self._taken]
+        if rest:
+            self._step_with_grads(rest, mu, lr)
         self.updates += 1
+
+    @torch.no_grad()
+    def _step_with_grads(self, rest: list[int], mu: float, lr: float) -> None:
+        """The update of the parameters that formed a .grad (conv layers, a frozen-bias Linear)."""
+        velocity, params = [self.velocity[i] for i in rest], [self.params[i] for i in rest]
+        torch._foreach_mul_(velocity, mu)
+        torch._foreach_add_(velocity, [p.grad for p in params], alpha=-lr)
+        torch._foreach_add_(params, velocity)
 
     def state_dict(self) -> dict[str, Any]:
         return {"velocity": self.velocity, "updates": self.updates}
@@ -205,7 +213,7 @@ class GAN:
             x_fake = self.G(self.noise(len(x_real)), c_fake)
         logits = self.D(torch.cat([x_real, x_fake]), _cat(c_real, c_fake))
         with self._updating(self.opt_d, self.d_params, epoch):
-            (D_OBJECTIVE_SCALE * _d_loss(logits, len(x_real))).backward()
+            logits.backward(_d_logit_grad(torch.sigmoid(logits.detach()), len(x_real)))
 
     def iteration(self, batches: list[tuple[torch.Tensor, torch.Tensor | None]], epoch: int) -> torch.Tensor:
         """k-1 D updates, then D and G updates; returns (d_loss, g_loss, mean D(x), mean D(G(z)))."""
@@ -222,9 +230,9 @@ class GAN:
         x_fake = self.G(self.noise(m), c_fake)
         x_fake_leaf = x_fake.detach().requires_grad_()
         logits = self.D(torch.cat([x_real, x_fake_leaf]), _cat(c_real, c_fake))
-        d_loss = _d_loss(logits, m)
+        probs = torch.sigmoid(logits.detach())
         with self._updating(self.opt_d, self.d_params, epoch):  # D's gradients use its weights before the update
-            (D_OBJECTIVE_SCALE * d_loss).backward()
+            logits.backward(_d_logit_grad(probs, m))
         fake_logits = logits[m:].detach()
         # x_fake_leaf.grad holds s sigmoid(l_i)/m * dl_i/dx_i (s = D_OBJECTIVE_SCALE); rescale it
         # to the generator loss's d/dl_i.
@@ -234,7 +242,7 @@ class GAN:
             ratio = torch.full_like(fake_logits, -1.0 / D_OBJECTIVE_SCALE)
         with self._updating(self.opt_g, self.g_params, epoch):
             x_fake.backward(x_fake_leaf.grad * ratio[:, None])
-        return _metrics(d_loss, _g_loss(fake_logits, self.cfg["g_loss"]), logits, m)
+        return _metrics(logits.detach(), probs, fake_logits, m, self.cfg["g_loss"])
 
     def _alternating_step(self, x_real: torch.Tensor, c_real: torch.Tensor | None, epoch: int) -> torch.Tensor:
         m = len(x_real)
@@ -242,15 +250,15 @@ class GAN:
         with torch.no_grad():
             x_fake = self.G(self.noise(m), c_fake)
         logits = self.D(torch.cat([x_real, x_fake]), _cat(c_real, c_fake))
-        d_loss = _d_loss(logits, m)
+        probs = torch.sigmoid(logits.detach())
         with self._updating(self.opt_d, self.d_params, epoch):
-            (D_OBJECTIVE_SCALE * d_loss).backward()
+            logits.backward(_d_logit_grad(probs, m))
         c_fake = self._fake_labels(c_real)
         fake_logits = self.D(self.G(self.noise(m), c_fake), c_fake)
-        g_loss = _g_loss(fake_logits, self.cfg["g_loss"])
         with self._updating(self.opt_g, self.g_params, epoch):
-            g_loss.backward(inputs=self.g_params)  # D's products on the way arrive outside D's update: discarded
-        return _metrics(d_loss.detach(), g_loss.detach(), logits.detach(), m)
+            # D's products on the way arrive outside D's update: discarded
+            fake_logits.backward(_g_logit_grad(fake_logits.detach(), self.cfg["g_loss"]), inputs=self.g_params)
+        return _metrics(logits.detach(), probs, fake_logits.detach(), m, self.cfg["g_loss"])
 
     def _fake_labels(self, c_real: torch.Tensor | None) -> torch.Tensor | None:
         """Conditional models generate the classes of the real batch (the same class balance)."""
@@ -282,21 +290,29 @@ def _cat(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
     return None if a is None else torch.cat([a, b])
 
 
-def _d_loss(logits: torch.Tensor, m: int) -> torch.Tensor:
-    """-mean log D(x) - mean log(1 - D(G(z))), with D = sigmoid(logit)."""
-    return (F.softplus(-logits[:m]).sum() + F.softplus(logits[m:]).sum()) / m
+def _d_logit_grad(probs: torch.Tensor, m: int) -> torch.Tensor:
+    """d/dl of D's objective, s (-mean log D(x) - mean log(1 - D(G(z)))) with s = D_OBJECTIVE_SCALE
+    and D = sigmoid(l), over the logits of m real then m generated rows: s/m (D - 1) on the real
+    rows, s/m D on the generated ones."""
+    grad = probs * (D_OBJECTIVE_SCALE / m)
+    grad[:m] -= D_OBJECTIVE_SCALE / m
+    return grad
 
 
-def _g_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
-    """nonsaturating: -mean log D(G(z)); minimax: mean log(1 - D(G(z)))."""
-    if kind == "nonsaturating":
-        return F.softplus(-fake_logits).mean()
-    return -F.softplus(fake_logits).mean()
+def _g_logit_grad(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """d/dl of the generator loss over the logits of its m rows: nonsaturating (-mean log D),
+    -sigmoid(-l)/m; minimax (mean log(1 - D)), -sigmoid(l)/m."""
+    sign = -1.0 if kind == "nonsaturating" else 1.0
+    return torch.sigmoid(sign * fake_logits) * (-1.0 / len(fake_logits))
 
 
-def _metrics(d_loss: torch.Tensor, g_loss: torch.Tensor, logits: torch.Tensor, m: int) -> torch.Tensor:
-    probs = torch.sigmoid(logits.detach())
-    return torch.stack([d_loss.detach(), g_loss.detach(), probs[:m].mean(), probs[m:].mean()])
+def _metrics(logits: torch.Tensor, probs: torch.Tensor, fake_logits: torch.Tensor, m: int, g_loss: str) -> torch.Tensor:
+    """(d_loss, g_loss, mean D(x), mean D(G(z))): d_loss = -mean log D(x) - mean log(1 - D(G(z)))
+    (the plain sum), g_loss = -mean log D(G(z)) (nonsaturating) or mean log(1 - D(G(z))) (minimax),
+    on the logits of m real then m generated rows, and on `fake_logits` for the generator."""
+    d_loss = (F.softplus(-logits[:m]).sum() + F.softplus(logits[m:]).sum()) / m
+    g = F.softplus(-fake_logits).mean() if g_loss == "nonsaturating" else -F.softplus(fake_logits).mean()
+    return torch.stack([d_loss, g, probs[:m].mean(), probs[m:].mean()])
 
 
 class Trainer:
