@@ -21,7 +21,7 @@ from ganrepro.artifacts import load_model
 from ganrepro.errors import UserError
 from ganrepro.io import save_npz
 from ganrepro.models import Linear, MaxoutDiscriminator
-from ganrepro.train import GAN, MomentumSGD, Trainer, train
+from ganrepro.train import GAN, MomentumSGD, Trainer, _d_logit_grad, _g_logit_grad, _metrics, train
 
 MNIST_LIKE = {
     "arch": "mlp", "noise": "uniform", "z_dim": 8, "g_hidden": [32, 32], "g_output": "sigmoid",
@@ -112,6 +112,25 @@ def test_alternating_update_with_k_2_equals_plain_autograd_of_the_authors_object
             p -= lr * g
     for new, expected in zip(gan.g_params + gan.d_params, ref.g_params + ref.d_params):
         torch.testing.assert_close(new, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_written_out_logit_gradients_and_logged_losses_match_the_textbook_formulas() -> None:
+    """D's and G's gradients at the logits (formed without autograd in the step) and the logged
+    losses, against autograd of the losses written with log and sigmoid."""
+    torch.manual_seed(3)
+    m = 7
+    logits = (torch.randn(2 * m) * 4).requires_grad_()
+    d = torch.sigmoid(logits)
+    d_loss = -torch.log(d[:m]).mean() - torch.log(1 - d[m:]).mean()
+    (expected_d,) = torch.autograd.grad(0.5 * d_loss, logits, retain_graph=True)  # the authors' half objective
+    torch.testing.assert_close(_d_logit_grad(d.detach(), m), expected_d)
+    fake = logits[m:]
+    g_losses = {"nonsaturating": -torch.log(d[m:]).mean(), "minimax": torch.log(1 - d[m:]).mean()}
+    for kind, g_loss in g_losses.items():
+        (expected_g,) = torch.autograd.grad(g_loss, logits, retain_graph=True)
+        torch.testing.assert_close(_g_logit_grad(fake.detach(), kind), expected_g[m:])
+        logged = _metrics(logits.detach(), d.detach(), fake.detach(), m, kind)
+        torch.testing.assert_close(logged, torch.stack([d_loss, g_loss, d[:m].mean(), d[m:].mean()]).detach())
 
 
 FOLDED_CASES = {
