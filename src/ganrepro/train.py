@@ -134,7 +134,7 @@ class MomentumSGD:
 
     @torch.no_grad()
     def _step_with_grads(self, rest: list[int], mu: float, lr: float) -> None:
-        """The update of the parameters that formed a .grad (conv layers, a frozen-bias Linear)."""
+        """The update of the parameters that formed a .grad (the conv layers of the CIFAR-10 models)."""
         velocity, params = [self.velocity[i] for i in rest], [self.params[i] for i in rest]
         torch._foreach_mul_(velocity, mu)
         torch._foreach_add_(velocity, [p.grad for p in params], alpha=-lr)
