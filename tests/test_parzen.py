@@ -195,3 +195,35 @@ def test_cli_per_class_means_against_reference(tmp_path, capsys) -> None:
     assert json.loads(out.read_text())["per_class"] is None
     assert main(base + ["--test-labels", f"{tmp_path / 'labels.npz'}:y_short"]) == 2
     assert "holds 100 labels for 150 test rows" in capsys.readouterr().err
+
+
+def test_cli_more_sample_draws_give_each_draws_own_protocol_and_their_spread(tmp_path, capsys) -> None:
+    """Each further draw is scored as if it were the only one (its own sigma); `draws` holds the
+    scores of all draws, the first being the json's own, with their mean and SD."""
+    rng = np.random.default_rng(9)
+    files = write_split(tmp_path, rng)
+    for k in (1, 2):
+        np.save(tmp_path / f"draw{k}.npy", rng.integers(0, 256, (300, 8, 8), dtype=np.uint8))
+    base = ["parzen", "--valid", files["valid"], "--test", files["test"], "--valid-limit", "100", "--device", "cpu"]
+    singles = []
+    for samples in (files["samples"], str(tmp_path / "draw1.npy"), str(tmp_path / "draw2.npy")):
+        assert main(base + ["--samples", samples, "--out", str(tmp_path / "single.json")]) == 0
+        singles.append(json.loads((tmp_path / "single.json").read_text()))
+    out = tmp_path / "p.json"
+    assert main(base + ["--samples", files["samples"], "--more-samples", str(tmp_path / "draw1.npy"),
+                        str(tmp_path / "draw2.npy"), "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    draws = r["draws"]
+    assert r["log_likelihood"] == singles[0]["log_likelihood"]
+    assert draws["n"] == 3 and draws["log_likelihoods"] == [s["log_likelihood"] for s in singles]
+    assert draws["sigmas"] == [s["sigma"] for s in singles]
+    assert draws["fine_log_likelihoods"] == [s["fine"]["log_likelihood"] for s in singles]
+    scores = np.array(draws["log_likelihoods"])
+    assert draws["mean"] == pytest.approx(scores.mean()) and draws["sd"] == pytest.approx(scores.std(ddof=1))
+    assert len(set(draws["log_likelihoods"])) == 3  # different samples, different scores
+    assert "3 sample draws: mean" in capsys.readouterr().err
+    np.save(tmp_path / "narrow.npy", np.zeros((10, 63), dtype=np.float32))
+    assert main(base + ["--samples", files["samples"], "--more-samples", str(tmp_path / "narrow.npy"),
+                        "--out", str(tmp_path / "bad.json")]) == 2
+    assert "narrow.npy (--more-samples) has 63 values per row" in capsys.readouterr().err
+    assert not (tmp_path / "bad.json").exists()

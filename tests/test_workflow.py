@@ -122,7 +122,13 @@ def test_fast_preset_runs_the_whole_dag_then_has_nothing_to_do(tmp_path: Path) -
     infer = json.loads((results / "runs/mnist/eval/s0/infer/infer.json").read_text())["reconstruction"]
     assert infer["encoder"]["mse_per_pixel"] < 0.8 * infer["random_z"]["mse_per_pixel"]
     metrics = json.loads((results / "runs/mnist/metrics.json").read_text())
-    for key in ("parzen_log_likelihood", "reference_log_likelihood", "class_metrics_classifier_fid",
+    parzen = json.loads((results / "runs/mnist/eval/s0/parzen.json").read_text())
+    draws = parzen["draws"]  # sample.draws: 3 (seeds 1234, 1235, 1236)
+    assert draws["n"] == 3 and draws["log_likelihoods"][0] == parzen["log_likelihood"]
+    assert [Path(s.split(":")[0]).name for s in draws["samples"]] == ["samples.npz", "samples_draw1.npz", "samples_draw2.npz"]
+    assert len(set(draws["log_likelihoods"])) == 3
+    assert "| Parzen log-likelihood, SD across sample draws |" in (results / "table1/table1_extended.md").read_text()
+    for key in ("parzen_log_likelihood", "parzen_draws_mean", "reference_log_likelihood", "class_metrics_classifier_fid",
                 "class_metrics_classifier_fid_reference", "conditional_label_accuracy", "infer_z_recovery_mse"):
         assert key in metrics, key
     second = snakemake("--cores", CORES, "--configfile", FAST, "-n", cwd=project)

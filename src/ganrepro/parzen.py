@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import statistics
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -240,9 +241,12 @@ def _load_inputs(args: argparse.Namespace) -> dict[str, np.ndarray]:
     """Samples, valid and test matrices (and the test labels if named); a clear error names the file
     that does not fit."""
     arrays = {name: load_matrix(getattr(args, name)) for name in ("samples", "valid", "test")}
+    more = {f"more_samples[{i}]": spec for i, spec in enumerate(args.more_samples)}
+    arrays.update({name: load_matrix(spec) for name, spec in more.items()})
     if args.test_labels:
         arrays["test_labels"] = load_array(args.test_labels).reshape(-1).astype(np.int64)
-    limits = {"samples": args.samples_limit, "test": args.test_limit, "test_labels": args.test_limit}
+    limits = {"samples": args.samples_limit, **dict.fromkeys(more, args.samples_limit), "test": args.test_limit,
+              "test_labels": args.test_limit}
     for name, limit in limits.items():
         if limit and name in arrays:
             arrays[name] = arrays[name][:limit]
@@ -250,15 +254,16 @@ def _load_inputs(args: argparse.Namespace) -> dict[str, np.ndarray]:
         raise UserError(f"{args.test_labels} (--test-labels) holds {len(arrays['test_labels'])} labels for "
                         f"{len(arrays['test'])} test rows of {args.test}: name the labels of the same split")
     d = arrays["samples"].shape[1]
-    for name in ("samples", "valid", "test"):
-        x, spec = arrays[name], getattr(args, name)
+    specs = {"samples": args.samples, "valid": args.valid, "test": args.test, **more}
+    for name, spec in specs.items():
+        x, option = arrays[name], "--" + name.split("[")[0].replace("_", "-")
         if len(x) == 0:
-            raise UserError(f"{spec} (--{name}) holds no rows")
+            raise UserError(f"{spec} ({option}) holds no rows")
         if x.shape[1] != d:
-            raise UserError(f"{spec} (--{name}) has {x.shape[1]} values per row; "
+            raise UserError(f"{spec} ({option}) has {x.shape[1]} values per row; "
                             f"{args.samples} (--samples) has {d}: they must come from the same dataset")
         if not np.isfinite(x).all():
-            raise UserError(f"{spec} (--{name}) contains NaN or infinite values (a diverged generator?)")
+            raise UserError(f"{spec} ({option}) contains NaN or infinite values (a diverged generator?)")
     return arrays
 
 
@@ -285,25 +290,46 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     grid, grid_spec = _grid_from_args(args)
     arrays = _load_inputs(args)
     device = resolve_device(args.device)
-    result = evaluate(arrays["samples"], arrays["valid"], arrays["test"], sigmas=grid,
-                      valid_limit=args.valid_limit, fine_step=args.fine_step,
-                      batch_size=args.batch_size, device=device, test_labels=arrays.get("test_labels"))
+    options = {"sigmas": grid, "valid_limit": args.valid_limit, "fine_step": args.fine_step,
+               "batch_size": args.batch_size, "device": device}
+    result = evaluate(arrays["samples"], arrays["valid"], arrays["test"], test_labels=arrays.get("test_labels"),
+                      **options)
     meta = {"dataset": args.dataset, "model": args.model, "seed": args.seed, "fold": args.fold,
             "label": args.label, "samples": args.samples, "valid": args.valid, "test": args.test,
             "test_labels": args.test_labels}
     out = {**meta, **result, "sigma_grid_spec": grid_spec, "device": str(device)}
+    if args.more_samples:
+        more = [evaluate(arrays[f"more_samples[{i}]"], arrays["valid"], arrays["test"], **options)
+                for i in range(len(args.more_samples))]
+        out["draws"] = draw_summary([args.samples, *args.more_samples], [result, *more])
     write_json(args.out, out)
-    fine = out["fine"]
+    fine, draws = out["fine"], out.get("draws")
     print(f"parzen: {out['log_likelihood']:.2f} ± {out['standard_error']:.2f} (sigma {out['sigma']:.4g})"
           + (f"; fine grid {fine['log_likelihood']:.2f} ± {fine['standard_error']:.2f} (sigma {fine['sigma']:.4g})"
-             if fine else "") + f" -> {args.out}", file=sys.stderr)
+             if fine else "")
+          + (f"; {draws['n']} sample draws: mean {draws['mean']:.2f}, SD {draws['sd']:.2f}" if draws else "")
+          + f" -> {args.out}", file=sys.stderr)
     return out
+
+
+def draw_summary(samples: list[str], results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The protocol's scores for several draws of samples from one model (each draw choosing its own
+    sigma): their mean and standard deviation, the spread that one draw's standard error leaves out."""
+    scores = [r["log_likelihood"] for r in results]
+    fine = [r["fine"]["log_likelihood"] for r in results if r["fine"]]
+    return {"n": len(scores), "samples": samples, "log_likelihoods": scores, "sigmas": [r["sigma"] for r in results],
+            "mean": statistics.fmean(scores), "sd": statistics.stdev(scores),
+            "fine_log_likelihoods": fine, "fine_mean": statistics.fmean(fine) if fine else None,
+            "fine_sd": statistics.stdev(fine) if fine else None}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("parzen", help="Parzen window log-likelihood of test data (Table 1 protocol)")
     p.add_argument("--samples", required=True, help="model samples: file.npy, file.npz or file.npz:KEY")
     p.add_argument("--valid", required=True, help="validation data used to choose sigma")
+    p.add_argument("--more-samples", nargs="+", default=[], metavar="SAMPLES",
+                   help="further draws of samples from the same model, each scored by the same protocol: "
+                        "the json gains `draws` (their scores, mean and standard deviation)")
     p.add_argument("--test", required=True, help="test data scored at the chosen sigma")
     p.add_argument("--test-labels", help="class labels of the test rows (e.g. file.npz:y_test): adds per-class means")
     p.add_argument("--out", type=Path, required=True, help="output json")

@@ -40,7 +40,8 @@ def summarize(dataset: str, files: dict[str, list[Path]]) -> dict[str, Any]:
     """Flatten train, parzen, reference, infer and class-metrics jsons into `name` / `name_std` keys."""
     out: dict[str, Any] = {"dataset": dataset}
     wanted = {
-        "parzen": ["log_likelihood", "standard_error", "sigma", "fine.log_likelihood", "fine.sigma"],
+        "parzen": ["log_likelihood", "standard_error", "sigma", "fine.log_likelihood", "fine.sigma",
+                   "draws.mean", "draws.sd", "draws.fine_mean"],
         "reference": ["log_likelihood", "standard_error", "sigma"],
         "train": ["seconds_total", "steps", "selected.epoch"],
         "infer": ["z_recovery.mse", "z_recovery.r2_mean", "reconstruction.encoder.mse_per_pixel",

@@ -249,6 +249,9 @@ def write_table(table: dict[str, Any], out_dir: Path) -> None:
 EXTENDED_ROWS = (
     ("Parzen log-likelihood, paper protocol", "parzen_log_likelihood"),
     ("Parzen log-likelihood, fine sigma grid", "parzen_fine_log_likelihood"),
+    ("Parzen log-likelihood, mean over sample draws", "parzen_draws_mean"),
+    ("Parzen log-likelihood, SD across sample draws", "parzen_draws_sd"),
+    ("Parzen log-likelihood, fine grid, mean over sample draws", "parzen_draws_fine_mean"),
     ("Parzen log-likelihood, training images (reference)", "reference_log_likelihood"),
     ("Classifier FID, samples vs test images", "class_metrics_classifier_fid"),
     ("Classifier FID, training vs test images (reference)", "class_metrics_classifier_fid_reference"),

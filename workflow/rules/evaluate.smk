@@ -1,4 +1,5 @@
-# parzen, reference rows, approximate inference, and the per-dataset metrics file DVC tracks.
+# sample (the evaluation samples and further draws), parzen, reference rows, approximate inference,
+# and the per-dataset metrics file DVC tracks.
 PZ = config["parzen"]
 PARZEN_ARGS = (
     f"--sigma-min-log10 {PZ['sigma_min_log10']} --sigma-max-log10 {PZ['sigma_max_log10']} "
@@ -9,15 +10,43 @@ VALID_LIMIT = f"--valid-limit {PZ['valid_limit']}"
 TFD_VALID_LIMIT = "--valid-limit 0"  # the authors' script uses TFD's whole validation fold
 
 
+rule sample:
+    """samples.npz (seed sample.seed) and, for the Parzen spread, samples_draw<k>.npz (seed + k)."""
+    input:
+        model="results/runs/{dataset}/train/{variant}s{seed}/model.pt",
+    output:
+        "results/runs/{dataset}/eval/{variant}s{seed}/samples{draw}.npz",
+    wildcard_constraints:
+        draw="(_draw[1-9][0-9]*)?",
+    params:
+        n=config["sample"]["n"],
+        seed=lambda w: config["sample"]["seed"] + (int(w.draw.removeprefix("_draw")) if w.draw else 0),
+        device=config["device"],
+    resources:
+        gpu=1,
+    log:
+        "logs/sample/{dataset}_{variant}s{seed}{draw}.log",
+    shell:
+        "ganrepro sample --model {input.model} --n {params.n} --seed {params.seed} "
+        "--device {params.device} --out {output} 2> {log}"
+
+
+def more_draws(w):
+    """The further sample draws scored beside samples.npz (sample.draws in all)."""
+    return [f"results/runs/{w.dataset}/eval/s{w.seed}/samples_draw{k}.npz" for k in range(1, config["sample"]["draws"])]
+
+
 rule parzen:
     input:
         samples="results/runs/{dataset}/eval/s{seed}/samples.npz",
+        more=more_draws,
         data="data/prepared/{dataset}/dataset.npz",
     output:
         "results/runs/{dataset}/eval/s{seed}/parzen.json",
     params:
         args=PARZEN_ARGS,
         valid_limit=VALID_LIMIT,
+        more=lambda w, input: " ".join(["--more-samples", *(f"{f}:x" for f in input.more)]) if input.more else "",
     threads: workflow.cores
     resources:
         mem_mb=6000,
@@ -25,7 +54,7 @@ rule parzen:
         "logs/parzen/{dataset}_s{seed}.log",
     shell:
         "ganrepro parzen --samples {input.samples}:x --valid {input.data}:x_valid --test {input.data}:x_test "
-        "--test-labels {input.data}:y_test "
+        "--test-labels {input.data}:y_test {params.more} "
         "--out {output} {params.args} {params.valid_limit} --dataset {wildcards.dataset} --seed {wildcards.seed} "
         "--model gan 2> {log}"
 

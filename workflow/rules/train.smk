@@ -1,4 +1,4 @@
-# train -> sample: one GAN per dataset, seed and variant ("" = the paper's model, "cond_" = the
+# train: one GAN per dataset, seed and variant ("" = the paper's model, "cond_" = the
 # conditional GAN p(x | c)); a rerun resumes from the run's checkpoint.pt.
 
 
@@ -23,24 +23,6 @@ rule train:
     shell:
         "ganrepro train {wildcards.dataset} --data {input.data} --out {params.out} --seed {wildcards.seed} "
         "--config-json {params.cfg} --if-changed restart 2> {log}"
-
-
-rule sample:
-    input:
-        model="results/runs/{dataset}/train/{variant}s{seed}/model.pt",
-    output:
-        "results/runs/{dataset}/eval/{variant}s{seed}/samples.npz",
-    params:
-        n=config["sample"]["n"],
-        seed=config["sample"]["seed"],
-        device=config["device"],
-    resources:
-        gpu=1,
-    log:
-        "logs/sample/{dataset}_{variant}s{seed}.log",
-    shell:
-        "ganrepro sample --model {input.model} --n {params.n} --seed {params.seed} "
-        "--device {params.device} --out {output} 2> {log}"
 
 
 def conditional_models(w):
