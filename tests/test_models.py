@@ -55,6 +55,9 @@ def test_dropout_keeps_units_with_the_configured_probability_and_rescales() -> N
         per_lane = kept.view(-1, 8).float().mean(0)
         assert (per_lane - keep).abs().max().item() < 0.01, (keep, per_lane)
         torch.testing.assert_close(out[kept], torch.full_like(out[kept], 1.0 / keep), rtol=1e-4, atol=0)
+    big = torch.ones(2000, 2000)  # 4e6 units: standard error 2.5e-4; one step of an 8-bit threshold is 3.9e-3
+    for keep in (0.5, 0.75):
+        assert abs((_dropout(big, keep, training=True) != 0).float().mean().item() - keep) < 1.5e-3
     assert _dropout(x, 0.5, training=False) is x
 
 

@@ -129,7 +129,10 @@ def test_written_out_logit_gradients_and_logged_losses_match_the_textbook_formul
     for kind, g_loss in g_losses.items():
         (expected_g,) = torch.autograd.grad(g_loss, logits, retain_graph=True)
         torch.testing.assert_close(_g_logit_grad(fake.detach(), kind), expected_g[m:])
-        logged = _metrics(logits.detach(), d.detach(), fake.detach(), m, kind)
+    other = torch.randn(m) * 3  # the generator's logits of a second D pass (alternating update)
+    d_other = torch.sigmoid(other)
+    for kind, g_loss in {"nonsaturating": -torch.log(d_other).mean(), "minimax": torch.log(1 - d_other).mean()}.items():
+        logged = _metrics(logits.detach(), d.detach(), other, m, kind)
         torch.testing.assert_close(logged, torch.stack([d_loss, g_loss, d[:m].mean(), d[m:].mean()]).detach())
 
 

@@ -113,7 +113,7 @@ class MomentumSGD:
 
     @contextmanager
     def update(self, epoch: int) -> Iterator[None]:
-        """One update from the backward passes run inside the block: taken weights during them, the
+        """One update from the backward passes run inside the block: taken parameters during them, the
         parameters with a .grad at the end. An exception inside leaves the update half applied (taken
         parameters moved, the rest not): the run stops and resumes from its last checkpoint."""
         for p in self.params:
@@ -306,13 +306,13 @@ def _g_logit_grad(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
     return torch.sigmoid(sign * fake_logits) * (-1.0 / len(fake_logits))
 
 
-def _metrics(logits: torch.Tensor, probs: torch.Tensor, fake_logits: torch.Tensor, m: int, g_loss: str) -> torch.Tensor:
+def _metrics(logits: torch.Tensor, probs: torch.Tensor, fake_logits: torch.Tensor, m: int, g_loss_kind: str) -> torch.Tensor:
     """(d_loss, g_loss, mean D(x), mean D(G(z))): d_loss = -mean log D(x) - mean log(1 - D(G(z)))
     (the plain sum), g_loss = -mean log D(G(z)) (nonsaturating) or mean log(1 - D(G(z))) (minimax),
     on the logits of m real then m generated rows, and on `fake_logits` for the generator."""
     d_loss = (F.softplus(-logits[:m]).sum() + F.softplus(logits[m:]).sum()) / m
-    g = F.softplus(-fake_logits).mean() if g_loss == "nonsaturating" else -F.softplus(fake_logits).mean()
-    return torch.stack([d_loss, g, probs[:m].mean(), probs[m:].mean()])
+    g_loss = F.softplus(-fake_logits).mean() if g_loss_kind == "nonsaturating" else -F.softplus(fake_logits).mean()
+    return torch.stack([d_loss, g_loss, probs[:m].mean(), probs[m:].mean()])
 
 
 class Trainer:
