@@ -33,7 +33,7 @@ rule sample:
 
 def more_draws(w):
     """The further sample draws scored beside samples.npz (sample.draws in all)."""
-    return [f"results/runs/{w.dataset}/eval/s{w.seed}/samples_draw{k}.npz" for k in range(1, config["sample"].get("draws", 1))]
+    return [f"results/runs/{w.dataset}/eval/s{w.seed}/samples_draw{k}.npz" for k in range(1, config["sample"]["draws"])]
 
 
 rule parzen:
