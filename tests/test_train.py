@@ -47,8 +47,10 @@ def write_images(path: Path, n: int = 200, side: int = 6, seed: int = 0) -> Path
 
 
 def without_weight_grad_sinks(gan: GAN) -> GAN:
-    """A copy of `gan` whose layers form ordinary .grad weight gradients (plain autograd)."""
+    """A copy of `gan` whose layers form ordinary .grad weight gradients (plain autograd, no
+    hand-written passes)."""
     plain = copy.deepcopy(gan)
+    plain.by_hand = False
     for layer in [*plain.G.modules(), *plain.D.modules()]:
         if isinstance(layer, Linear):
             layer.weight_grad_sink = None
@@ -143,18 +145,29 @@ FOLDED_CASES = {
     "alternating, k=3, minimax": {"update": "alternating", "k": 3, "g_loss": "minimax"},
     "max_col_norm": {"update": "simultaneous", "max_col_norm": 0.5},
     "conditional": {"update": "alternating", "conditional": True},
+    "conditional, simultaneous": {"update": "simultaneous", "conditional": True},
+    "TFD-like G (relu, sigmoid; normal noise), minimax": {"g_activations": ["relu", "sigmoid"], "noise": "normal",
+                                                          "g_loss": "minimax"},
+    "toy-like (linear output, random biases, no dropout)": {"g_output": "linear", "bias_irange": 0.3,
+                                                            "d_input_keep": 1.0, "d_hidden_keep": 1.0},
+    "simultaneous through autograd": {"update": "simultaneous", "by_hand": False},
 }
 
 
 @pytest.mark.parametrize("case", FOLDED_CASES)
 def test_momentum_folded_into_weight_products_equals_plain_gradients(case: str) -> None:
-    """Weight and bias gradients taken by MomentumSGD (v <- mu v - lr dy^T x in one product) give the same
-    parameters over several steps as the plain .grad path, and in the alternating update the
+    """Weight and bias gradients taken by MomentumSGD (v <- mu v - lr dy^T x in one product), from
+    autograd's backward pass or the hand-written ones (passes.py, the simultaneous update), give the
+    same parameters over several steps as the plain .grad path, and in the alternating update the
     generator's backward pass through D leaves D's next update untouched."""
     torch.manual_seed(1)
-    cfg = {**MNIST_LIKE, **FOLDED_CASES[case], "d_irange": 0.5}
+    case_cfg = dict(FOLDED_CASES[case])
+    by_hand = case_cfg.pop("by_hand", True)
+    cfg = {**MNIST_LIKE, **case_cfg, "d_irange": 0.5}
     n_classes = 3 if cfg["conditional"] else 0
     gan = GAN(cfg, 36, n_classes, torch.device("cpu"))
+    assert gan.by_hand
+    gan.by_hand = by_hand
     plain = without_weight_grad_sinks(gan)
     batches = [(torch.rand(20, 36), torch.randint(0, 3, (20,)) if n_classes else None) for _ in range(cfg["k"])]
     for model in (gan, plain):

@@ -128,7 +128,8 @@ class MLPGenerator(nn.Module):
     ) -> None:
         super().__init__()
         self.z_dim, self.n_classes, self.output = z_dim, n_classes, output
-        self.activations = [ACTIVATIONS[a] for a in (activations or ["relu"] * len(hidden))]
+        self.activation_names = list(activations or ["relu"] * len(hidden))
+        self.activations = [ACTIVATIONS[a] for a in self.activation_names]
         if len(self.activations) != len(hidden):
             raise ValueError(f"train.*.g_activations: {len(self.activations)} given for {len(hidden)} hidden layers")
         sizes = [z_dim + n_classes, *hidden]
@@ -291,22 +292,27 @@ def _with_condition(x: torch.Tensor, c: torch.Tensor | None, n_classes: int) -> 
 
 
 def _dropout(x: torch.Tensor, keep: float, training: bool) -> torch.Tensor:
-    """Inverted dropout: each unit kept with probability `keep`, kept units scaled by its inverse.
-    On the CPU the mask comes from 8 random bits per unit when `keep` is a multiple of 1/256 (0.5),
-    16 bits otherwise, several units per 64-bit draw (float draws and F.dropout's bernoulli_ are
-    generated serially there and took 3-8% of a training step); the keep probability is then
-    rounded to a multiple of 2^-16 (0.8 -> 0.800003) and the scale follows."""
+    """Inverted dropout: each unit kept with probability `keep`, kept units scaled by its inverse."""
     if keep >= 1.0 or not training:
         return x
+    return x * dropout_mask(x, keep)
+
+
+def dropout_mask(x: torch.Tensor, keep: float) -> torch.Tensor:
+    """Inverted dropout's mask for x: 1/keep' with probability keep', else 0.
+    On the CPU the mask comes from 8 random bits per unit when `keep` is a multiple of 1/256 (0.5),
+    16 bits otherwise, several units per 64-bit draw (float draws and F.dropout's bernoulli_ are
+    generated serially there and took 3-8% of a training step); keep' is `keep` rounded to a
+    multiple of 2^-16 (0.8 -> 0.800003). Elsewhere keep' = keep."""
     if x.device.type != "cpu":
-        return x * ((torch.rand_like(x) < keep).to(x.dtype) * (1.0 / keep))
+        return (torch.rand_like(x) < keep).to(x.dtype) * (1.0 / keep)
     bits_dtype, levels = (torch.int8, 256) if keep * 256 == round(keep * 256) else (torch.int16, 65536)
     n, per_draw = x.numel(), 8 // bits_dtype.itemsize
     draws = torch.empty((n + per_draw - 1) // per_draw, dtype=torch.int64).random_(-2**63, None)  # all 64 bits
     bits = draws.view(bits_dtype)[:n].view(x.shape)
     kept = max(round(keep * levels), 1)  # P(bits < kept - levels / 2) = kept / levels
     mask = torch.lt(bits, kept - levels // 2, out=torch.empty_like(x))
-    return x * mask.mul_(levels / kept)
+    return mask.mul_(levels / kept)
 
 
 def sample_noise(n: int, z_dim: int, kind: str, device: torch.device,

@@ -32,6 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from ganrepro import passes
 from ganrepro.artifacts import cpu_state_dict, save_model
 from ganrepro.config import load_params, train_config
 from ganrepro.datasets import load_labels, load_split, read_meta
@@ -88,10 +89,11 @@ class MomentumSGD:
     def take_weight_grads(self, model: nn.Module) -> None:
         for layer in model.modules():
             if isinstance(layer, Linear) and layer.weight in self.slot and layer.bias in self.slot:
-                layer.weight_grad_sink = self._receive
+                layer.weight_grad_sink = self.receive
 
     @torch.no_grad()
-    def _receive(self, weight: torch.Tensor, bias: torch.Tensor, dy: torch.Tensor, x: torch.Tensor) -> None:
+    def receive(self, weight: torch.Tensor, bias: torch.Tensor, dy: torch.Tensor, x: torch.Tensor) -> None:
+        """The products of one layer (weight W, bias b, output gradient dy, input x): W and b updated now."""
         if self._open is None:
             return
         mu, lr = self._open
@@ -199,6 +201,7 @@ class GAN:
                 self.G.out.bias.copy_(bias_from_marginals(pixel_means.cpu()))  # float64 on the host (MPS has none)
         self.g_params, self.d_params = list(self.G.parameters()), list(self.D.parameters())
         self.opt_g, self.opt_d = make_optimizer(self.g_params, cfg), make_optimizer(self.d_params, cfg)
+        self.by_hand = passes.supports(self.G, self.D) and all(isinstance(o, MomentumSGD) for o in (self.opt_g, self.opt_d))
         self.opt_g.take_weight_grads(self.G)
         self.opt_d.take_weight_grads(self.D)
         self.max_col_norm = cfg.get("max_col_norm")
@@ -225,6 +228,8 @@ class GAN:
         return self._alternating_step(x_real, c_real, epoch)
 
     def _simultaneous_step(self, x_real: torch.Tensor, c_real: torch.Tensor | None, epoch: int) -> torch.Tensor:
+        if self.by_hand:
+            return self._simultaneous_step_by_hand(x_real, c_real, epoch)
         m = len(x_real)
         c_fake = self._fake_labels(c_real)
         x_fake = self.G(self.noise(m), c_fake)
@@ -234,15 +239,26 @@ class GAN:
         with self._updating(self.opt_d, self.d_params, epoch):  # D's gradients use its weights before the update
             logits.backward(_d_logit_grad(probs, m))
         fake_logits = logits[m:].detach()
-        # x_fake_leaf.grad holds s sigmoid(l_i)/m * dl_i/dx_i (s = D_OBJECTIVE_SCALE); rescale it
-        # to the generator loss's d/dl_i.
-        if self.cfg["g_loss"] == "nonsaturating":  # -log D: d/dl = -sigmoid(-l)/m = -exp(-l)/s * s sigmoid(l)/m
-            ratio = torch.exp(-fake_logits.clamp(min=LOGIT_FLOOR)) * (-1.0 / D_OBJECTIVE_SCALE)
-        else:  # minimax, log(1 - D): d/dl = -sigmoid(l)/m
-            ratio = torch.full_like(fake_logits, -1.0 / D_OBJECTIVE_SCALE)
         with self._updating(self.opt_g, self.g_params, epoch):
-            x_fake.backward(x_fake_leaf.grad * ratio[:, None])
+            x_fake.backward(x_fake_leaf.grad * _g_grad_ratio(fake_logits, self.cfg["g_loss"])[:, None])
         return _metrics(logits.detach(), probs, fake_logits, m, self.cfg["g_loss"])
+
+    @torch.no_grad()
+    def _simultaneous_step_by_hand(self, x_real: torch.Tensor, c_real: torch.Tensor | None, epoch: int) -> torch.Tensor:
+        """The same step through the hand-written passes (passes.py)."""
+        m = len(x_real)
+        c_fake = self._fake_labels(c_real)
+        g_tape = passes.generator_forward(self.G, self.noise(m), c_fake)
+        x_fake = g_tape.output
+        logits, d_tape = passes.discriminator_forward(self.D, torch.cat([x_real, x_fake]), _cat(c_real, c_fake))
+        probs = torch.sigmoid(logits)
+        with self._updating(self.opt_d, self.d_params, epoch):
+            dx = passes.discriminator_backward(self.D, d_tape, _d_logit_grad(probs, m), self.opt_d.receive)
+        fake_logits = logits[m:]
+        with self._updating(self.opt_g, self.g_params, epoch):
+            dx_fake = dx[m:, : x_fake.shape[1]] * _g_grad_ratio(fake_logits, self.cfg["g_loss"])[:, None]
+            passes.generator_backward(self.G, g_tape, dx_fake, self.opt_g.receive)
+        return _metrics(logits, probs, fake_logits, m, self.cfg["g_loss"])
 
     def _alternating_step(self, x_real: torch.Tensor, c_real: torch.Tensor | None, epoch: int) -> torch.Tensor:
         m = len(x_real)
@@ -297,6 +313,16 @@ def _d_logit_grad(probs: torch.Tensor, m: int) -> torch.Tensor:
     grad = probs * (D_OBJECTIVE_SCALE / m)
     grad[:m] -= D_OBJECTIVE_SCALE / m
     return grad
+
+
+def _g_grad_ratio(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """Per generated row, the generator loss's d/dl over D's objective's d/dl (s sigmoid(l)/m, with
+    s = D_OBJECTIVE_SCALE): what turns the gradient at D's input from D's backward pass into the
+    generator's. Nonsaturating (-log D): -sigmoid(-l)/m over s sigmoid(l)/m = -exp(-l)/s (the
+    logit floored so that exp stays finite); minimax (log(1 - D)): -sigmoid(l)/m over it = -1/s."""
+    if kind == "nonsaturating":
+        return torch.exp(-fake_logits.clamp(min=LOGIT_FLOOR)) * (-1.0 / D_OBJECTIVE_SCALE)
+    return torch.full_like(fake_logits, -1.0 / D_OBJECTIVE_SCALE)
 
 
 def _g_logit_grad(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:

@@ -1,0 +1,123 @@
+"""Hand-written forward and backward passes of the fully connected models (MLPGenerator,
+MaxoutDiscriminator) for the momentum-SGD update, without autograd.
+
+The backward passes hand each layer's (dy, x) to `take` (train.MomentumSGD.receive) once the
+layer's input gradient is formed, so no parameter forms a gradient. Against the same step through
+autograd they leave out the graph, the gradient tensors and a dozen bookkeeping operations: about
+1 ms of an 18 ms MNIST step on 2 CPU cores (docs/training.md). tests/test_train.py checks them
+against autograd over several steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ganrepro.models import MaxoutDiscriminator, MLPGenerator, _with_condition, dropout_mask
+
+Take = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], None]  # (weight, bias, dy, x)
+
+
+def supports(G: nn.Module, D: nn.Module) -> bool:
+    """Whether these models have hand-written passes."""
+    return isinstance(G, MLPGenerator) and isinstance(D, MaxoutDiscriminator)
+
+
+@dataclass
+class GeneratorTape:
+    """What the generator's backward pass needs: each layer's input, and the output."""
+
+    inputs: list[torch.Tensor]
+    output: torch.Tensor
+
+
+@dataclass
+class DiscriminatorTape:
+    """Per layer (the maxout layers, then the logit layer): its input after dropout, the dropout
+    mask that made it (None without dropout) and, for maxout layers, the 0/1 mask of the maxima."""
+
+    inputs: list[torch.Tensor]
+    dropout_masks: list[torch.Tensor | None]
+    max_masks: list[torch.Tensor]
+
+
+@torch.no_grad()
+def generator_forward(G: MLPGenerator, z: torch.Tensor, c: torch.Tensor | None) -> GeneratorTape:
+    """G(z, c) as MLPGenerator.forward computes it, keeping what the backward pass needs."""
+    h = _with_condition(z, c, G.n_classes)
+    inputs = []
+    for layer, activation in zip(G.hidden, G.activations):
+        inputs.append(h)
+        h = activation(torch.addmm(layer.bias, h, layer.weight.t()))
+    inputs.append(h)
+    a = torch.addmm(G.out.bias, h, G.out.weight.t())
+    return GeneratorTape(inputs, a.sigmoid_() if G.output == "sigmoid" else a)
+
+
+@torch.no_grad()
+def generator_backward(G: MLPGenerator, tape: GeneratorTape, dx: torch.Tensor, take: Take) -> None:
+    """Backward pass from dx = d loss / d G(z): every layer's (dy, x) to `take`, last layer first."""
+    layers = [*G.hidden, G.out]
+    kinds = [*G.activation_names, G.output]
+    outputs = [*tape.inputs[1:], tape.output]
+    grad = dx
+    for i in reversed(range(len(layers))):
+        dy = _activation_backward(kinds[i], outputs[i], grad)
+        if i:
+            grad = dy @ layers[i].weight
+        take(layers[i].weight, layers[i].bias, dy, tape.inputs[i])
+
+
+def _activation_backward(kind: str, y: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """grad times the activation's derivative, from its output y."""
+    if kind == "relu":
+        return grad * (y > 0)
+    if kind == "sigmoid":
+        return grad * y * (1 - y)
+    return grad  # linear
+
+
+@torch.no_grad()
+def discriminator_forward(D: MaxoutDiscriminator, x: torch.Tensor, c: torch.Tensor | None
+                          ) -> tuple[torch.Tensor, DiscriminatorTape]:
+    """D's logits in training mode (dropout on), as MaxoutDiscriminator.forward, and the tape.
+    The dropout masks are drawn in the same order as there."""
+    tape = DiscriminatorTape([], [], [])
+    h, keep = _with_condition(x.flatten(1), c, D.n_classes), D.input_keep
+    for layer in D.hidden:
+        h = _record_dropout(tape, h, keep)
+        u = torch.addmm(layer.linear.bias, h, layer.linear.weight.t()).view(len(h), layer.pieces, layer.units)
+        h = u.amax(dim=1)
+        tape.max_masks.append(torch.eq(u, h.unsqueeze(1), out=u))  # u is not needed any more
+        keep = D.hidden_keep
+    h = _record_dropout(tape, h, keep)
+    return torch.addmm(D.out.bias, h, D.out.weight.t()).squeeze(1), tape
+
+
+def _record_dropout(tape: DiscriminatorTape, h: torch.Tensor, keep: float) -> torch.Tensor:
+    mask = dropout_mask(h, keep) if keep < 1.0 else None
+    h = h if mask is None else h * mask
+    tape.inputs.append(h)
+    tape.dropout_masks.append(mask)
+    return h
+
+
+@torch.no_grad()
+def discriminator_backward(D: MaxoutDiscriminator, tape: DiscriminatorTape, dlogits: torch.Tensor,
+                           take: Take | None) -> torch.Tensor:
+    """Backward pass from the logits' gradient: every layer's (dy, x) to `take` (none: D is not
+    updated), and the gradient at D's input (with the condition's columns) returned."""
+    dy = dlogits.unsqueeze(1)
+    layers = [layer.linear for layer in D.hidden] + [D.out]
+    for i in reversed(range(len(layers))):
+        if i < len(D.hidden):
+            dy = (tape.max_masks[i] * grad.unsqueeze(1)).view(len(grad), -1)
+        grad = dy @ layers[i].weight
+        if take is not None:
+            take(layers[i].weight, layers[i].bias, dy, tape.inputs[i])
+        if tape.dropout_masks[i] is not None:
+            grad = grad * tape.dropout_masks[i]
+    return grad
