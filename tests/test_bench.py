@@ -13,13 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def paper_mnist_step_flop(m: int = 100, z: int = 100, g=(1200, 1200), d_in: int = 784,
                           d_units: int = 240, pieces: int = 5) -> int:
     """Matrix-product FLOPs of one simultaneous update, counted by hand: G forward, D forward on
-    2m rows, D backward (weight products, input products of every layer: the fakes need them),
-    G backward (weight products, input products except z's)."""
+    2m rows, D backward (weight products; input products of every layer, of the first layer for
+    the m fakes only: the real rows' input gradient is not needed), G backward (weight products,
+    input products except z's)."""
     g_sizes = [z, *g, d_in]
     d_sizes = [(d_in, d_units * pieces), (d_units, d_units * pieces), (d_units, 1)]
     g_fwd = sum(2 * m * a * b for a, b in zip(g_sizes[:-1], g_sizes[1:]))
     d_fwd = sum(2 * 2 * m * a * b for a, b in d_sizes)
-    d_bwd = 2 * d_fwd
+    d_bwd = 2 * d_fwd - 2 * m * d_in * d_units * pieces
     g_bwd = g_fwd + sum(2 * m * a * b for a, b in zip(g_sizes[1:-1], g_sizes[2:]))
     return g_fwd + d_fwd + d_bwd + g_bwd
 

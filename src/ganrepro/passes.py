@@ -18,6 +18,7 @@ from torch import nn
 
 from ganrepro.models import MaxoutDiscriminator, MLPGenerator, _with_condition, dropout_mask
 
+IN_PLACE = {"relu": torch.relu_, "sigmoid": torch.sigmoid_}  # models.ACTIVATIONS, in place
 Take = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], None]  # (weight, bias, dy, x)
 
 
@@ -49,9 +50,9 @@ def generator_forward(G: MLPGenerator, z: torch.Tensor, c: torch.Tensor | None) 
     """G(z, c) as MLPGenerator.forward computes it, keeping what the backward pass needs."""
     h = _with_condition(z, c, G.n_classes)
     inputs = []
-    for layer, activation in zip(G.hidden, G.activations):
+    for layer, kind in zip(G.hidden, G.activation_names):
         inputs.append(h)
-        h = activation(torch.addmm(layer.bias, h, layer.weight.t()))
+        h = IN_PLACE[kind](torch.addmm(layer.bias, h, layer.weight.t()))
     inputs.append(h)
     a = torch.addmm(G.out.bias, h, G.out.weight.t())
     return GeneratorTape(inputs, a.sigmoid_() if G.output == "sigmoid" else a)
@@ -74,9 +75,9 @@ def generator_backward(G: MLPGenerator, tape: GeneratorTape, dx: torch.Tensor, t
 def _activation_backward(kind: str, y: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     """grad times the activation's derivative, from its output y."""
     if kind == "relu":
-        return grad * (y > 0)
+        return torch.ops.aten.threshold_backward(grad, y, 0.0)  # one pass (grad * (y > 0) takes three)
     if kind == "sigmoid":
-        return grad * y * (1 - y)
+        return torch.ops.aten.sigmoid_backward(grad, y)  # grad * y * (1 - y) in one pass
     return grad  # linear
 
 
@@ -107,17 +108,18 @@ def _record_dropout(tape: DiscriminatorTape, h: torch.Tensor, keep: float) -> to
 
 @torch.no_grad()
 def discriminator_backward(D: MaxoutDiscriminator, tape: DiscriminatorTape, dlogits: torch.Tensor,
-                           take: Take | None) -> torch.Tensor:
+                           take: Take | None, input_rows: slice) -> torch.Tensor:
     """Backward pass from the logits' gradient: every layer's (dy, x) to `take` (none: D is not
-    updated), and the gradient at D's input (with the condition's columns) returned."""
+    updated); returns the gradient at D's input (with the condition's columns) for `input_rows` only."""
     dy = dlogits.unsqueeze(1)
     layers = [layer.linear for layer in D.hidden] + [D.out]
     for i in reversed(range(len(layers))):
         if i < len(D.hidden):
             dy = (tape.max_masks[i] * grad.unsqueeze(1)).view(len(grad), -1)
-        grad = dy @ layers[i].weight
+        rows = input_rows if i == 0 else slice(None)
+        grad = dy[rows] @ layers[i].weight
         if take is not None:
             take(layers[i].weight, layers[i].bias, dy, tape.inputs[i])
         if tape.dropout_masks[i] is not None:
-            grad = grad * tape.dropout_masks[i]
+            grad = grad * tape.dropout_masks[i][rows]
     return grad

@@ -85,6 +85,7 @@ class MomentumSGD:
         self.slot = {p: i for i, p in enumerate(params)}
         self._open: tuple[float, float] | None = None  # (mu, lr) of the update in progress
         self._taken: set[int] = set()  # indices of the parameters updated from products in it
+        self._ones = torch.ones(0)  # the bias products' vector of ones (one per row of dy)
 
     def take_weight_grads(self, model: nn.Module) -> None:
         for layer in model.modules():
@@ -101,7 +102,9 @@ class MomentumSGD:
         v, v_bias = self.velocity[i], self.velocity[j]
         torch.addmm(v, dy.t(), x, beta=mu, alpha=-lr, out=v)
         weight.add_(v)
-        torch.addmv(v_bias, dy.t(), dy.new_ones(len(dy)), beta=mu, alpha=-lr, out=v_bias)
+        if len(self._ones) != len(dy):
+            self._ones = dy.new_ones(len(dy))
+        torch.addmv(v_bias, dy.t(), self._ones, beta=mu, alpha=-lr, out=v_bias)
         bias.add_(v_bias)
         self._taken.update((i, j))
 
@@ -253,10 +256,11 @@ class GAN:
         logits, d_tape = passes.discriminator_forward(self.D, torch.cat([x_real, x_fake]), _cat(c_real, c_fake))
         probs = torch.sigmoid(logits)
         with self._updating(self.opt_d, self.d_params, epoch):
-            dx = passes.discriminator_backward(self.D, d_tape, _d_logit_grad(probs, m), self.opt_d.receive)
+            dx_fake = passes.discriminator_backward(self.D, d_tape, _d_logit_grad(probs, m), self.opt_d.receive,
+                                                    input_rows=slice(m, None))
         fake_logits = logits[m:]
         with self._updating(self.opt_g, self.g_params, epoch):
-            dx_fake = dx[m:, : x_fake.shape[1]] * _g_grad_ratio(fake_logits, self.cfg["g_loss"])[:, None]
+            dx_fake = dx_fake[:, : x_fake.shape[1]] * _g_grad_ratio(fake_logits, self.cfg["g_loss"])[:, None]
             passes.generator_backward(self.G, g_tape, dx_fake, self.opt_g.receive)
         return _metrics(logits, probs, fake_logits, m, self.cfg["g_loss"])
 
