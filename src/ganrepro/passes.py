@@ -115,11 +115,11 @@ def discriminator_backward(D: MaxoutDiscriminator, tape: DiscriminatorTape, dlog
     layers = [layer.linear for layer in D.hidden] + [D.out]
     for i in reversed(range(len(layers))):
         if i < len(D.hidden):
-            dy = (tape.max_masks[i] * grad.unsqueeze(1)).view(len(grad), -1)
+            dy = tape.max_masks[i].mul_(grad.unsqueeze(1)).view(len(grad), -1)  # the mask is used once
         rows = input_rows if i == 0 else slice(None)
         grad = dy[rows] @ layers[i].weight
         if take is not None:
             take(layers[i].weight, layers[i].bias, dy, tape.inputs[i])
         if tape.dropout_masks[i] is not None:
-            grad = grad * tape.dropout_masks[i][rows]
+            grad.mul_(tape.dropout_masks[i][rows])
     return grad
