@@ -3,9 +3,10 @@ MaxoutDiscriminator) for the momentum-SGD update, without autograd.
 
 The backward passes hand each layer's (dy, x) to `take` (train.MomentumSGD.receive) once the
 layer's input gradient is formed, so no parameter forms a gradient. Against the same step through
-autograd they leave out the graph, the gradient tensors and a dozen bookkeeping operations: about
-1 ms of an 18 ms MNIST step on 2 CPU cores (docs/training.md). tests/test_train.py checks them
-against autograd over several steps.
+autograd they leave out the graph, the gradient tensors and a dozen bookkeeping operations (about
+1 ms of an 18 ms MNIST step on 2 CPU cores), and D's backward pass forms the input gradient of
+the rows that need it only (docs/training.md). tests/test_train.py checks them against autograd
+over several steps.
 """
 
 from __future__ import annotations
@@ -108,9 +109,9 @@ def _record_dropout(tape: DiscriminatorTape, h: torch.Tensor, keep: float) -> to
 
 @torch.no_grad()
 def discriminator_backward(D: MaxoutDiscriminator, tape: DiscriminatorTape, dlogits: torch.Tensor,
-                           take: Take | None, input_rows: slice) -> torch.Tensor:
-    """Backward pass from the logits' gradient: every layer's (dy, x) to `take` (none: D is not
-    updated); returns the gradient at D's input (with the condition's columns) for `input_rows` only."""
+                           take: Take, input_rows: slice) -> torch.Tensor:
+    """Backward pass from the logits' gradient: every layer's (dy, x) to `take`; returns the
+    gradient at D's input (with the condition's columns) for `input_rows` only."""
     dy = dlogits.unsqueeze(1)
     layers = [layer.linear for layer in D.hidden] + [D.out]
     for i in reversed(range(len(layers))):
@@ -118,8 +119,7 @@ def discriminator_backward(D: MaxoutDiscriminator, tape: DiscriminatorTape, dlog
             dy = tape.max_masks[i].mul_(grad.unsqueeze(1)).view(len(grad), -1)  # the mask is used once
         rows = input_rows if i == 0 else slice(None)
         grad = dy[rows] @ layers[i].weight
-        if take is not None:
-            take(layers[i].weight, layers[i].bias, dy, tape.inputs[i])
+        take(layers[i].weight, layers[i].bias, dy, tape.inputs[i])
         if tape.dropout_masks[i] is not None:
             grad.mul_(tape.dropout_masks[i][rows])
     return grad
