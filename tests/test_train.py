@@ -179,6 +179,26 @@ def test_momentum_folded_into_weight_products_equals_plain_gradients(case: str) 
     assert all(p.grad is None for p in gan.g_params + gan.d_params)  # weights and biases taken, never formed
 
 
+def test_hand_written_passes_serve_sgd_only_and_follow_the_discriminators_mode() -> None:
+    """Adam needs .grad gradients: its GAN goes through autograd. With D in eval mode (no dropout)
+    the hand-written step still equals the autograd one."""
+    torch.manual_seed(0)
+    adam = GAN({**MNIST_LIKE, "optimizer": "adam"}, 36, 0, torch.device("cpu"))
+    before = [p.detach().clone() for p in adam.g_params + adam.d_params]
+    adam.iteration([(torch.rand(20, 36), None)], epoch=0)
+    assert not adam.by_hand
+    assert all(not torch.equal(a, p) for a, p in zip(before, adam.g_params + adam.d_params))
+    gan = GAN({**MNIST_LIKE, "d_irange": 0.5}, 36, 0, torch.device("cpu"))
+    gan.D.eval()
+    plain = without_weight_grad_sinks(gan)
+    x = torch.rand(20, 36)
+    for model in (gan, plain):
+        torch.manual_seed(1)
+        model.iteration([(x, None)], epoch=0)
+    for new, ref in zip(gan.g_params + gan.d_params, plain.g_params + plain.d_params):
+        torch.testing.assert_close(new, ref, rtol=1e-5, atol=1e-6)
+
+
 def test_taken_weights_update_during_the_backward_pass_and_a_second_use_is_refused() -> None:
     """A taken weight is updated as soon as its layer's backward pass is done: a layer used twice in
     one forward pass would then form its other input gradient with the new weight; autograd refuses."""

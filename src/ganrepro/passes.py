@@ -39,7 +39,8 @@ class GeneratorTape:
 @dataclass
 class DiscriminatorTape:
     """Per layer (the maxout layers, then the logit layer): its input after dropout, the dropout
-    mask that made it (None without dropout) and, for maxout layers, the 0/1 mask of the maxima."""
+    mask that made it (None without dropout) and, for maxout layers, the 0/1 mask of the maxima.
+    The backward pass overwrites the masks of the maxima: one backward pass per tape."""
 
     inputs: list[torch.Tensor]
     dropout_masks: list[torch.Tensor | None]
@@ -79,22 +80,25 @@ def _activation_backward(kind: str, y: torch.Tensor, grad: torch.Tensor) -> torc
         return torch.ops.aten.threshold_backward(grad, y, 0.0)  # one pass (grad * (y > 0) takes three)
     if kind == "sigmoid":
         return torch.ops.aten.sigmoid_backward(grad, y)  # grad * y * (1 - y) in one pass
-    return grad  # linear
+    if kind == "linear":
+        return grad
+    raise ValueError(f"passes: no derivative for activation {kind!r}")
 
 
 @torch.no_grad()
 def discriminator_forward(D: MaxoutDiscriminator, x: torch.Tensor, c: torch.Tensor | None
                           ) -> tuple[torch.Tensor, DiscriminatorTape]:
-    """D's logits in training mode (dropout on), as MaxoutDiscriminator.forward, and the tape.
-    The dropout masks are drawn in the same order as there."""
+    """D's logits as MaxoutDiscriminator.forward (dropout in training mode, with the masks drawn in
+    the same order), and the tape."""
     tape = DiscriminatorTape([], [], [])
-    h, keep = _with_condition(x.flatten(1), c, D.n_classes), D.input_keep
+    input_keep, hidden_keep = (D.input_keep, D.hidden_keep) if D.training else (1.0, 1.0)
+    h, keep = _with_condition(x.flatten(1), c, D.n_classes), input_keep
     for layer in D.hidden:
         h = _record_dropout(tape, h, keep)
         u = torch.addmm(layer.linear.bias, h, layer.linear.weight.t()).view(len(h), layer.pieces, layer.units)
         h = u.amax(dim=1)
         tape.max_masks.append(torch.eq(u, h.unsqueeze(1), out=u))  # u is not needed any more
-        keep = D.hidden_keep
+        keep = hidden_keep
     h = _record_dropout(tape, h, keep)
     return torch.addmm(D.out.bias, h, D.out.weight.t()).squeeze(1), tape
 
