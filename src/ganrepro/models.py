@@ -128,10 +128,10 @@ class MLPGenerator(nn.Module):
     ) -> None:
         super().__init__()
         self.z_dim, self.n_classes, self.output = z_dim, n_classes, output
-        self.activation_names = list(activations or ["relu"] * len(hidden))
-        self.activations = [ACTIVATIONS[a] for a in self.activation_names]
-        if len(self.activations) != len(hidden):
-            raise ValueError(f"train.*.g_activations: {len(self.activations)} given for {len(hidden)} hidden layers")
+        self.activations = list(activations or ["relu"] * len(hidden))  # names, keys of ACTIVATIONS
+        if len(self.activations) != len(hidden) or not set(self.activations) <= ACTIVATIONS.keys():
+            raise ValueError(f"train.*.g_activations: {self.activations} for {len(hidden)} hidden layers "
+                             f"(one of {sorted(ACTIVATIONS)} per layer)")
         sizes = [z_dim + n_classes, *hidden]
         self.hidden = nn.ModuleList(Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.out = Linear(sizes[-1], out_dim)
@@ -141,7 +141,7 @@ class MLPGenerator(nn.Module):
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         h = _with_condition(z, c, self.n_classes)
         for layer, activation in zip(self.hidden, self.activations):
-            h = activation(layer(h))
+            h = ACTIVATIONS[activation](layer(h))
         a = self.out(h)
         return torch.sigmoid(a) if self.output == "sigmoid" else a
 

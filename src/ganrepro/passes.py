@@ -52,7 +52,7 @@ def generator_forward(G: MLPGenerator, z: torch.Tensor, c: torch.Tensor | None) 
     """G(z, c) as MLPGenerator.forward computes it, keeping what the backward pass needs."""
     h = _with_condition(z, c, G.n_classes)
     inputs = []
-    for layer, kind in zip(G.hidden, G.activation_names):
+    for layer, kind in zip(G.hidden, G.activations):
         inputs.append(h)
         h = IN_PLACE[kind](torch.addmm(layer.bias, h, layer.weight.t()))
     inputs.append(h)
@@ -64,7 +64,7 @@ def generator_forward(G: MLPGenerator, z: torch.Tensor, c: torch.Tensor | None) 
 def generator_backward(G: MLPGenerator, tape: GeneratorTape, dx: torch.Tensor, take: Take) -> None:
     """Backward pass from dx = d loss / d G(z): every layer's (dy, x) to `take`, last layer first."""
     layers = [*G.hidden, G.out]
-    kinds = [*G.activation_names, G.output]
+    kinds = [*G.activations, G.output]
     outputs = [*tape.inputs[1:], tape.output]
     grad = dx
     for i in reversed(range(len(layers))):

@@ -69,9 +69,9 @@ class MomentumSGD:
 
     One update = the backward passes run inside `with opt.update(epoch):`. Weights and biases of
     `models.Linear` layers attached with `take_weight_grads`, and of the layers of the hand-written
-    passes (passes.py), never form a gradient: the backward pass hands (dy, x) to `receive` once the
-    layer's input gradient is formed, and both are updated on the spot, v <- mu v - lr dy^T x as one matrix product into v (a GEMM with beta = mu; the bias's
-    with a vector of ones), then p <- p + v while both are still in cache. Products arriving
+    passes (passes.py), never form a gradient: the backward pass hands (dy, x) to `receive` once
+    the layer's input gradient is formed, and both are updated on the spot, v <- mu v - lr dy^T x
+    as one matrix product into v (a GEMM with beta = mu; the bias's with a vector of ones), then p <- p + v while both are still in cache. Products arriving
     outside an update are discarded (D's, when the generator's backward pass runs through D). A
     layer used twice in one forward pass cannot be taken: autograd refuses its second backward step
     (the weight changed in place)."""
