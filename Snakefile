@@ -1,8 +1,11 @@
-# The DAG of the reproduction. Parameters: params.yaml (validated against
-# workflow/schemas/params.schema.yaml before any job runs). Every rule runs one `ganrepro <step>`.
-#   snakemake --cores all                                   the paper (default params)
-#   snakemake --cores all --configfile workflow/presets/fast.yaml   the whole DAG in minutes
-from snakemake.utils import min_version, validate
+# The DAG of the reproduction. Parameters: params.yaml, its preset and the command line's overrides,
+# merged and validated by ganrepro.config before any job runs. Every rule runs one `ganrepro <step>`.
+#   snakemake --cores all                        the paper (default params)
+#   snakemake --cores all --config preset=fast   the whole DAG in minutes
+from snakemake.utils import min_version
+
+from ganrepro.config import resolve
+from ganrepro.errors import UserError
 
 min_version("9.0")
 
@@ -10,7 +13,21 @@ min_version("9.0")
 configfile: "params.yaml"
 
 
-validate(config, "workflow/schemas/params.schema.yaml")
+def _overlays():
+    """--configfile overlays, then --config, as (label, mapping) for error messages."""
+    from snakemake.common.configfile import load_configfile
+
+    settings = workflow.config_settings
+    files = [(str(f), load_configfile(f)) for f in settings.configfiles]
+    return files + ([("--config", dict(settings.config))] if settings.config else [])
+
+
+try:
+    _resolved = resolve("params.yaml", _overlays())
+except UserError as err:
+    raise SystemExit(f"ganrepro: error in the parameters: {err}") from None
+config.clear()
+config.update(_resolved)
 
 
 include: "workflow/rules/common.smk"

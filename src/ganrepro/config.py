@@ -1,44 +1,264 @@
-"""params.yaml access: the one source of parameters, read by Snakemake, DVC and the CLI steps."""
+"""Parameters: params.yaml holds every default; a preset and the user's overrides are merged over it,
+strings from the command line are read as the schema's types, and the schema beside this module
+validates the result. The workflow, DVC's stages and every CLI step build their config this way.
+"""
 
 from __future__ import annotations
 
 import copy
+import difflib
+import functools
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
 
 from ganrepro.errors import UserError
 from ganrepro.paper import paper_grid
 
-DEFAULT_PARAMS = Path("params.yaml")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = Path(__file__).with_name("params.schema.yaml")
+PRESET_DIR = Path("workflow/presets")  # relative to the folder of the params file
+NO_PRESET = "paper"
+DEFAULT_CUSTOM_BASE = "mnist"  # the training section a custom dataset builds on unless it names a `base`
+# Keys a training section must end up with once train.common and its bases are merged under it.
+REQUIRED_TRAIN_KEYS = (
+    "arch", "noise", "z_dim", "g_hidden", "g_output", "d_units", "d_pieces", "g_irange", "d_irange",
+    "g_output_bias", "optimizer", "lr", "lr_decay", "lr_min", "momentum_start", "momentum_end",
+    "momentum_saturate", "adam_betas", "k", "update", "g_loss", "d_input_keep", "d_hidden_keep",
+    "batch_size", "epochs", "train_limit", "checkpoint_every", "log_every", "valid_every",
+    "valid_samples", "valid_points", "select",
+)
+
+Sources = list[tuple[str, Mapping[str, Any]]]
 
 
-def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
-    path = Path(path)
-    if not path.exists():
+def default_params_path() -> Path:
+    """params.yaml of the current folder (a project clone), else the one beside this package."""
+    here = Path("params.yaml")
+    return here if here.is_file() else PROJECT_ROOT / "params.yaml"
+
+
+def load_params(path: str | Path | None = None) -> dict[str, Any]:
+    """The raw params file (no preset, no validation)."""
+    path = Path(path) if path else default_params_path()
+    if not path.is_file():
         raise UserError(f"{path}: parameters file not found (run from the project root or pass --params)")
-    with open(path) as f:
-        params = yaml.safe_load(f) or {}
-    if not isinstance(params, dict):
-        raise UserError(f"{path}: expected a mapping of parameters at the top level")
-    return params
+    return _load_mapping(path)
 
 
-def train_config(params: dict[str, Any], dataset: str) -> dict[str, Any]:
-    """train.common overlaid with train.<dataset>; custom datasets fall back to train.mnist's setup."""
+def merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """`overlay` over `base`, recursively for mappings; lists and scalars are replaced."""
+    out = copy.deepcopy(dict(base))
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve(params_path: str | Path | None = None, overlays: Sources = ()) -> dict[str, Any]:
+    """params.yaml, then its preset (`preset: fast` -> workflow/presets/fast.yaml), then `overlays`
+    (label, mapping) in order; command-line strings coerced to the schema's types; validated."""
+    path = Path(params_path) if params_path else default_params_path()
+    sources: Sources = [(path.name, load_params(path))]
+    sources += [(label, coerce(overlay)) for label, overlay in overlays]
+    merged = _merge_all(sources)
+    preset = merged.get("preset", NO_PRESET)
+    if preset != NO_PRESET:
+        preset_file = path.parent / PRESET_DIR / f"{preset}.yaml"
+        if not preset_file.is_file():
+            available = sorted([NO_PRESET, *(p.stem for p in (path.parent / PRESET_DIR).glob("*.yaml"))])
+            raise UserError(f"preset: unknown preset '{preset}' (available: {', '.join(available)})")
+        sources.insert(1, (str(PRESET_DIR / preset_file.name), _load_mapping(preset_file)))
+        merged = _merge_all(sources)
+    validate(merged, sources)
+    return merged
+
+
+def validate(params: Mapping[str, Any], sources: Sources = ()) -> None:
+    """Raise a UserError of one or two lines naming the first bad key, where it was set and what is
+    allowed; then check dataset names and every dataset's merged training section."""
+    errors = sorted(Draft202012Validator(_schema()).iter_errors(params), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise UserError(_describe(errors[0], sources) + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+    known = dataset_names(params)
+    for where, names in (("datasets", params["datasets"]),
+                         *((f"class_metrics.{k}", params["class_metrics"].get(k, [])) for k in ("datasets", "conditional"))):
+        for name in names:
+            if name not in known:
+                raise UserError(f"{where}: unknown dataset '{name}'{_origin((where,), sources)}{_closest(name, known)}")
+    for section in params["train"]:
+        if section not in (*known, "common"):
+            raise UserError(f"train.{section}: no dataset of that name{_origin(('train', section), sources)}"
+                            f"{_closest(section, known)}")
+    for dataset in params["datasets"]:
+        train_config(params, dataset)
+
+
+def dataset_names(params: Mapping[str, Any]) -> tuple[str, ...]:
+    """Built-in dataset names, then those declared under data.custom."""
+    from ganrepro.datasets import known_datasets  # datasets reads params through this module
+
+    return known_datasets(params)
+
+
+def train_config(params: Mapping[str, Any], dataset: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """train.common, then the dataset's base sections, then train.<dataset>, then `overrides`,
+    checked complete.
+
+    A section may name `base: <other section>`; a custom dataset builds on train.mnist unless it
+    names another base."""
     sections = params.get("train", {})
-    if dataset in sections:
-        specific = sections[dataset]
-    elif dataset in params.get("data", {}).get("custom", {}):
-        specific = sections.get("custom", sections.get("mnist", {}))
-    else:
+    custom = (params.get("data") or {}).get("custom") or {}
+    if dataset not in sections and dataset not in custom and not overrides:
         known = sorted(k for k in sections if k != "common")
         raise UserError(f"params: no train.{dataset} section (known: {', '.join(known)})")
-    cfg = copy.deepcopy(sections.get("common", {}))
-    cfg.update(copy.deepcopy(specific))
+    chain = _base_chain(sections, dataset, DEFAULT_CUSTOM_BASE if dataset in custom else None)
+    cfg = copy.deepcopy(dict(sections.get("common", {})))
+    for name in reversed(chain):
+        cfg.update({k: copy.deepcopy(v) for k, v in sections.get(name, {}).items() if k != "base"})
+    if overrides:
+        check_train_overrides(overrides, f"train.{dataset} overrides")
+        cfg.update(copy.deepcopy(dict(overrides)))
+    missing = [k for k in REQUIRED_TRAIN_KEYS if k not in cfg]
+    if missing:
+        merged = " over ".join(f"train.{n}" for n in [*chain, "common"])
+        raise UserError(f"train.{dataset}: missing {', '.join(missing)} after merging {merged}; "
+                        "set them there or name a complete `base` (e.g. base: mnist)")
     cfg.setdefault("device", params.get("device", "auto"))
     pz = params.get("parzen", {})
     cfg["valid_sigmas"] = paper_grid(pz.get("sigma_min_log10", -1.0), pz.get("sigma_max_log10", 0.0),
                                      pz.get("sigma_num", 10))  # the grid of training's validation estimate
     return cfg
+
+
+def check_train_overrides(overrides: Mapping[str, Any], where: str) -> None:
+    """Validate a partial training section (e.g. `ganrepro train --config-json`) against the schema."""
+    section_schema = {"$defs": _schema()["$defs"], **_schema()["$defs"]["train_section"]}
+    extra = {"device", "conditional", "seed", "valid_sigmas"}  # set by the workflow and the CLI
+    errors = list(Draft202012Validator(section_schema).iter_errors(
+        {k: v for k, v in overrides.items() if k not in extra}))
+    if errors:
+        raise UserError(f"{where}: " + _describe(errors[0], []))
+
+
+def coerce(value: Any, schema: Mapping[str, Any] | None = None) -> Any:
+    """Snakemake hands `--config seeds=[0,1]` on as strings: read each string that sits where the
+    schema wants a number, boolean or null as YAML. Anything else is left for validation to judge."""
+    schema = _deref(schema if schema is not None else _schema())
+    if isinstance(value, Mapping):
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        return {k: coerce(v, props.get(k, extra if isinstance(extra, Mapping) else {})) for k, v in value.items()}
+    if isinstance(value, list):
+        return [coerce(v, schema.get("items", {})) for v in value]
+    if isinstance(value, str) and _wants_non_string(schema):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        return parsed if not isinstance(parsed, str) else value
+    return value
+
+
+def _wants_non_string(schema: Mapping[str, Any]) -> bool:
+    types = schema.get("type")
+    types = {types} if isinstance(types, str) else set(types or ())
+    return bool(types) and "string" not in types
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _deref(schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    while "$ref" in schema:
+        schema = _schema()["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _load_mapping(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of parameters at the top level")
+    return data
+
+
+def _merge_all(sources: Sources) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for _, mapping in sources:
+        merged = merge(merged, mapping)
+    return merged
+
+
+def _base_chain(sections: Mapping[str, Any], dataset: str, default_base: str | None) -> list[str]:
+    """[dataset, its base, the base's base, ...], each an existing section."""
+    chain, name = [dataset], sections.get(dataset, {}).get("base", default_base)
+    while name:
+        if name in chain:
+            raise UserError(f"train.{chain[-1]}.base: '{name}' makes a cycle ({' -> '.join([*chain, name])})")
+        if name not in sections or name == "common":
+            known = sorted(k for k in sections if k != "common")
+            raise UserError(f"train.{chain[-1]}.base: no train.{name} section{_closest(name, known)}")
+        chain.append(name)
+        name = sections[name].get("base")
+    return chain
+
+
+def _describe(error: ValidationError, sources: Sources) -> str:
+    path = tuple(str(p) for p in error.absolute_path)
+    where = ".".join(path) or "params"
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        allowed = list(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in allowed]
+        key = unknown[0]
+        return (f"{'.'.join((*path, key))}: unknown key{_origin((*path, key), sources)}"
+                f"{_closest(key, allowed)}")
+    if error.validator == "required":
+        return f"{where}: {error.message}{_origin(path, sources)}"
+    return f"{where} = {error.instance!r}: {_short(error)}{_origin(path, sources)}"
+
+
+def _short(error: ValidationError) -> str:
+    """The schema's complaint without repeating the value."""
+    rule, limit = error.validator, error.validator_value
+    if rule == "type":
+        return f"must be of type {' or '.join(limit) if isinstance(limit, list) else limit}"
+    if rule == "enum":
+        return f"must be one of {', '.join(map(str, limit))}"
+    phrases = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
+    if rule in phrases:
+        return f"must be {phrases[rule]} {limit}"
+    return error.message
+
+
+def _origin(path: Iterable[str], sources: Sources) -> str:
+    """' (set in <source>)' for the last source that holds `path`."""
+    path = tuple(path)
+    for label, mapping in reversed(sources):
+        node: Any = mapping
+        for part in path:
+            if isinstance(node, Mapping) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                break
+        else:
+            return f" (set in {label})"
+    return ""
+
+
+def _closest(name: str, allowed: Iterable[str]) -> str:
+    allowed = list(allowed)
+    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else f"; allowed: {', '.join(allowed)}"

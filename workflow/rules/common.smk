@@ -39,6 +39,7 @@ wildcard_constraints:
 CM = config["class_metrics"]
 CLASS_RUN = [ds for ds in IMAGE_RUN if ds in CM["datasets"]]
 CONDITIONAL_RUN = [ds for ds in CLASS_RUN if ds in CM["conditional"]]
+CONDITIONAL_SEEDS = SEEDS if CM["conditional_seeds"] == "all" else SEEDS[:1]
 
 
 def json_arg(value):

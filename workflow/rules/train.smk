@@ -27,7 +27,7 @@ rule train:
 
 def conditional_models(w):
     """The conditional GANs belong to the training stage too (DVC versions them with it)."""
-    return [f"results/runs/{w.dataset}/train/cond_s{s}/model.pt" for s in SEEDS] if w.dataset in CONDITIONAL_RUN else []
+    return [f"results/runs/{w.dataset}/train/cond_s{s}/model.pt" for s in CONDITIONAL_SEEDS] if w.dataset in CONDITIONAL_RUN else []
 
 
 rule train_summary:
