@@ -25,7 +25,7 @@ reproduce: $(STAMP)
 	$(BIN)/snakemake --cores all --report results/snakemake-report.zip $(SNAKEMAKE_ARGS)
 
 fast: $(STAMP)
-	$(BIN)/snakemake --cores all --configfile workflow/presets/fast.yaml $(SNAKEMAKE_ARGS)
+	$(BIN)/snakemake --cores all --config preset=fast $(SNAKEMAKE_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

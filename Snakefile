@@ -30,6 +30,10 @@ config.clear()
 config.update(_resolved)
 
 
+onstart:
+    print_plan()
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"

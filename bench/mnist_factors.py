@@ -1,6 +1,6 @@
 """Short MNIST runs that change one factor of the paper's setup at a time (30 epochs each), compared
 by the validation Parzen estimate logged during training (params.yaml's valid_samples and
-valid_points: the protocol on the validation images; the README's factor study used an earlier,
+valid_points: the protocol on the validation images; the factor study in docs/results.md used an earlier,
 cheaper estimate of 2,000 samples against 2,000 validation images).
 
 Usage: python bench/mnist_factors.py [--epochs 30] [--out results/factors] [factor ...]

@@ -63,13 +63,26 @@ def test_dry_run_of_the_paper_lists_the_whole_dag_and_leaves_tfd_out_with_one_me
     assert result.stderr.count("tfd: left out: TFD_48x48.mat not found") == (0 if tfd_present else 1)
 
 
-def test_an_invalid_parameter_fails_before_any_job_naming_the_key(tmp_path: Path) -> None:
+def test_an_invalid_parameter_fails_before_any_job_in_one_line_naming_the_key(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("train:\n  mnist:\n    lr: -1\n")
-    result = snakemake("-n", "--configfile", str(bad), cwd=REPO_ROOT, check=False)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    assert "['train']['mnist']['lr']" in output and "exclusiveMinimum" in output and "Job stats" not in output
+    bad.write_text("train:\n  mnist:\n    lrr: 0.1\n")
+    for args in (["--configfile", str(bad)], ["--config", "train={'mnist': {'lr': -1}}"], ["--config", "datasets=[mnsit]"]):
+        result = snakemake("-n", *args, cwd=REPO_ROOT, check=False)
+        errors = [line for line in (result.stdout + result.stderr).splitlines() if "error" in line.lower()]
+        assert result.returncode != 0 and "Job stats" not in result.stdout, result.stdout
+        assert len(errors) == 1 and len(errors[0]) < 250, errors
+    assert errors[0] == ("ganrepro: error in the parameters: datasets: unknown dataset 'mnsit' (set in --config); "
+                         "did you mean 'mnist'?")
+
+
+@pytest.mark.parametrize("override", ["seeds=[0,1,2]", 'train={"mnist": {"lr": 0.05}}', "preset=fast"])
+def test_the_readmes_ways_to_change_a_parameter_pass_validation(override: str) -> None:
+    result = snakemake("-n", "--forceall", "--config", override, cwd=REPO_ROOT)
+    assert "Job stats" in result.stdout
+    if override.startswith("seeds"):  # one conditional model (first seed) beside three of each dataset
+        jobs = dry_run_jobs(result.stdout)
+        image_sets = 2 - ("cifar10: left out" in result.stderr)
+        assert jobs["train"] == 3 * (2 + image_sets) + image_sets, jobs
 
 
 def test_dvc_yaml_and_snakefile_agree() -> None:
@@ -104,12 +117,21 @@ def test_dvc_yaml_and_snakefile_agree() -> None:
                 f"{path} is produced by Snakemake but versioned by no DVC stage"
 
 
+def test_a_failed_jobs_error_reaches_the_terminal(tmp_path: Path) -> None:
+    project = project_copy(tmp_path / "project")
+    result = snakemake("--cores", "1", "results/runs/toy1d/train/s0/model.pt", "--config", "preset=fast",
+                       'train={"toy1d": {"batch_size": 100000}}', cwd=project, check=False)
+    assert result.returncode != 0
+    assert "ganrepro train: error: train.*.batch_size x k (100000 x 1) exceeds the" in result.stdout + result.stderr
+
+
 @pytest.mark.slow
 def test_fast_preset_runs_the_whole_dag_then_has_nothing_to_do(tmp_path: Path) -> None:
     if not SHARED_MIRROR.is_dir():
         pytest.skip("needs the MNIST mirror")
     project = project_copy(tmp_path / "project")
-    snakemake("--cores", CORES, "--configfile", FAST, cwd=project)
+    run_ = snakemake("--cores", CORES, "--config", "preset=fast", cwd=project)
+    assert "[plan] models to train" in run_.stderr and "mnist conditional seed 0" in run_.stderr
     results = project / "results"
     for name in ("figure1_toy1d", "figure2_mnist", "figure3_mnist", "inference_mnist", "curves_mnist",
                  "ring_modes", "conditional_mnist"):
@@ -131,33 +153,36 @@ def test_fast_preset_runs_the_whole_dag_then_has_nothing_to_do(tmp_path: Path) -
     for key in ("parzen_log_likelihood", "parzen_draws_mean", "reference_log_likelihood", "class_metrics_classifier_fid",
                 "class_metrics_classifier_fid_reference", "conditional_label_accuracy", "infer_z_recovery_mse"):
         assert key in metrics, key
-    second = snakemake("--cores", CORES, "--configfile", FAST, "-n", cwd=project)
+    for ds, reason in (("tfd", "TFD_48x48.mat not found"), ("cifar10", "cannot fetch")):
+        if f"{ds}: left out" in run_.stderr:
+            assert json.loads((results / f"runs/{ds}/metrics.json").read_text())["not_run"].startswith(reason)
+            assert reason in report and reason in table
+    second = snakemake("--cores", CORES, "--config", "preset=fast", "-n", cwd=project)
     assert "Nothing to be done" in second.stdout + second.stderr
 
 
 @pytest.mark.slow
-def test_dvc_repro_experiments_and_remote(tmp_path: Path) -> None:
+def test_dvc_repro_experiments_and_remote_on_the_default_datasets(tmp_path: Path) -> None:
+    """`-S preset=fast` over the default dataset list: the datasets available offline run, the others
+    (TFD without its file, CIFAR-10 without network or mirror copy) are recorded as not run."""
     if not SHARED_MIRROR.is_dir():
         pytest.skip("needs the MNIST mirror")
     project = project_copy(tmp_path / "project")
     fast = yaml.safe_load((project / FAST).read_text())
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params = _merge(params, fast) | {"datasets": ["mnist"]}  # MNIST alone keeps the test short
-    params["class_metrics"]["conditional"] = []
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    git = ["git"]
-    run(["git", "init", "-q"], project)
-    run(["git", "config", "user.name", "test"], project)  # dvc exp commits through its own git backend
-    run(["git", "config", "user.email", "test@example.com"], project)
-    run([*git, "add", "-A"], project)
-    run([*git, "commit", "-qm", "fast preset"], project)
+    for command in (["git", "init", "-q"], ["git", "config", "user.name", "test"],
+                    ["git", "config", "user.email", "test@example.com"], ["git", "add", "-A"],
+                    ["git", "commit", "-qm", "project"]):
+        run(command, project)  # dvc exp commits through its own git backend, which needs the identity
     dvc = str(BIN / "dvc")
-    run([dvc, "repro"], project)
+    run([dvc, "exp", "run", "-S", "preset=fast"], project)
+    for ds in yaml.safe_load((project / "params.yaml").read_text())["datasets"]:
+        metrics = json.loads((project / f"results/runs/{ds}/metrics.json").read_text())
+        assert ("not_run" in metrics) == (ds in ("tfd", "cifar10") and not _fetchable(project, ds)), (ds, metrics)
     plots = json.loads(run([dvc, "plots", "show", "--json"], project).stdout)["data"]
     drawn = {row["field"] for row in plots["mnist losses"][0]["content"]["data"]["values"]}
     assert drawn == {"d_loss", "g_loss"} and "results/runs/mnist/train_curves.csv" in plots, plots.keys()
-    run([*git, "add", "-A"], project)
-    run([*git, "commit", "-qm", "baseline"], project)
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "baseline"], project)
     run([dvc, "exp", "run", "-S", "train.mnist.lr=0.05"], project)
     shown = json.loads(run([dvc, "exp", "show", "--json"], project).stdout)
     lls = set()
@@ -166,10 +191,20 @@ def test_dvc_repro_experiments_and_remote(tmp_path: Path) -> None:
         lr = entry["data"]["params"]["params.yaml"]["data"]["train"]["mnist"]["lr"]
         lls.add((lr, round(metrics["parzen_log_likelihood"], 6)))
     assert {lr for lr, _ in lls} == {0.1, 0.05} and len({ll for _, ll in lls}) == 2, lls
+    readable = run([dvc, "exp", "show", "--only-changed", "--no-pager"], project).stdout
+    header = next(line for line in readable.splitlines() if "Experiment" in line)
+    assert "train.mnist.lr" in readable and header.count("┃") < 40, readable
     # A larger budget resumes the workspace's run (persistent outs) instead of training from scratch.
     run([dvc, "exp", "run", "-S", f"train.mnist.epochs={fast['train']['mnist']['epochs'] + 1}"], project)
     summary = json.loads((project / "results/runs/mnist/train/s0/train.json").read_text())
     assert summary["resumed"] and summary["steps_this_run"] == summary["steps_per_epoch"], summary
+
+    # Any module of the package is a dependency: editing the training step marks training changed.
+    with open(project / "src/ganrepro/passes.py", "a") as f:
+        f.write("\n# edited\n")
+    status = run([dvc, "status", "--json"], project).stdout
+    changed = json.loads(status)
+    assert {"train@mnist", "evaluate@mnist", "report"} <= set(changed), status
 
     remote = tmp_path / "remote"
     run([dvc, "remote", "add", "-d", "local", str(remote)], project)
@@ -182,11 +217,10 @@ def test_dvc_repro_experiments_and_remote(tmp_path: Path) -> None:
     assert model.read_bytes() == original
 
 
-def _merge(base: dict, overlay: dict) -> dict:
-    out = dict(base)
-    for key, value in overlay.items():
-        out[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
-    return out
+def _fetchable(project: Path, dataset: str) -> bool:
+    """Whether this machine can fetch the dataset (network or mirror), as the workflow judges it."""
+    result = snakemake("-n", "--config", "preset=fast", cwd=project)
+    return f"{dataset}: left out" not in result.stderr
 
 
 def _exp_revisions(shown: list[dict]) -> list[dict]:

@@ -42,6 +42,19 @@ CONDITIONAL_RUN = [ds for ds in CLASS_RUN if ds in CM["conditional"]]
 CONDITIONAL_SEEDS = SEEDS if CM["conditional_seeds"] == "all" else SEEDS[:1]
 
 
+def print_plan():
+    """Before any job: the models this run trains, on which device, and about how long (also in the report)."""
+    from ganrepro.plan import Job, format_plan, make_plan, write_plan
+
+    pending = [job.wildcards for job in workflow.dag.needrun_jobs() if job.rule.name == "train"]
+    jobs = [Job(w.dataset, w.variant, int(w.seed), train_config(config, w.dataset) | {"device": config["device"]})
+            for w in pending]
+    if jobs:
+        estimates = make_plan(jobs, Path("data/prepared"), config["data"]["toy_size"])
+        print(format_plan(estimates), file=sys.stderr)
+        write_plan(Path("results/plan.json"), estimates)
+
+
 def json_arg(value):
     """A value as one shell-quoted JSON argument (Snakemake reruns a job when it changes)."""
     return shlex.quote(json.dumps(value, sort_keys=True))
