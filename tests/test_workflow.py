@@ -10,13 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from conftest import REPO_ROOT, SHARED_MIRROR
 
 BIN = Path(sys.executable).parent
-FAST = "workflow/presets/fast.yaml"
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
                 "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}  # CI has no git identity
 CORES = os.environ.get("GANREPRO_TEST_CORES", "2")  # 1 on a machine busy with other work
@@ -125,110 +125,23 @@ def test_a_failed_jobs_error_reaches_the_terminal(tmp_path: Path) -> None:
     assert "ganrepro train: error: train.*.batch_size x k (100000 x 1) exceeds the" in result.stdout + result.stderr
 
 
-@pytest.mark.slow
-def test_fast_preset_runs_the_whole_dag_then_has_nothing_to_do(tmp_path: Path) -> None:
-    if not SHARED_MIRROR.is_dir():
-        pytest.skip("needs the MNIST mirror")
+def test_a_custom_dataset_from_the_command_line_is_fetched_prepared_and_refetched_when_a_file_is_added(
+        tmp_path: Path) -> None:
+    from PIL import Image
+
     project = project_copy(tmp_path / "project")
-    run_ = snakemake("--cores", CORES, "--config", "preset=fast", cwd=project)
-    assert "[plan] models to train" in run_.stderr and "mnist conditional seed 0" in run_.stderr
-    results = project / "results"
-    for name in ("figure1_toy1d", "figure2_mnist", "figure3_mnist", "inference_mnist", "curves_mnist",
-                 "ring_modes", "conditional_mnist"):
-        for ext in ("png", "pdf"):
-            assert (results / "figures" / f"{name}.{ext}").stat().st_size > 1000
-    table = (results / "table1/table1.md").read_text()
-    assert re.search(r"\| Adversarial nets \(this reproduction\) \| -?\d+ ± [\d.]+ \|", table), table
-    report = (results / "report.html").read_text()
-    assert report.count("data:image/png;base64,") >= 9
-    infer = json.loads((results / "runs/mnist/eval/s0/infer/infer.json").read_text())["reconstruction"]
-    assert infer["encoder"]["mse_per_pixel"] < 0.8 * infer["random_z"]["mse_per_pixel"]
-    metrics = json.loads((results / "runs/mnist/metrics.json").read_text())
-    parzen = json.loads((results / "runs/mnist/eval/s0/parzen.json").read_text())
-    draws = parzen["draws"]  # sample.draws: 3 (seeds 1234, 1235, 1236)
-    assert draws["n"] == 3 and draws["log_likelihoods"][0] == parzen["log_likelihood"]
-    assert [Path(s.split(":")[0]).name for s in draws["samples"]] == ["samples.npz", "samples_draw1.npz", "samples_draw2.npz"]
-    assert len(set(draws["log_likelihoods"])) == 3
-    assert "| Parzen log-likelihood, SD across sample draws |" in (results / "table1/table1_extended.md").read_text()
-    for key in ("parzen_log_likelihood", "parzen_draws_mean", "reference_log_likelihood", "class_metrics_classifier_fid",
-                "class_metrics_classifier_fid_reference", "conditional_label_accuracy", "infer_z_recovery_mse"):
-        assert key in metrics, key
-    for ds, reason in (("tfd", "TFD_48x48.mat not found"), ("cifar10", "cannot fetch")):
-        if f"{ds}: left out" in run_.stderr:
-            assert json.loads((results / f"runs/{ds}/metrics.json").read_text())["not_run"].startswith(reason)
-            assert reason in report and reason in table
-    second = snakemake("--cores", CORES, "--config", "preset=fast", "-n", cwd=project)
-    assert "Nothing to be done" in second.stdout + second.stderr
-
-
-@pytest.mark.slow
-def test_dvc_repro_experiments_and_remote_on_the_default_datasets(tmp_path: Path) -> None:
-    """`-S preset=fast` over the default dataset list: the datasets available offline run, the others
-    (TFD without its file, CIFAR-10 without network or mirror copy) are recorded as not run."""
-    if not SHARED_MIRROR.is_dir():
-        pytest.skip("needs the MNIST mirror")
-    project = project_copy(tmp_path / "project")
-    fast = yaml.safe_load((project / FAST).read_text())
-    for command in (["git", "init", "-q"], ["git", "config", "user.name", "test"],
-                    ["git", "config", "user.email", "test@example.com"], ["git", "add", "-A"],
-                    ["git", "commit", "-qm", "project"]):
-        run(command, project)  # dvc exp commits through its own git backend, which needs the identity
-    dvc = str(BIN / "dvc")
-    run([dvc, "exp", "run", "-S", "preset=fast"], project)
-    for ds in yaml.safe_load((project / "params.yaml").read_text())["datasets"]:
-        metrics = json.loads((project / f"results/runs/{ds}/metrics.json").read_text())
-        assert ("not_run" in metrics) == (ds in ("tfd", "cifar10") and not _fetchable(project, ds)), (ds, metrics)
-    plots = json.loads(run([dvc, "plots", "show", "--json"], project).stdout)["data"]
-    drawn = {row["field"] for row in plots["mnist losses"][0]["content"]["data"]["values"]}
-    assert drawn == {"d_loss", "g_loss"} and "results/runs/mnist/train_curves.csv" in plots, plots.keys()
-    run(["git", "add", "-A"], project)
-    run(["git", "commit", "-qm", "baseline"], project)
-    run([dvc, "exp", "run", "-S", "train.mnist.lr=0.05"], project)
-    shown = json.loads(run([dvc, "exp", "show", "--json"], project).stdout)
-    lls = set()
-    for entry in _exp_revisions(shown):
-        metrics = entry["data"]["metrics"]["results/runs/mnist/metrics.json"]["data"]
-        lr = entry["data"]["params"]["params.yaml"]["data"]["train"]["mnist"]["lr"]
-        lls.add((lr, round(metrics["parzen_log_likelihood"], 6)))
-    assert {lr for lr, _ in lls} == {0.1, 0.05} and len({ll for _, ll in lls}) == 2, lls
-    readable = run([dvc, "exp", "show", "--only-changed", "--no-pager"], project).stdout
-    header = next(line for line in readable.splitlines() if "Experiment" in line)
-    assert "train.mnist.lr" in readable and header.count("┃") < 40, readable
-    # A larger budget resumes the workspace's run (persistent outs) instead of training from scratch.
-    run([dvc, "exp", "run", "-S", f"train.mnist.epochs={fast['train']['mnist']['epochs'] + 1}"], project)
-    summary = json.loads((project / "results/runs/mnist/train/s0/train.json").read_text())
-    assert summary["resumed"] and summary["steps_this_run"] == summary["steps_per_epoch"], summary
-
-    # Any module of the package is a dependency: editing the training step marks training changed.
-    with open(project / "src/ganrepro/passes.py", "a") as f:
-        f.write("\n# edited\n")
-    status = run([dvc, "status", "--json"], project).stdout
-    changed = json.loads(status)
-    assert {"train@mnist", "evaluate@mnist", "report"} <= set(changed), status
-
-    remote = tmp_path / "remote"
-    run([dvc, "remote", "add", "-d", "local", str(remote)], project)
-    run([dvc, "push"], project)
-    model = project / "results/runs/mnist/train/s0/model.pt"
-    original = model.read_bytes()
-    model.unlink()
-    shutil.rmtree(project / ".dvc/cache")
-    run([dvc, "pull"], project)
-    assert model.read_bytes() == original
-
-
-def _fetchable(project: Path, dataset: str) -> bool:
-    """Whether this machine can fetch the dataset (network or mirror), as the workflow judges it."""
-    result = snakemake("-n", "--config", "preset=fast", cwd=project)
-    return f"{dataset}: left out" not in result.stderr
-
-
-def _exp_revisions(shown: list[dict]) -> list[dict]:
-    """The workspace/baseline entries and every experiment under them, from `dvc exp show --json`."""
-    out = []
-    for entry in shown:
-        if entry.get("data"):
-            out.append(entry)
-        for exp in entry.get("experiments") or []:
-            out += [rev for rev in exp.get("revs", []) if rev.get("data")]
-    return out
+    folder = project / "my_images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(30):
+        Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    config = ["--config", "datasets=[mine]", 'data={"custom": {"mine": {"path": "my_images"}}}',
+              'train={"mine": {"epochs": 1}}']
+    target = "data/prepared/mine/info.json"
+    first = snakemake("--cores", "1", target, *config, cwd=project)
+    assert "mine: custom dataset from my_images, trained with train.mine over train.mnist" in first.stderr
+    assert json.loads((project / target).read_text())["n_train"] > 0
+    assert "Nothing to be done" in snakemake("-n", target, *config, cwd=project).stdout
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / "new.png")
+    again = dry_run_jobs(snakemake("-n", target, *config, cwd=project).stdout)
+    assert again.get("fetch") == 1 and again.get("prepare") == 1, again

@@ -5,8 +5,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from ganrepro.config import train_config
+from ganrepro.config import DEFAULT_CUSTOM_BASE, train_config
 from ganrepro.datasets import TFD_FOLDS as TFD_FOLD_COUNT
+from ganrepro.datasets import custom_source_files, fetch_unavailable_reason, make_settings
 
 # Jobs find `ganrepro` beside the Python running Snakemake (the project's .venv), activated or not.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
@@ -16,13 +17,19 @@ TFD_FOLDS = range(TFD_FOLD_COUNT)
 SEEDS = config["seeds"]
 
 
+DATA_SETTINGS = make_settings(config["data"], raw_dir=Path("data/raw"))
+
+
 def skip_reason(dataset):
-    """Why a listed dataset cannot run here (None when it can)."""
+    """Why a listed dataset cannot run here (None when it can): TFD without its licensed file, or
+    a dataset that is neither prepared nor fetchable (no network, no mirror copy)."""
     tfd_file = config["data"]["tfd_file"]
     if dataset == "tfd" and not Path(tfd_file).exists():
         return (f"TFD_48x48.mat not found at {tfd_file} (the Toronto Face Database is licensed and "
-                "cannot be downloaded; see the README to place it)")
-    return None
+                "cannot be downloaded; see docs/datasets.md to place it)")
+    if Path(f"data/prepared/{dataset}/dataset.npz").exists():
+        return None
+    return fetch_unavailable_reason(dataset, DATA_SETTINGS)
 
 
 SKIPPED = {ds: r for ds in config["datasets"] if (r := skip_reason(ds))}
@@ -30,6 +37,11 @@ RUN = [ds for ds in config["datasets"] if ds not in SKIPPED]
 IMAGE_RUN = [ds for ds in RUN if ds not in TOY_DATASETS]
 for _ds, _reason in SKIPPED.items():
     print(f"[ganrepro] {_ds}: left out: {_reason}", file=sys.stderr)
+CUSTOM = config["data"]["custom"]
+for _ds in (ds for ds in RUN if ds in CUSTOM):
+    _base = config["train"].get(_ds, {}).get("base", DEFAULT_CUSTOM_BASE)
+    print(f"[ganrepro] {_ds}: custom dataset from {CUSTOM[_ds]['path']}, trained with train.{_ds} "
+          f"over train.{_base}", file=sys.stderr)
 
 wildcard_constraints:
     dataset="[a-z0-9][a-z0-9_-]*",

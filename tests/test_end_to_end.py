@@ -1,0 +1,150 @@
+"""End to end, as a user takes it: in one temporary clone on the fast preset with the local mirror,
+the whole Snakemake DAG, then every command the README and docs mark `<!-- doctest -->` (fenced ```sh
+blocks, run in order), then DVC's experiments, resumption, dependencies and remote."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO_ROOT, SHARED_MIRROR
+from test_workflow import BIN, CORES, project_copy, run, snakemake
+
+MARKED_BLOCK = re.compile(r"<!-- doctest -->\s*\n```sh\n(.*?)```", re.S)
+PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+NOT_FETCHABLE = {"tfd": "TFD_48x48.mat not found", "cifar10": "cannot fetch"}
+
+
+def documented_commands(text: str) -> list[str]:
+    """Shell commands of the marked blocks: comments dropped, backslash continuations joined."""
+    commands = []
+    for block in MARKED_BLOCK.findall(text):
+        joined = re.sub(r"\\\n\s*", " ", block)
+        commands += [re.sub(r"\s+#.*$", "", line).strip() for line in joined.splitlines()
+                     if line.strip() and not line.lstrip().startswith("#")]
+    return commands
+
+
+def test_marked_blocks_are_found_and_joined() -> None:
+    text = ("x\n<!-- doctest -->\n```sh\n# a comment\nsnakemake -n \\\n  --config a=1\ndvc exp show   # why\n```\n"
+            "```sh\nnot run\n```\n")
+    assert documented_commands(text) == ["snakemake -n --config a=1", "dvc exp show"]
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project in a fresh git repository, params.yaml on the fast preset."""
+    if not SHARED_MIRROR.is_dir():
+        pytest.skip("needs the MNIST mirror")
+    project = project_copy(tmp_path_factory.mktemp("e2e") / "project")
+    params = project / "params.yaml"
+    params.write_text(re.sub(r"^preset: paper\b", "preset: fast", params.read_text(), count=1, flags=re.M))
+    for command in (["git", "init", "-q"], ["git", "config", "user.name", "test"],
+                    ["git", "config", "user.email", "test@example.com"], ["git", "add", "-A"],
+                    ["git", "commit", "-qm", "project on the fast preset"]):
+        run(command, project)  # dvc exp commits through its own git backend, which needs the identity
+    return project
+
+
+@pytest.mark.slow
+def test_fast_preset_runs_the_whole_dag_then_has_nothing_to_do(clone: Path) -> None:
+    first = snakemake("--cores", CORES, cwd=clone)
+    assert "[plan] models to train" in first.stderr and "mnist conditional seed 0" in first.stderr
+    results = clone / "results"
+    for name in ("figure1_toy1d", "figure2_mnist", "figure3_mnist", "inference_mnist", "curves_mnist",
+                 "ring_modes", "conditional_mnist"):
+        for ext in ("png", "pdf"):
+            assert (results / "figures" / f"{name}.{ext}").stat().st_size > 1000
+    table = (results / "table1/table1.md").read_text()
+    assert re.search(r"\| Adversarial nets \(this reproduction\) \| -?\d+ ± [\d.]+", table), table
+    report = (results / "report.html").read_text()
+    assert report.count("data:image/png;base64,") >= 9
+    infer = json.loads((results / "runs/mnist/eval/s0/infer/infer.json").read_text())["reconstruction"]
+    assert infer["encoder"]["mse_per_pixel"] < 0.8 * infer["random_z"]["mse_per_pixel"]
+    metrics = json.loads((results / "runs/mnist/metrics.json").read_text())
+    parzen = json.loads((results / "runs/mnist/eval/s0/parzen.json").read_text())
+    draws = parzen["draws"]  # sample.draws: 3 (seeds 1234, 1235, 1236)
+    assert draws["n"] == 3 and draws["log_likelihoods"][0] == parzen["log_likelihood"]
+    assert [Path(s.split(":")[0]).name for s in draws["samples"]] == ["samples.npz", "samples_draw1.npz", "samples_draw2.npz"]
+    assert len(set(draws["log_likelihoods"])) == 3
+    assert "| Parzen log-likelihood, SD across sample draws |" in (results / "table1/table1_extended.md").read_text()
+    for key in ("parzen_log_likelihood", "parzen_draws_mean", "reference_log_likelihood", "class_metrics_classifier_fid",
+                "class_metrics_classifier_fid_reference", "conditional_label_accuracy", "infer_z_recovery_mse"):
+        assert key in metrics, key
+    for ds, reason in NOT_FETCHABLE.items():  # left out offline, each with its reason in the outputs
+        if f"{ds}: left out" in first.stderr:
+            assert json.loads((results / f"runs/{ds}/metrics.json").read_text())["not_run"].startswith(reason)
+            assert reason in report and reason in table
+    second = snakemake("--cores", CORES, "-n", cwd=clone)
+    assert "Nothing to be done" in second.stdout + second.stderr
+
+
+@pytest.mark.slow
+def test_documented_commands_then_dvc_experiments_resume_and_remote(clone: Path, tmp_path: Path) -> None:
+    pages = {page: documented_commands(page.read_text()) for page in PAGES}
+    assert any("dvc exp run" in c for c in pages[REPO_ROOT / "README.md"]), "the README marks no DVC command"
+    for page, commands in pages.items():
+        for command in commands:
+            result = run(["bash", "-c", command], clone, check=False)
+            assert result.returncode == 0, (f"{page.relative_to(REPO_ROOT)}: `{command}` failed:\n"
+                                            f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+    dvc = str(BIN / "dvc")
+    if not any("train.mnist.lr=0.05" in c for commands in pages.values() for c in commands):
+        run([dvc, "exp", "run", "-S", "preset=fast"], clone)
+        run([dvc, "exp", "run", "-S", "train.mnist.lr=0.05"], clone)
+
+    # The default dataset list under DVC: what can run here ran, the rest says why it did not.
+    for ds in yaml.safe_load((clone / "params.yaml").read_text())["datasets"]:
+        metrics = json.loads((clone / f"results/runs/{ds}/metrics.json").read_text())
+        if "not_run" in metrics:
+            assert ds in NOT_FETCHABLE and metrics["not_run"].startswith(NOT_FETCHABLE[ds]), metrics
+    shown = json.loads(run([dvc, "exp", "show", "--json"], clone).stdout)
+    lls = set()
+    for entry in _exp_revisions(shown):
+        metrics = entry["data"]["metrics"]["results/runs/mnist/metrics.json"]["data"]
+        lr = entry["data"]["params"]["params.yaml"]["data"]["train"]["mnist"]["lr"]
+        lls.add((lr, round(metrics["parzen_log_likelihood"], 6)))
+    assert {lr for lr, _ in lls} == {0.1, 0.05} and len({ll for _, ll in lls}) == 2, lls
+    readable = run([dvc, "exp", "show", "--only-changed", "--no-pager"], clone).stdout
+    assert "train.mnist.lr" in readable and max(map(len, readable.splitlines())) < 400, readable
+    plots = json.loads(run([dvc, "plots", "show", "--json"], clone).stdout)["data"]
+    drawn = {row["field"] for row in plots["mnist losses"][0]["content"]["data"]["values"]}
+    assert drawn == {"d_loss", "g_loss"} and "results/runs/mnist/train_curves.csv" in plots, plots.keys()
+
+    # A larger budget resumes the workspace's run (persistent outs) instead of training from scratch.
+    epochs = yaml.safe_load((clone / "workflow/presets/fast.yaml").read_text())["train"]["mnist"]["epochs"]
+    run([dvc, "exp", "run", "-S", f"workflow/presets/fast.yaml:train.mnist.epochs={epochs + 1}"], clone)
+    summary = json.loads((clone / "results/runs/mnist/train/s0/train.json").read_text())
+    assert summary["resumed"] and summary["steps_this_run"] == summary["steps_per_epoch"], summary
+
+    # Any module of the package is a dependency: editing the training step marks its stages changed.
+    with open(clone / "src/ganrepro/passes.py", "a") as f:
+        f.write("\n# edited\n")
+    changed = json.loads(run([dvc, "status", "--json"], clone).stdout)
+    assert {"train@mnist", "evaluate@mnist", "report"} <= set(changed), changed
+
+    remote = tmp_path / "remote"
+    run([dvc, "remote", "add", "-d", "local", str(remote)], clone)
+    run([dvc, "push"], clone)
+    model = clone / "results/runs/mnist/train/s0/model.pt"
+    original = model.read_bytes()
+    model.unlink()
+    shutil.rmtree(clone / ".dvc/cache")
+    run([dvc, "pull"], clone)
+    assert model.read_bytes() == original
+
+
+def _exp_revisions(shown: list[dict]) -> list[dict]:
+    """The workspace/baseline entries and every experiment under them, from `dvc exp show --json`."""
+    out = []
+    for entry in shown:
+        if entry.get("data"):
+            out.append(entry)
+        for exp in entry.get("experiments") or []:
+            out += [rev for rev in exp.get("revs", []) if rev.get("data")]
+    return out
