@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from ganrepro.artifacts import save_model
-from ganrepro.classify import (Classifier, add_parser, class_coverage, class_metrics, feature_statistics,
-                               features_and_predictions, frechet_distance, label_accuracy, load_classifier)
+from ganrepro.classify import (Classifier, add_parser, class_coverage, class_metrics, conditional_samples_figure,
+                               feature_statistics, features_and_predictions, frechet_distance, label_accuracy,
+                               load_classifier)
 from ganrepro.errors import UserError
 from ganrepro.io import save_npz
 from ganrepro.models import build_models
@@ -226,6 +227,19 @@ def test_conditional_figure(tmp_path: Path) -> None:
     _run("conditional-figure", "--model", model, "--out", tmp_path / "fig" / "cond", "--per-class", 3,
          "--device", "cpu")
     assert (tmp_path / "fig" / "cond.png").stat().st_size > 0 and (tmp_path / "fig" / "cond.pdf").stat().st_size > 0
+
+
+def test_conditional_figure_says_what_it_shows(tmp_path: Path) -> None:
+    """A title naming the model, the layout and the seed; one labelled row per class, in class order."""
+    torch.manual_seed(0)
+    fig = conditional_samples_figure(_model_file(tmp_path / "model.pt", conditional=True), per_class=3, seed=5,
+                                     device="cpu")
+    (ax,) = fig.axes
+    title = ax.get_title()
+    assert title.startswith("bars: conditional GAN p(x | c), one row per class c")
+    assert "samples 0..2 of each class, seed 5 (not selected)" in title
+    assert [t.get_text() for t in ax.get_yticklabels()] == [str(c) for c in range(CLASSES)]
+    assert ax.get_images()[0].get_array().shape == (CLASSES * (SIDE + 1) - 1, 3 * (SIDE + 1) - 1)
 
 
 def test_conditional_figure_refuses_unconditional_model(tmp_path: Path) -> None:

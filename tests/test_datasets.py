@@ -8,9 +8,11 @@ import http.server
 import io
 import json
 import pickle
+import socket
 import struct
 import tarfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,14 +134,17 @@ def test_idx_damaged_mirror_file_is_refused(idx_mirror, run_cli, tmp_path, damag
     assert leftovers(raw) == []
 
 
-def test_idx_damaged_raw_file_is_fetched_again(idx_mirror, run_cli, tmp_path):
+def test_idx_damaged_raw_file_is_moved_aside_and_fetched_again(idx_mirror, run_cli, tmp_path):
     mirror, _ = idx_mirror
     assert run_cli("fetch", "mnist", "--mirror", mirror, "--raw-dir", "raw").code == 0
     raw_file = tmp_path / "raw/mnist/t10k-images-idx3-ubyte.gz"
-    raw_file.write_bytes(raw_file.read_bytes()[:20])
+    damaged = raw_file.read_bytes()[:20]
+    raw_file.write_bytes(damaged)
     result = run_cli("fetch", "mnist", "--mirror", mirror, "--raw-dir", "raw")
     assert result.code == 0 and "fetching t10k-images-idx3-ubyte.gz again" in result.err
     assert raw_file.read_bytes() == (mirror / "mnist/t10k-images-idx3-ubyte.gz").read_bytes()
+    aside = tmp_path / "raw/mnist/t10k-images-idx3-ubyte.gz.rejected-corrupt"
+    assert aside.read_bytes() == damaged and f"moved to {aside.relative_to(tmp_path)}" in result.err
 
 
 def test_prepare_refuses_raw_file_changed_after_fetch(idx_mirror, run_cli, tmp_path):
@@ -309,6 +314,82 @@ def test_cifar10_truncated_tarball(cifar_mirror, run_cli, tmp_path):
     result = run_cli("fetch", "cifar10", "--mirror", mirror, "--raw-dir", "raw")
     assert result.code == 2 and "truncated or corrupt" in result.err and datasets.CIFAR10_FILE in result.err
     assert list((tmp_path / "raw").rglob("*.*")) == []
+
+
+def test_users_repacked_cifar10_is_moved_aside_never_deleted(run_cli, tmp_path, monkeypatch):
+    """A re-packed tarball placed in data/raw (other bytes, so not the official MD5) is renamed to say
+    why; the error names it, its new name and what to do; a second bad copy does not overwrite it."""
+    monkeypatch.delenv(datasets.MIRROR_ENV, raising=False)
+    monkeypatch.setitem(datasets.URLS, "cifar10", ("http://127.0.0.1:9/",))
+    placed = tmp_path / "raw/cifar10" / datasets.CIFAR10_FILE
+    placed.parent.mkdir(parents=True)
+    write_cifar_tarball(placed)
+    users_bytes = placed.read_bytes()
+    result = run_cli("fetch", "cifar10", "--raw-dir", "raw")
+    assert result.code == 2
+    aside = placed.with_name(f"{datasets.CIFAR10_FILE}.rejected-checksum")
+    assert not placed.exists() and aside.read_bytes() == users_bytes
+    error = result.err.split("error:", 1)[1]
+    assert f"raw/cifar10/{datasets.CIFAR10_FILE} failed verification and was moved to raw/cifar10/{aside.name}" in error
+    assert "not deleted" in error and f"Put a verified {datasets.CIFAR10_FILE} at raw/cifar10/" in error
+    assert "http://127.0.0.1:9/" in error  # the sources tried
+
+    placed.write_bytes(users_bytes[:-200])  # a truncated copy, placed again
+    result = run_cli("fetch", "cifar10", "--raw-dir", "raw")
+    assert result.code == 2 and f"moved to raw/cifar10/{datasets.CIFAR10_FILE}.rejected-corrupt" in result.err
+    write_cifar_tarball(placed)
+    assert run_cli("fetch", "cifar10", "--raw-dir", "raw").code == 2
+    assert sorted(p.name for p in placed.parent.iterdir()) == [
+        f"{datasets.CIFAR10_FILE}.rejected-{why}" for why in ("checksum", "checksum-2", "corrupt")]
+    assert aside.read_bytes() == users_bytes
+
+
+def test_failed_fetch_removes_the_folders_it_created(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setitem(datasets.URLS, "cifar10", ("http://127.0.0.1:9/",))
+    (tmp_path / "mirror").mkdir()
+    assert run_cli("fetch", "cifar10", "--raw-dir", "raw", "--mirror", "mirror").code == 2
+    assert not (tmp_path / "raw").exists()
+    (tmp_path / "raw").mkdir()  # a folder that was there before stays
+    assert run_cli("fetch", "cifar10", "--raw-dir", "raw", "--mirror", "mirror").code == 2
+    assert list((tmp_path / "raw").iterdir()) == []
+
+
+# -- Can a dataset be fetched here? (the workflow leaves out those that cannot) -----------------
+
+
+def test_fetch_unavailable_reason(shared_mirror, tmp_path, monkeypatch):
+    settings = datasets.Settings(raw_dir=tmp_path / "raw", mirror=shared_mirror)
+    assert datasets.fetch_unavailable_reason("mnist", settings) is None  # every file in the mirror
+    empty = tmp_path / "empty-mirror"
+    empty.mkdir()
+    monkeypatch.setitem(datasets.URLS, "cifar10", ("http://127.0.0.1:9/~kriz/",))  # nothing listens there
+    offline = datasets.Settings(raw_dir=tmp_path / "raw", mirror=empty)
+    began = time.perf_counter()
+    reason = datasets.fetch_unavailable_reason("cifar10", offline, timeout=1.0)
+    assert time.perf_counter() - began < 1.5
+    assert reason == (f"cannot fetch {datasets.CIFAR10_FILE}: no network (http://127.0.0.1:9 unreachable) "
+                      f"and no copy in the mirror {empty}")
+    assert "\n" not in reason and len(reason) < 200
+    assert "no mirror set" in datasets.fetch_unavailable_reason("cifar10", datasets.Settings(raw_dir=tmp_path / "raw"))
+    for name in ("toy1d", "ring"):
+        assert datasets.fetch_unavailable_reason(name, offline) is None
+    custom = datasets.Settings(raw_dir=tmp_path / "raw", custom={"mine": {"path": "own.npz"}})
+    assert datasets.fetch_unavailable_reason("mine", custom) is None
+    assert f"{tmp_path / 'raw/tfd/TFD_48x48.mat'} not found" in datasets.fetch_unavailable_reason("tfd", offline)
+
+    placed = tmp_path / "raw/cifar10" / datasets.CIFAR10_FILE  # the user's own copy: fetch verifies it
+    placed.parent.mkdir(parents=True)
+    placed.write_bytes(b"")
+    assert datasets.fetch_unavailable_reason("cifar10", offline) is None
+    placed.unlink()
+    (placed.parent / datasets.MANIFEST).write_text("{}")  # fetched before
+    assert datasets.fetch_unavailable_reason("cifar10", offline) is None
+
+
+def test_fetch_unavailable_reason_is_none_when_the_host_answers(tmp_path, monkeypatch):
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        monkeypatch.setitem(datasets.URLS, "cifar10", (f"http://127.0.0.1:{server.getsockname()[1]}/",))
+        assert datasets.fetch_unavailable_reason("cifar10", datasets.Settings(raw_dir=tmp_path)) is None
 
 
 # -- TFD ---------------------------------------------------------------------------------------
@@ -488,6 +569,58 @@ def test_custom_grayscale_folder_and_mixed_sizes(run_cli, tmp_path):
     result = run_cli("prepare", "mine", "--raw-dir", "raw", "--out", "h.npz")
     assert result.code == 2 and "differ in size" in result.err and "odd.png" in result.err
     assert not (tmp_path / "h.npz").exists() and leftovers(tmp_path) == []
+
+
+def test_custom_spec_from_the_command_line_without_params(run_cli, tmp_path):
+    """The workflow passes data.custom.<name> as --custom-json: no params file is read."""
+    rng = np.random.default_rng(5)
+    save_npz(tmp_path / "own.npz", images=rng.integers(0, 256, (50, 4, 4), dtype=np.uint8))
+    spec = json.dumps({"path": "own.npz", "valid_fraction": 0.2, "test_fraction": 0.1, "seed": 1})
+    result = run_cli("fetch", "mine", "--raw-dir", "raw")
+    assert result.code == 2 and "unknown dataset 'mine'" in result.err
+    assert run_cli("fetch", "mine", "--raw-dir", "raw", "--custom-json", spec).code == 0
+    assert run_cli("prepare", "mine", "--raw-dir", "raw", "--out", "m.npz", "--custom-json", spec).code == 0
+    meta = datasets.read_meta("m.npz")
+    assert (meta["n_train"], meta["n_valid"], meta["n_test"]) == (35, 10, 5) and "seed 1" in meta["splits"]
+
+    declare_custom(tmp_path, "own.npz", valid_fraction=0.4)  # the option replaces the params file's entry
+    assert run_cli("prepare", "mine", "--raw-dir", "raw", "--out", "m.npz", "--custom-json", spec).code == 0
+    assert datasets.read_meta("m.npz")["n_valid"] == 10
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("mine", "{path: own.npz}", "--custom-json is not valid JSON"),
+    ("mine", '{"valid_fraction": 0.1}', "--custom-json: expected a mapping with 'path'"),
+    ("mnist", '{"path": "own.npz"}', "may not reuse built-in names (mnist)"),
+])
+def test_custom_json_errors(run_cli, name, text, message):
+    result = run_cli("fetch", name, "--raw-dir", "raw", "--custom-json", text)
+    assert result.code == 2 and message in result.err
+
+
+def test_make_settings_precedence(monkeypatch):
+    """Explicit values (the CLI's options) over $GANREPRO_MIRROR over the params data: section."""
+    data = {"mirror": "from-params", "tfd_file": "t.mat", "toy_size": 7, "custom": {"a": {"path": "a"}}}
+    monkeypatch.delenv(datasets.MIRROR_ENV, raising=False)
+    assert datasets.make_settings(data).mirror == Path("from-params")
+    monkeypatch.setenv(datasets.MIRROR_ENV, "from-env")
+    settings = datasets.make_settings(data, custom={"b": {"path": "b"}})
+    assert settings.mirror == Path("from-env") and settings.tfd_path == Path("t.mat") and settings.toy_size == 7
+    assert set(settings.custom) == {"a", "b"}
+    assert datasets.make_settings(data, mirror=Path("given"), toy_size=3).mirror == Path("given")
+
+
+def test_custom_source_files(tmp_path):
+    save_npz(tmp_path / "own.npz", images=np.zeros((3, 2, 2), np.uint8))
+    assert datasets.custom_source_files({"path": tmp_path / "own.npz"}) == [tmp_path / "own.npz"]
+    for name in ("b/2.png", "a.jpg", "b/1.JPEG", "c/deeper/0.png"):
+        write_png(tmp_path / "pics" / name, np.zeros((2, 2), np.uint8))
+    (tmp_path / "pics/notes.txt").write_text("not an image")
+    assert datasets.custom_source_files({"path": str(tmp_path / "pics"), "seed": 2}) == [
+        tmp_path / "pics" / name for name in ("a.jpg", "b/1.JPEG", "b/2.png", "c/deeper/0.png")]
+    assert datasets.custom_source_files({"path": "missing.npz"}) == [Path("missing.npz")]  # the caller reports it
+    with pytest.raises(UserError, match="expected a mapping with 'path'"):
+        datasets.custom_source_files({"valid_fraction": 0.1})
 
 
 # -- Names and the public API --------------------------------------------------------------------

@@ -15,6 +15,7 @@ from ganrepro.cli import main
 from ganrepro.infer import save_encoder
 from ganrepro.io import read_json, save_npz, write_json
 from ganrepro.models import InferenceNet, build_models
+from ganrepro.parzen import evaluate
 from test_infer import tiny_config, tiny_dataset, tiny_model
 
 
@@ -142,3 +143,30 @@ def test_curves_with_and_without_parzen(tmp_path: Path) -> None:
     assert main(["figure", "curves", "--logs", *logs, "--summaries", *summaries, "--parzen",
                  "--out", str(out / "curves_toy")]) == 0
     assert_written(out / "curves_toy")
+
+
+def test_sigma_sweep_figure_marks_the_grid_and_measures_its_loss(tmp_path: Path) -> None:
+    """The figure draws real `ganrepro parzen` results; the nats the grid loses are the best validation
+    score found anywhere (sweep, fine grid) less the score at the grid's choice."""
+    rng = np.random.default_rng(3)
+    samples = rng.random((300, 12))
+    valid = samples[rng.integers(0, 300, 200)] + 0.25 * rng.standard_normal((200, 12))
+    files = []
+    for model, seed, draw in (("gan", 0, samples), ("reference", None, samples[::-1] + 0.01)):
+        result = evaluate(draw, valid, valid[:50], sweep_num=30, valid_limit=0)
+        files.append(tmp_path / f"{model}.json")
+        write_json(files[-1], {"dataset": "mnist", "model": model, "seed": seed, "fold": None, **result})
+    write_json(tmp_path / "old.json", {"dataset": "mnist", "model": "kmeans", "seed": None, "fold": None,
+                                       "sigma": 0.2, "fine": None, "valid_scores": [
+                                           {"sigma": s, "log_likelihood": -((s - 0.25) ** 2)} for s in (0.1, 0.2, 0.4)]})
+    losses = figures.figure_sigma_sweep([*files, tmp_path / "old.json"], tmp_path / "sigma_sweep_mnist")
+    assert_written(tmp_path / "sigma_sweep_mnist")
+    for path, label in zip(files, ("GAN seed 0", "training images")):
+        r = read_json(path)
+        scores = [v["log_likelihood"] for v in r["valid_scores"] + r["fine"]["valid_scores"]]
+        best = max(scores + r["sweep"]["valid_log_likelihoods"])
+        chosen = next(v["log_likelihood"] for v in r["valid_scores"] if v["sigma"] == r["sigma"])
+        assert losses[label] == pytest.approx(best - chosen) and losses[label] >= 0
+    assert losses["k-means centres"] == 0.0  # a json without a sweep: its chosen 0.2 is its best point
+    assert main(["figure", "sigma-sweep", "--parzen", *map(str, files), "--out", str(tmp_path / "cli")]) == 0
+    assert_written(tmp_path / "cli")

@@ -1,4 +1,4 @@
-"""Parzen window: exactness against a float64 reference, sigma selection, the CLI step."""
+"""Parzen window: exactness against a float64 reference, sigma selection and sweep, k-means, the CLI steps."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ganrepro.cli import main
-from ganrepro.parzen import (evaluate, fine_grid, nearest_indices, paper_grid, parzen_log_density,
+from ganrepro.parzen import (evaluate, fine_grid, kmeans, nearest_indices, paper_grid, parzen_log_density,
                              select_sigma, squared_distances)
 
 SIGMAS = np.logspace(-1, 0, 10)
@@ -227,3 +227,76 @@ def test_cli_more_sample_draws_give_each_draws_own_protocol_and_their_spread(tmp
                         "--out", str(tmp_path / "bad.json")]) == 2
     assert "narrow.npy (--more-samples) has 63 values per row" in capsys.readouterr().err
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_sweep_scores_log_spaced_sigmas_on_validation_and_leaves_the_protocol_unchanged() -> None:
+    rng = np.random.default_rng(10)
+    samples = rng.random((400, 10))
+    valid, test = noisy_copies(rng, samples, 300, 0.2), noisy_copies(rng, samples, 100, 0.2)
+    result = evaluate(samples, valid, test, sweep_num=25, valid_limit=200)
+    sweep = result["sweep"]
+    assert sweep["sigmas"] == pytest.approx(np.logspace(-1, 0, 25).tolist()) and result["sweep_num"] == 25
+    want = reference_log_density(valid[:200], samples, np.array(sweep["sigmas"])).mean(1)
+    np.testing.assert_allclose(sweep["valid_log_likelihoods"], want, atol=1e-4)
+    plain = evaluate(samples, valid, test, valid_limit=200)
+    assert plain["sweep"] is None
+    for key in ("log_likelihood", "standard_error", "sigma", "valid_scores", "fine"):
+        assert result[key] == plain[key], key
+
+
+def lloyd_reference(x: np.ndarray, first: np.ndarray, iters: int) -> tuple[np.ndarray, list[float], list[int]]:
+    """Lloyd's algorithm in float64 from the given first centres: centres, inertia and moves per round."""
+    centres, assigned = first.astype(np.float64), np.full(len(x), -1)
+    inertia, changed = [], []
+    for _ in range(iters):
+        d2 = ((x[:, None, :] - centres[None]) ** 2).sum(2)
+        nearest = d2.argmin(1)
+        inertia.append(d2.min(1).mean())
+        changed.append(int((nearest != assigned).sum()))
+        assigned = nearest
+        if not changed[-1]:
+            break
+        for c in range(len(centres)):
+            if (assigned == c).any():
+                centres[c] = x[assigned == c].mean(0)
+    return centres, inertia, changed
+
+
+def test_kmeans_agrees_with_a_float64_lloyd() -> None:
+    rng = np.random.default_rng(11)
+    x = np.concatenate([rng.normal(m, 0.3, (100, 6)) for m in (0.0, 1.0, 2.5)]).astype(np.float32)
+    k, seed = 9, 4
+    result = kmeans(x, k, iters=8, seed=seed, batch_size=64)
+    first = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:k].numpy()]
+    centres, inertia, changed = lloyd_reference(x.astype(np.float64), first, 8)
+    np.testing.assert_allclose(result.centres, centres, atol=1e-5)
+    np.testing.assert_allclose(result.inertia, inertia, rtol=1e-5)
+    assert result.changed == changed and changed[0] == len(x) and len(changed) > 2
+    assert sum(result.counts) == len(x) and result.centres.dtype == np.float32
+    assert np.all(np.diff(result.inertia) <= 1e-6)  # Lloyd never increases the mean squared distance
+    again = kmeans(x, k, iters=8, seed=seed, batch_size=1000)
+    np.testing.assert_array_equal(again.centres, result.centres)
+    with pytest.raises(ValueError):
+        kmeans(x, len(x) + 1, iters=1, seed=0)
+
+
+def test_kmeans_cli_then_parzen_on_the_centres(tmp_path, capsys) -> None:
+    rng = np.random.default_rng(12)
+    files = write_split(tmp_path, rng)
+    np.savez(tmp_path / "train.npz", x_train=rng.integers(0, 256, (500, 8, 8), dtype=np.uint8))
+    out = tmp_path / "centres.npz"
+    argv = ["kmeans", "--data", f"{tmp_path / 'train.npz'}:x_train", "--k", "40", "--iters", "5", "--seed", "3",
+            "--device", "cpu", "--out", str(out)]
+    assert main(argv) == 0
+    with np.load(out) as saved:
+        centres, counts, inertia = saved["x"], saved["counts"], saved["inertia"]
+    direct = kmeans(np.load(tmp_path / "train.npz")["x_train"].reshape(500, -1) / 255.0, 40, iters=5, seed=3)
+    np.testing.assert_allclose(centres, direct.centres, atol=1e-5)
+    assert centres.shape == (40, 64) and counts.sum() == 500 and len(inertia) == len(direct.inertia)
+    assert "40 centres of 500 rows" in capsys.readouterr().err
+    assert main(["parzen", "--samples", f"{out}:x", "--valid", files["valid"], "--test", files["test"], "--model", "kmeans",
+                 "--out", str(tmp_path / "kmeans_parzen.json"), "--device", "cpu"]) == 0
+    r = json.loads((tmp_path / "kmeans_parzen.json").read_text())
+    assert (r["model"], r["n_samples"]) == ("kmeans", 40)
+    assert main(argv[:4] + ["501"] + argv[5:]) == 2
+    assert "--k must be in 1..500" in capsys.readouterr().err

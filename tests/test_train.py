@@ -18,6 +18,7 @@ import torch
 from torch.nn import functional as F
 
 from ganrepro.artifacts import load_model
+from ganrepro.cli import main
 from ganrepro.errors import UserError
 from ganrepro.io import save_npz
 from ganrepro.models import Linear, MaxoutDiscriminator
@@ -257,7 +258,7 @@ def test_training_writes_model_log_and_validation(tmp_path: Path) -> None:
     data = write_images(tmp_path / "tiny.npz")
     trainer = Trainer({**MNIST_LIKE, "valid_sigmas": [0.1, 0.3, 1.0]}, data, tmp_path / "run")
     trainer.run(show_progress=False)
-    rows = (tmp_path / "run/train_log.running.csv").read_text().splitlines()
+    rows = (tmp_path / "run/train_log.csv").read_text().splitlines()
     assert rows[0].startswith("step,epoch,d_loss,g_loss,d_real,d_fake")
     assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(5, 21, 5))
     assert [h["epoch"] for h in trainer.valid_history] == [1, 2]
@@ -357,6 +358,15 @@ def test_convolutional_cifar_models_train_one_step(tmp_path: Path) -> None:
     assert trainer.step == 2 and not torch.equal(before, trainer.gan.D.out.weight)
 
 
+@pytest.mark.parametrize("vectors", [False, True])
+def test_conv_architecture_refuses_data_that_is_not_3x32x32(tmp_path: Path, vectors: bool) -> None:
+    data = write_vectors(tmp_path / "v.npz") if vectors else write_images(tmp_path / "tiny.npz")
+    shape = "2" if vectors else "1x6x6"
+    with pytest.raises(UserError, match=rf"arch: conv needs 3x32x32 images \(CIFAR-10\); dataset \w+ "
+                                        rf"\({data}\) has examples of shape {shape}: use arch: mlp"):
+        Trainer({**MNIST_LIKE, "arch": "conv", "g_output_bias": "none"}, data, tmp_path / "run")
+
+
 def write_vectors(path: Path, n: int = 200, corrupt: bool = False) -> Path:
     """A prepared 2-D vector dataset; `corrupt` puts a NaN in every training example."""
     x = np.random.default_rng(0).normal(size=(n, 2)).astype(np.float32)
@@ -384,7 +394,7 @@ def test_checkpoint_from_other_parameters_is_refused_or_restarted(tmp_path: Path
     data = write_images(tmp_path / "tiny.npz")
     cfg = {**MNIST_LIKE, "epochs": 1, "valid_every": 0}
     Trainer(cfg, data, tmp_path / "run").run(show_progress=False)
-    with pytest.raises(UserError, match=r"other parameters \(lr\).*--if-changed restart"):
+    with pytest.raises(UserError, match=r"other parameters \(lr: 0.1 -> 0.05\).*--if-changed restart"):
         Trainer({**cfg, "lr": 0.05}, data, tmp_path / "run").run(show_progress=False)
     restarted = Trainer({**cfg, "lr": 0.05}, data, tmp_path / "run")
     assert restarted.run(show_progress=False, if_changed="restart")["resumed"] is False
@@ -401,6 +411,79 @@ def test_checkpoint_of_an_older_format_is_not_resumed(tmp_path: Path) -> None:
     torch.save(state, trainer.ckpt_path)
     with pytest.raises(UserError, match=r"checkpoint format 1, this version reads 2"):
         Trainer(cfg, data, tmp_path / "run").run(show_progress=False)
+
+
+def log_steps(path: Path) -> list[int]:
+    """The step column of a train_log.csv (its header checked)."""
+    header, *rows = path.read_text().splitlines()
+    assert header == "step,epoch,d_loss,g_loss,d_real,d_fake,lr,momentum,examples_per_s"
+    return [int(row.split(",")[0]) for row in rows]
+
+
+def test_train_log_says_whether_it_resumes_or_starts_over_and_why(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`ganrepro train` (default --out: the workflow's layout) names the checkpoint it resumes from and its
+    step, or why it starts from scratch (which parameters changed, old -> new)."""
+    monkeypatch.chdir(tmp_path)
+    data = write_images(tmp_path / "tiny.npz")
+    cfg = {**MNIST_LIKE, "epochs": 1, "valid_every": 0}
+    command = ["train", "tiny", "--data", str(data), "--seed", "3", "--config-json", json.dumps(cfg)]
+    run = Path("results/runs/tiny/train/s3")
+    capsys.readouterr()
+    assert main(command) == 0
+    assert f"[train] training from scratch: no checkpoint at {run}/checkpoint.pt" in capsys.readouterr().err
+    assert main([*command, "--epochs", "2"]) == 0
+    err = capsys.readouterr().err
+    assert f"[train] resuming from {run}/checkpoint.pt at step 10 of 20 (epoch 1)\n" in err
+    assert log_steps(run / "train_log.csv") == [5, 10, 15, 20]
+    changed = {**cfg, "epochs": 2, "lr": 0.05, "g_hidden": [32, 16]}
+    assert main(["train", "tiny", "--data", str(data), "--seed", "3", "--config-json", json.dumps(changed),
+                 "--if-changed", "restart"]) == 0
+    err = capsys.readouterr().err
+    assert (f"[train] training from scratch: {run}/checkpoint.pt was made with other parameters "
+            "(g_hidden: [32, 32] -> [32, 16], lr: 0.1 -> 0.05)") in err
+    assert "resuming" not in err and log_steps(run / "train_log.csv") == [5, 10, 15, 20]
+
+
+def test_one_train_log_ends_at_the_checkpoint_and_survives_its_deletion(tmp_path: Path, monkeypatch) -> None:
+    """train_log.csv is the only log: rewritten at each checkpoint from rows kept in the checkpoint, so a
+    killed run's file ends at its checkpoint, and a resumed run rebuilds a file the workflow deleted."""
+    data = write_images(tmp_path / "tiny.npz")
+    cfg = {**MNIST_LIKE, "epochs": 3, "checkpoint_every": 10, "log_every": 5, "valid_every": 0}
+    run = tmp_path / "run"
+
+    def killed_at_epoch_2(trainer: Trainer, epoch: int) -> None:
+        if epoch == 2:  # after step 20's row, before step 20's checkpoint
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_maybe_validate", killed_at_epoch_2)
+        with pytest.raises(KeyboardInterrupt):
+            Trainer(cfg, data, run).run(show_progress=False)
+    assert log_steps(run / "train_log.csv") == [5, 10]
+    (run / "train_log.csv").unlink()  # Snakemake removes a job's outputs before running it again
+    train(cfg, "tiny", data, run)
+    assert log_steps(run / "train_log.csv") == [5, 10, 15, 20, 25, 30]
+    assert sorted(p.name for p in run.glob("train_log*")) == ["train_log.csv"]
+
+
+def test_a_checkpoint_without_log_rows_takes_them_from_the_old_running_log(tmp_path: Path) -> None:
+    """Runs checkpointed before the rows moved into the checkpoint keep their log: the old
+    train_log.running.csv up to the checkpoint is taken over, then removed."""
+    data = write_images(tmp_path / "tiny.npz")
+    cfg = {**MNIST_LIKE, "epochs": 2, "valid_every": 0}
+    run = tmp_path / "run"
+    Trainer(cfg, data, run).run(show_progress=False)
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    lines = state.pop("log")
+    torch.save(state, run / "checkpoint.pt")
+    header = (run / "train_log.csv").read_text().splitlines()[0]
+    (run / "train_log.csv").unlink()
+    killed_row = "25" + lines[-1][2:]  # written after the checkpoint by a killed run
+    (run / "train_log.running.csv").write_text("\r\n".join([header, *lines, killed_row]) + "\r\n")
+    Trainer({**cfg, "epochs": 3}, data, run).run(show_progress=False)
+    assert log_steps(run / "train_log.csv") == [5, 10, 15, 20, 25, 30]
+    assert (run / "train_log.csv").read_text().splitlines()[1:5] == lines
+    assert not (run / "train_log.running.csv").exists()
 
 
 def _run_cli(args: list[str], cwd: Path) -> subprocess.Popen:

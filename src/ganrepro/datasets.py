@@ -1,7 +1,8 @@
 """Datasets: sources, checksums, parsers and the paper's splits (`ganrepro fetch`, `ganrepro prepare`).
 
 `fetch DATASET` copies the official files from a local mirror folder, or downloads them, verifies
-them and writes `<raw-dir>/<dataset>/MANIFEST.json` last. `prepare DATASET` turns them into one
+them and writes `<raw-dir>/<dataset>/MANIFEST.json` last. A file already in `<raw-dir>/<dataset>/`
+that fails verification is renamed `<file>.rejected-<why>`, never deleted. `prepare DATASET` turns them into one
 compressed .npz: `x_<split>` / `y_<split>` for train, valid and test (images uint8 (N, C, H, W),
 vectors float32 (N, d), labels int64 with -1 for none) and `meta`, a JSON string (see `_meta`).
 """
@@ -16,11 +17,14 @@ import json
 import os
 import pickle
 import shutil
+import socket
 import struct
 import sys
 import tarfile
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 import zlib
@@ -146,6 +150,14 @@ class _Unavailable(Exception):
     """A source could not deliver the file (not in the mirror, network error): try the next one."""
 
 
+class _Rejected(UserError):
+    """A file failed verification; `why` ("checksum", "corrupt" or "format") names the failed check."""
+
+    def __init__(self, message: str, why: str) -> None:
+        super().__init__(message)
+        self.why = why
+
+
 # ---------------------------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------------------------
@@ -158,14 +170,66 @@ def known_datasets(params: Mapping[str, Any] | None = None) -> tuple[str, ...]:
 
 
 def fetch(name: str, settings: Settings) -> Path:
-    """Obtain and verify `name`'s raw files; write and return <raw_dir>/<name>/MANIFEST.json."""
+    """Obtain and verify `name`'s raw files; write and return <raw_dir>/<name>/MANIFEST.json.
+    A failure removes the folders it created when they are still empty."""
     dataset = _lookup(name, settings)
+    created = [d for d in (settings.raw_dir / name, settings.raw_dir) if not d.exists()]  # deepest first
     manifest_path = settings.raw_dir / name / MANIFEST
     previous = _previous_sources(manifest_path)
     manifest_path.unlink(missing_ok=True)
-    body = dataset.fetch(name, settings, previous)
+    try:
+        body = dataset.fetch(name, settings, previous)
+    except BaseException:
+        _remove_empty(created)
+        raise
     write_json(manifest_path, {"dataset": name, **body})
     return manifest_path
+
+
+def fetch_unavailable_reason(name: str, settings: Settings, timeout: float = 3.0) -> str | None:
+    """Why `fetch name` cannot work here, in one short line; None when it can: a MANIFEST.json
+    already there, every file in the raw folder or the mirror, a generated or custom dataset, or
+    an official host accepting a TCP connection within `timeout` seconds. Nothing is hashed."""
+    dataset = _lookup(name, settings)
+    if name == "tfd":
+        path = settings.tfd_path
+        return None if path.is_file() else f"{path} not found (TFD is licensed: place it yourself, docs/datasets.md)"
+    if (settings.raw_dir / name / MANIFEST).is_file():
+        return None
+    mirror = settings.mirror
+    missing = [f for f in dataset.files if not (settings.raw_dir / name / f).is_file()
+               and not (mirror and (mirror / name / f).is_file())]
+    urls = URLS.get(name, ())
+    if not missing or any(_reachable(url, timeout) for url in urls):
+        return None
+    files = missing[0] + (f" (+{len(missing) - 1} more)" if len(missing) > 1 else "")
+    hosts = _origin(urls[0]) + (f" and {len(urls) - 1} other host(s)" if len(urls) > 1 else "")
+    where = f"no copy in the mirror {mirror}" if mirror else f"no mirror set (--mirror, ${MIRROR_ENV}, data.mirror)"
+    return f"cannot fetch {files}: no network ({hosts} unreachable) and {where}"
+
+
+def custom_source_files(spec: Mapping[str, Any]) -> list[Path]:
+    """The files a custom dataset (a data.custom entry) is built from: its .npz, or the PNG/JPEG files
+    of its folder, sorted. A path that does not exist is returned as is, for the caller to report."""
+    path = _spec_path(spec, "data.custom")
+    return _image_list(path) if path.is_dir() else [path]
+
+
+def make_settings(data: Mapping[str, Any], raw_dir: Path = Path("data/raw"), mirror: Path | None = None,
+                  tfd_file: Path | None = None, toy_size: int | None = None, seed: int = 0,
+                  custom: Mapping[str, Mapping[str, Any]] | None = None) -> Settings:
+    """Settings from explicit values (the CLI's options) over a params `data:` section; the mirror
+    is `mirror`, else $GANREPRO_MIRROR, else data.mirror; `custom` entries replace data.custom's."""
+    custom = {**(data.get("custom") or {}), **(custom or {})}
+    clashes = sorted(set(custom) & set(DATASETS))
+    if clashes:
+        raise UserError(f"data.custom / --custom-json may not reuse built-in names ({', '.join(clashes)})")
+    mirror = mirror or os.environ.get(MIRROR_ENV) or data.get("mirror") or None
+    tfd_file = tfd_file or data.get("tfd_file") or None
+    return Settings(raw_dir=raw_dir, mirror=Path(mirror) if mirror else None,
+                    tfd_file=Path(tfd_file) if tfd_file else None,
+                    toy_size=int(data.get("toy_size", TOY_TRAIN_SIZE) if toy_size is None else toy_size),
+                    seed=seed, custom=custom)
 
 
 def prepare(name: str, settings: Settings, out: Path) -> dict[str, Any]:
@@ -255,6 +319,38 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove each folder (deepest first) that exists and is empty."""
+    for folder in folders:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def _origin(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _reachable(url: str, timeout: float) -> bool:
+    """Whether a TCP connection to the URL's host and port opens within `timeout` seconds. The
+    attempt runs in a daemon thread: name resolution ignores socket timeouts and can hang offline."""
+    parts = urllib.parse.urlsplit(url)
+    address = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    opened: list[bool] = []
+
+    def attempt() -> None:
+        try:
+            socket.create_connection(address, timeout=timeout).close()
+            opened.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(opened)
+
+
 def _previous_sources(manifest_path: Path) -> dict[str, str]:
     """file name -> source recorded by an earlier fetch (kept when the file is reused)."""
     try:
@@ -272,15 +368,39 @@ def _fetch_official(name: str, settings: Settings, previous: Mapping[str, str]) 
 
 def _fetch_file(name: str, fname: str, dest_dir: Path, mirror: Path | None,
                 previous: Mapping[str, str]) -> dict[str, Any]:
-    """Keep a verified copy already in `dest_dir`, or obtain one; return its manifest entry."""
+    """Keep a verified copy already in `dest_dir`, or obtain one; return its manifest entry. A copy
+    there that fails verification may be the user's own: it is moved aside, never deleted."""
     dest = dest_dir / fname
-    if dest.exists():
-        try:
-            return {"name": fname, **_verify(name, fname, dest, str(dest)),
-                    "source": previous.get(fname, str(dest))}
-        except UserError as err:
-            _say(f"{err}\nfetching {fname} again")
-            dest.unlink(missing_ok=True)
+    if not dest.exists():
+        return _obtain(name, fname, dest, mirror)
+    try:
+        return {"name": fname, **_verify(name, fname, dest, str(dest)), "source": previous.get(fname, str(dest))}
+    except _Rejected as err:
+        aside = _move_aside(dest, err.why)
+        note = (f"{dest} failed verification and was moved to {aside} (kept, not deleted). Put a verified "
+                f"{fname} at {dest} or in the mirror and run fetch again; delete {aside.name} when you no longer "
+                "need it.")
+        _say(f"{err}\n{note}\nfetching {fname} again")
+    try:
+        return _obtain(name, fname, dest, mirror)
+    except UserError as err:
+        raise UserError(f"{err}\n{note}") from err
+
+
+def _move_aside(path: Path, why: str) -> Path:
+    """Rename `path` to <name>.rejected-<why> (-2, -3, ... when taken: an earlier one stays)."""
+    aside = base = path.with_name(f"{path.name}.rejected-{why}")
+    count = 1
+    while aside.exists():
+        count += 1
+        aside = base.with_name(f"{base.name}-{count}")
+    path.rename(aside)
+    return aside
+
+
+def _obtain(name: str, fname: str, dest: Path, mirror: Path | None) -> dict[str, Any]:
+    """Copy `fname` from the mirror or download it, verified, to `dest`; return its manifest entry.
+    A copy that fails verification is discarded (the mirror's file stays as it is)."""
     tried = [] if mirror else ["mirror: none configured"]
     for source in _sources(name, fname, mirror):
         try:
@@ -290,6 +410,11 @@ def _fetch_file(name: str, fname: str, dest_dir: Path, mirror: Path | None,
         except _Unavailable as err:
             tried.append(f"{source}: {err}")
             continue
+        except _Rejected as err:
+            fix = ("The download was discarded: run fetch again, or put the official file in a mirror."
+                   if "://" in source else f"The copy was discarded. Replace {source} with the official file "
+                   "(or remove it to download it instead), then run fetch again.")
+            raise UserError(f"{err}\n{fix}") from err
         _say(f"fetch {name}: {fname} from {source} (verified)")
         return {"name": fname, **record, "source": source}
     raise UserError(
@@ -350,11 +475,8 @@ def _verify(name: str, fname: str, path: Path, label: str) -> dict[str, Any]:
     actual = _gzip_sha256(path, label)
     expected = SHA256[name][fname]
     if actual != expected:
-        raise UserError(
-            f"{label}: checksum mismatch: SHA-256 of the decompressed content is {actual}, expected "
-            f"{expected}. The file is corrupt or not the official one and was not kept. If it came "
-            "from a mirror, replace it there (or remove it there to download it); then run fetch again."
-        )
+        raise _Rejected(f"{label}: checksum mismatch: SHA-256 of the decompressed content is {actual}, "
+                        f"expected {expected}: the file is corrupt or not the official one.", "checksum")
     return {"sha256": actual}
 
 
@@ -363,12 +485,11 @@ def _gzip_sha256(path: Path, label: str) -> str:
         with gzip.open(path, "rb") as f:
             return hashlib.file_digest(f, "sha256").hexdigest()
     except (OSError, EOFError, zlib.error) as err:
-        raise UserError(_corrupt(label, err)) from err
+        raise _Rejected(_corrupt(label, err), "corrupt") from err
 
 
 def _corrupt(label: str, err: Exception) -> str:
-    return (f"{label}: truncated or corrupt archive ({err}); it was not kept. If it came from a "
-            "mirror, replace it there; then run fetch again.")
+    return f"{label}: truncated or corrupt archive ({err})."
 
 
 def _cifar_record(path: Path, label: str) -> dict[str, Any]:
@@ -381,10 +502,10 @@ def _cifar_record(path: Path, label: str) -> dict[str, Any]:
                 if info.name in wanted and info.isfile():
                     members[wanted[info.name]] = hashlib.file_digest(tar.extractfile(info), "sha256").hexdigest()
     except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
-        raise UserError(_corrupt(label, err)) from err
+        raise _Rejected(_corrupt(label, err), "corrupt") from err
     missing = [m for m in wanted if wanted[m] not in members]
     if missing:
-        raise UserError(f"{label}: not the CIFAR-10 python archive: it lacks {', '.join(missing)}")
+        raise _Rejected(f"{label}: not the CIFAR-10 python archive: it lacks {', '.join(missing)}.", "format")
     with open(path, "rb") as f:
         md5 = hashlib.file_digest(f, "md5").hexdigest()
     return {"sha256": _gzip_sha256(path, label), "md5": md5, "members": dict(sorted(members.items()))}
@@ -395,15 +516,14 @@ def _check_cifar(record: dict[str, Any], label: str) -> None:
     members = record["members"]
     for member, expected in CIFAR10_MEMBER_SHA256.items():
         if expected is not None and members[member] != expected:
-            raise UserError(f"{label}: checksum mismatch in member {member}: SHA-256 {members[member]}, "
-                            f"expected {expected}. The file was not kept; replace it and run fetch again.")
+            raise _Rejected(f"{label}: checksum mismatch in member {member}: SHA-256 {members[member]}, "
+                            f"expected {expected}.", "checksum")
     if record["md5"] != CIFAR10_MD5 and None in CIFAR10_MEMBER_SHA256.values():
-        raise UserError(
+        raise _Rejected(
             f"{label}: checksum mismatch: MD5 {record['md5']}, expected {CIFAR10_MD5} (the official "
             "tarball). The per-member SHA-256 values are not recorded in "
-            "ganrepro.datasets.CIFAR10_MEMBER_SHA256, so a re-packed copy cannot be verified. The file "
-            f"was not kept; use the official {CIFAR10_FILE}."
-        )
+            "ganrepro.datasets.CIFAR10_MEMBER_SHA256, so a re-packed copy cannot be verified: use the "
+            f"official {CIFAR10_FILE}.", "checksum")
 
 
 def _fetch_tfd(name: str, settings: Settings, previous: Mapping[str, str]) -> dict[str, Any]:
@@ -460,7 +580,7 @@ def _read_idx(path: Path, manifest: dict[str, Any]) -> np.ndarray:
         with gzip.open(path, "rb") as f:
             data = f.read()
     except (OSError, EOFError, zlib.error) as err:
-        raise UserError(_corrupt(str(path), err)) from err
+        raise UserError(f"{_corrupt(str(path), err)} Run `ganrepro fetch {path.parent.name}` again.") from err
     _check_unchanged(manifest, path.name, hashlib.sha256(data).hexdigest(), path)
     if len(data) < 4 or data[:3] != b"\x00\x00\x08":
         raise UserError(f"{path}: not an IDX file of unsigned bytes (magic {data[:4].hex()})")
@@ -528,7 +648,7 @@ def _read_cifar_members(path: Path, manifest: dict[str, Any]) -> dict[str, dict[
                                         "run `ganrepro fetch cifar10` again")
                     batches[member] = _unpickle(data)
     except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
-        raise UserError(_corrupt(str(path), err)) from err
+        raise UserError(f"{_corrupt(str(path), err)} Run `ganrepro fetch cifar10` again.") from err
     missing = sorted(set(CIFAR10_MEMBER_SHA256) - set(batches))
     if missing:
         raise UserError(f"{path}: not the CIFAR-10 python archive: it lacks {', '.join(missing)}")
@@ -667,19 +787,28 @@ def _build_ring(name: str, settings: Settings) -> tuple[Arrays, dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _custom_path(name: str, settings: Settings) -> Path:
-    spec = settings.custom[name]
+def _spec_path(spec: Any, where: str) -> Path:
+    """The `path` of a data.custom entry (`where` names it in messages)."""
     if not isinstance(spec, Mapping) or "path" not in spec:
-        raise UserError(f"params data.custom.{name}: expected a mapping with 'path' "
-                        "(an .npz with images, or a folder of PNG/JPEG files)")
-    path = Path(spec["path"])
+        raise UserError(f"{where}: expected a mapping with 'path' (an .npz with images, or a folder of "
+                        f"PNG/JPEG files), got {spec!r}")
+    return Path(spec["path"])
+
+
+def _custom_path(name: str, settings: Settings) -> Path:
+    where = f"data.custom.{name} (params or --custom-json)"
+    path = _spec_path(settings.custom[name], where)
     if not path.exists():
-        raise UserError(f"params data.custom.{name}.path: {path} does not exist")
+        raise UserError(f"{where}: path {path} does not exist")
     return path
 
 
+def _image_list(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
 def _image_files(folder: Path) -> list[Path]:
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = _image_list(folder)
     if not files:
         raise UserError(f"{folder}: no PNG or JPEG files found")
     return files
@@ -717,7 +846,7 @@ def _random_split(n: int, valid_fraction: float, test_fraction: float, seed: int
     """Sorted index arrays of train, valid and test, drawn with a seeded permutation."""
     n_valid, n_test = round(n * valid_fraction), round(n * test_fraction)
     if not (0 <= valid_fraction < 1 and 0 <= test_fraction < 1) or n_valid + n_test >= n:
-        raise UserError(f"params data.custom.{name}: valid_fraction {valid_fraction} and test_fraction "
+        raise UserError(f"data.custom.{name}: valid_fraction {valid_fraction} and test_fraction "
                         f"{test_fraction} must lie in [0, 1) and leave training examples out of {n}")
     order = np.random.default_rng(seed).permutation(n)
     return [np.sort(order[n_valid + n_test:]), np.sort(order[:n_valid]), np.sort(order[n_valid:n_valid + n_test])]
@@ -822,6 +951,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="params file whose data: section is read (default: params.yaml if present)")
     common.add_argument("--tfd-file", type=Path, default=None,
                         help="TFD_48x48.mat (default: data.tfd_file, else RAW_DIR/tfd/TFD_48x48.mat)")
+    common.add_argument("--custom-json", default=None, metavar="JSON",
+                        help="DATASET's data.custom entry as JSON, e.g. '{\"path\": \"my_images.npz\", "
+                             "\"valid_fraction\": 0.1}' (the workflow passes it; replaces the params file's entry)")
 
     fetch_parser = subparsers.add_parser(
         "fetch", parents=[common], help="copy (mirror) or download a dataset, verify it, write MANIFEST.json")
@@ -846,17 +978,18 @@ def _settings(args: argparse.Namespace) -> Settings:
     """CLI options over the params file's data: section over built-in defaults."""
     params_path = args.params or (Path("params.yaml") if Path("params.yaml").is_file() else None)
     data = (load_params(params_path).get("data") or {}) if params_path else {}
-    custom = data.get("custom") or {}
-    clashes = sorted(set(custom) & set(DATASETS))
-    if clashes:
-        raise UserError(f"{params_path}: data.custom may not reuse built-in names ({', '.join(clashes)})")
-    mirror = getattr(args, "mirror", None) or os.environ.get(MIRROR_ENV) or data.get("mirror") or None
-    tfd_file = args.tfd_file or data.get("tfd_file") or None
-    toy_size = getattr(args, "toy_size", None)
-    return Settings(raw_dir=args.raw_dir, mirror=Path(mirror) if mirror else None,
-                    tfd_file=Path(tfd_file) if tfd_file else None,
-                    toy_size=int(data.get("toy_size", TOY_TRAIN_SIZE) if toy_size is None else toy_size),
-                    seed=getattr(args, "seed", 0), custom=custom)
+    custom = {args.dataset: _parse_custom_json(args.custom_json)} if args.custom_json is not None else {}
+    return make_settings(data, raw_dir=args.raw_dir, mirror=getattr(args, "mirror", None), tfd_file=args.tfd_file,
+                         toy_size=getattr(args, "toy_size", None), seed=getattr(args, "seed", 0), custom=custom)
+
+
+def _parse_custom_json(text: str) -> dict[str, Any]:
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UserError(f"--custom-json is not valid JSON ({err}): {text}") from err
+    _spec_path(spec, "--custom-json")
+    return spec
 
 
 def _fetch_command(args: argparse.Namespace) -> None:

@@ -212,5 +212,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help=f"seed of E's initialisation and noise (default {DEFAULTS['seed']})")
     p.add_argument("--n-eval", type=int,
                    help=f"fresh samples and test examples evaluated (default {DEFAULTS['n_eval']})")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)")
     p.set_defaults(func=lambda a: run(a.model, a.data, a.out_dir, resolve_config(a), a.device))

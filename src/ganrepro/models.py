@@ -14,6 +14,10 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
+from ganrepro.errors import UserError
+
+CONV_IMAGE_SHAPE = (3, 32, 32)  # what arch: conv takes (its layer sizes are CIFAR-10's)
+
 
 def init_uniform_(layer: nn.Linear | nn.Conv2d | nn.ConvTranspose2d, irange: float) -> None:
     """pylearn2's `irange` init: weights uniform in [-irange, irange], biases zero."""
@@ -276,6 +280,15 @@ def build_models(cfg: dict, data_dim: int, n_classes: int = 0) -> tuple[nn.Modul
             if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.uniform_(module.bias, -cfg["bias_irange"], cfg["bias_irange"])
     return g, d
+
+
+def check_data_shape(arch: str, example_shape: Sequence[int], dataset: str) -> None:
+    """Refuse data the architecture cannot take, before any tensor of the wrong size is formed
+    (`dataset` names the data in the message)."""
+    if arch == "conv" and tuple(example_shape) != CONV_IMAGE_SHAPE:
+        shape = "x".join(map(str, example_shape))
+        raise UserError(f"train.*.arch: conv needs 3x32x32 images (CIFAR-10); dataset {dataset} has examples "
+                        f"of shape {shape}: use arch: mlp")
 
 
 def condition_classes(G: nn.Module) -> int:

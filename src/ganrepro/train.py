@@ -14,11 +14,8 @@ where an uninterrupted one would.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
-import os
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -34,12 +31,12 @@ from tqdm import tqdm
 
 from ganrepro import passes
 from ganrepro.artifacts import cpu_state_dict, save_model
-from ganrepro.config import load_params, train_config
+from ganrepro.config import check_train_overrides, resolve, train_config
 from ganrepro.datasets import load_labels, load_split, read_meta
 from ganrepro.device import keep_freed_memory, resolve_device
 from ganrepro.errors import UserError
 from ganrepro.io import atomic_path, write_json, write_text
-from ganrepro.models import Linear, bias_from_marginals, build_models, sample_noise
+from ganrepro.models import Linear, bias_from_marginals, build_models, check_data_shape, sample_noise
 from ganrepro.paper import paper_grid
 from ganrepro.parzen import parzen_log_density
 from ganrepro.sample import generate
@@ -59,6 +56,7 @@ METRIC_NAMES = ("d_loss", "g_loss", "d_real", "d_fake")
 # those of the plain sum at the same learning rate. The logged d_loss is the plain sum (log 4 at
 # the equilibrium D = 1/2).
 D_OBJECTIVE_SCALE = 0.5
+LEGACY_LOG = "train_log.running.csv"  # the log being written, before its rows moved into the checkpoint
 LOGIT_FLOOR = -80.0  # exp(-logit) stays finite in float32 for the generator-gradient rescaling
 
 
@@ -359,6 +357,7 @@ class Trainer:
         keep_freed_memory()
         self.meta = read_meta(data_path)
         self.dataset = dataset or self.meta.get("dataset")  # the name model files record
+        check_data_shape(cfg["arch"], self.meta["example_shape"], f"{self.dataset} ({data_path})")
         x = _as_rows(load_split(data_path, "train", unit=False))
         if cfg["train_limit"]:
             x = x[: cfg["train_limit"]]
@@ -385,23 +384,24 @@ class Trainer:
         self.valid_history: list[dict[str, float]] = []
         self.best: dict[str, Any] | None = None
         self.ckpt_path = out_dir / "checkpoint.pt"
-        self.log_path = out_dir / "train_log.running.csv"  # copied to train_log.csv at the end
+        self.log = MetricLog(out_dir / "train_log.csv")
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
         state = {"format": CHECKPOINT_FORMAT, "step": self.step, "config": self.cfg, "gan": self.gan.state_dict(), "perm": self.perm,
                  "rng_cpu": torch.get_rng_state(),
                  "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
-                 "valid_history": self.valid_history, "best": self.best,
+                 "valid_history": self.valid_history, "best": self.best, "log": self.log.lines,
                  "seconds_total": self.seconds_before + time.perf_counter() - self.t_start}
         with atomic_path(self.ckpt_path) as tmp:
             torch.save(state, tmp)
+        self.log.save()
 
     def try_resume(self, if_changed: str = "error") -> bool:
         """Resume from the checkpoint if there is one. One made with other parameters (or past this
         run's budget) is an error, or with if_changed='restart' is discarded."""
         if not self.ckpt_path.exists():
-            self._drop_snapshots_after(0)  # left by a discarded run
+            self._start_afresh(f"no checkpoint at {self.ckpt_path}")
             return False
         state = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)  # RNG states stay on the CPU
         saved = state["config"]
@@ -411,14 +411,13 @@ class Trainer:
             changed.append(f"checkpoint format {state.get('format', 1)}, this version reads {CHECKPOINT_FORMAT}")
         if state["step"] > self.total_steps:
             changed.append(f"epochs (checkpoint at step {state['step']} > {self.total_steps})")
+        changes = ", ".join(_describe_change(k, saved, self.cfg) for k in changed)
         if changed and if_changed == "restart":
-            print(f"[train] {self.ckpt_path}: parameters changed ({', '.join(changed)}); training from scratch",
-                  file=sys.stderr)
             self.ckpt_path.unlink()
-            self._drop_snapshots_after(0)
+            self._start_afresh(f"{self.ckpt_path} was made with other parameters ({changes})")
             return False
         if changed:
-            raise UserError(f"{self.ckpt_path} was trained with other parameters ({', '.join(changed)}); "
+            raise UserError(f"{self.ckpt_path} was trained with other parameters ({changes}); "
                             "delete it, or pass --if-changed restart, to train from scratch")
         self.gan.load_state_dict(state["gan"])
         self.step = state["step"]
@@ -433,9 +432,19 @@ class Trainer:
                   f"starts again from this epoch (the best so far was epoch {self.best['epoch']})", file=sys.stderr)
             self.best = None
         self.seconds_before = state.get("seconds_total", 0.0)
-        _truncate_log(self.log_path, self.step)
+        self.log.lines = state["log"] if "log" in state else _legacy_log_lines(self.out_dir, self.step)
+        self.log.save()  # at once: the workflow may have deleted it, and a finished run writes no new checkpoint
         self._drop_snapshots_after(self.step // self.steps_per_epoch)
+        print(f"[train] resuming from {self.ckpt_path} at step {self.step} of {self.total_steps} "
+              f"(epoch {self.step / self.steps_per_epoch:g})", file=sys.stderr, flush=True)
         return True
+
+    def _start_afresh(self, why: str) -> None:
+        """Say why training starts from step 0; drop the outputs of a discarded run (its snapshots, its log)."""
+        print(f"[train] training from scratch: {why}", file=sys.stderr, flush=True)
+        self._drop_snapshots_after(0)
+        self.log.path.unlink(missing_ok=True)
+        (self.out_dir / LEGACY_LOG).unlink(missing_ok=True)
 
     # -- the loop ------------------------------------------------------------------------------
     def batches(self, step: int) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
@@ -456,7 +465,6 @@ class Trainer:
         self.t_start = time.perf_counter()
         resumed = self.try_resume(if_changed)
         start_step = self.step
-        log = MetricLog(self.log_path, append=resumed)
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not show_progress, unit="it", dynamic_ncols=True)
         acc = torch.zeros(len(METRIC_NAMES), device=self.device)
         n_acc, t_last, last_line = 0, time.perf_counter(), 0.0
@@ -473,7 +481,7 @@ class Trainer:
                 row.update(step=self.step, epoch=self.step / self.steps_per_epoch, lr=self.gan.opt_g.lr(),
                            momentum=self.gan.opt_g.momentum(epoch),
                            examples_per_s=n_acc * self.batch * self.cfg["k"] / (now - t_last))
-                log.write(row)
+                self.log.add(row)
                 bar.update(n_acc)
                 bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row['g_loss']:.3f}", refresh=False)
                 if not show_progress and now - last_line > 30:
@@ -487,7 +495,6 @@ class Trainer:
             if self.step % self.cfg["checkpoint_every"] == 0 or self.step == self.total_steps:
                 self.save_checkpoint()
         bar.close()
-        log.close()
         return {"steps": self.step, "steps_this_run": self.step - start_step, "resumed": resumed,
                 "seconds_this_run": time.perf_counter() - self.t_start,
                 "seconds_total": self.seconds_before + time.perf_counter() - self.t_start}
@@ -542,33 +549,48 @@ class Trainer:
 
 
 class MetricLog:
-    """Per-interval training metrics as CSV (drawn by `dvc plots` and the report)."""
+    """Per-interval training metrics as CSV (drawn by `dvc plots` and the report). The rows are kept
+    in the checkpoint and `save` rewrites the file atomically at every checkpoint, so the file ends
+    where the checkpoint does: a killed run leaves no row its resumption writes again, and a resumed
+    run rebuilds the file when the workflow removed it (Snakemake deletes a job's outputs first)."""
 
     FIELDS = ("step", "epoch", *METRIC_NAMES, "lr", "momentum", "examples_per_s")
 
-    def __init__(self, path: Path, append: bool) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        exists = append and path.exists()
-        self.file = open(path, "a" if exists else "w", newline="")
-        self.writer = csv.DictWriter(self.file, fieldnames=self.FIELDS, extrasaction="ignore")
-        if not exists:
-            self.writer.writeheader()
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lines: list[str] = []  # CSV rows without the header
 
-    def write(self, row: dict[str, float]) -> None:
-        self.writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-        self.file.flush()
+    def add(self, row: dict[str, float]) -> None:
+        self.lines.append(",".join(_csv_value(row[k]) for k in self.FIELDS))
 
-    def close(self) -> None:
-        self.file.close()
+    def save(self) -> None:
+        write_text(self.path, "\n".join([",".join(self.FIELDS), *self.lines]) + "\n")
 
 
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log rows written after the checkpoint being resumed (a killed run wrote them)."""
-    if not path.exists():
-        return
-    lines = path.read_text().splitlines(keepends=True)
-    kept = lines[:1] + [ln for ln in lines[1:] if int(ln.split(",", 1)[0]) <= step]
-    write_text(path, "".join(kept))
+def _csv_value(value: float) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _legacy_log_lines(out_dir: Path, step: int) -> list[str]:
+    """The rows up to `step` of a checkpoint written before the rows moved into it: from the old
+    running log (removed here), else train_log.csv."""
+    legacy = out_dir / LEGACY_LOG
+    path = legacy if legacy.exists() else out_dir / "train_log.csv"
+    lines = path.read_text().splitlines()[1:] if path.exists() else []
+    legacy.unlink(missing_ok=True)
+    return [line for line in lines if int(line.split(",", 1)[0]) <= step]
+
+
+def _describe_change(key: str, saved: dict[str, Any], cfg: dict[str, Any]) -> str:
+    """`key: old -> new` for a changed parameter (other reasons, already sentences, as they are)."""
+    if key not in saved and key not in cfg:
+        return key
+    return f"{key}: {_short(saved.get(key))} -> {_short(cfg.get(key))}"
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _log_line(row: dict[str, float], total: int) -> None:
@@ -586,8 +608,6 @@ def train(cfg: dict[str, Any], dataset: str, data_path: Path, out_dir: Path, if_
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(cfg, data_path, out_dir, dataset)
     run = trainer.run(show_progress=sys.stderr.isatty(), if_changed=if_changed)
-    shutil.copyfile(trainer.log_path, out_dir / "train_log.tmp")
-    os.replace(out_dir / "train_log.tmp", out_dir / "train_log.csv")
     use_best = cfg["select"] == "best_valid" and trainer.best is not None
     G = trainer.gan.G
     if use_best:
@@ -606,11 +626,15 @@ def train(cfg: dict[str, Any], dataset: str, data_path: Path, out_dir: Path, if_
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train a GAN (resumes from OUT/checkpoint.pt)")
     p.add_argument("dataset", help="dataset name: its train.<name> section in params")
-    p.add_argument("--data", type=Path, help="prepared .npz (default data/prepared/<dataset>.npz)")
-    p.add_argument("--out", type=Path, help="output folder (default results/<dataset>/s<seed>)")
-    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="read train.common + train.<dataset>")
-    p.add_argument("--config-json", help="the merged training section as JSON (the workflow passes it)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", type=Path, help="prepared .npz (default: data/prepared/DATASET/dataset.npz)")
+    p.add_argument("--out", type=Path,
+                   help="output folder, resumed from its checkpoint.pt (default: results/runs/DATASET/train/sSEED, "
+                        "the workflow's)")
+    p.add_argument("--params", type=Path, default=None,
+                   help="params file whose train.common + train.<dataset> are the defaults (default: params.yaml)")
+    p.add_argument("--config-json", help="training keys as JSON merged over those defaults (any subset)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the initialisation, noise, dropout and minibatch order (default: 0)")
     p.add_argument("--epochs", type=int, help="override the epoch budget")
     p.add_argument("--if-changed", choices=["error", "restart"], default="error",
                    help="what to do with a checkpoint made with other parameters")
@@ -619,9 +643,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _cli(args: argparse.Namespace) -> None:
     data = args.data or Path("data/prepared") / args.dataset / "dataset.npz"
-    out = args.out or Path("results") / args.dataset / f"s{args.seed}"
-    params = load_params(args.params) if args.params.exists() or not args.config_json else {}
-    cfg = json.loads(args.config_json) if args.config_json else train_config(params, args.dataset)
+    out = args.out or Path("results/runs") / args.dataset / "train" / f"s{args.seed}"
+    try:
+        overrides = json.loads(args.config_json) if args.config_json else None
+    except json.JSONDecodeError as err:
+        raise UserError(f"--config-json is not valid JSON: {err}") from err
+    check_train_overrides(overrides or {}, "--config-json")
+    cfg = train_config(resolve(args.params), args.dataset, overrides)
     cfg["seed"] = args.seed
     if args.epochs:
         cfg["epochs"] = args.epochs
