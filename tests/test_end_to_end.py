@@ -24,7 +24,7 @@ def documented_commands(text: str) -> list[str]:
     """Shell commands of the marked blocks: comments dropped, backslash continuations joined."""
     commands = []
     for block in MARKED_BLOCK.findall(text):
-        joined = re.sub(r"\\\n\s*", " ", block)
+        joined = re.sub(r"\s*\\\n\s*", " ", block)
         commands += [re.sub(r"\s+#.*$", "", line).strip() for line in joined.splitlines()
                      if line.strip() and not line.lstrip().startswith("#")]
     return commands

@@ -298,5 +298,8 @@ def test_kmeans_cli_then_parzen_on_the_centres(tmp_path, capsys) -> None:
                  "--out", str(tmp_path / "kmeans_parzen.json"), "--device", "cpu"]) == 0
     r = json.loads((tmp_path / "kmeans_parzen.json").read_text())
     assert (r["model"], r["n_samples"]) == ("kmeans", 40)
-    assert main(argv[:4] + ["501"] + argv[5:]) == 2
-    assert "--k must be in 1..500" in capsys.readouterr().err
+    assert main(argv[:4] + ["501"] + argv[5:]) == 0   # more centres than rows: every row is a centre
+    with np.load(out) as saved:
+        assert saved["x"].shape == (500, 64) and saved["counts"].tolist() == [1] * 500
+    assert main(argv[:4] + ["0"] + argv[5:]) == 2
+    assert "--k, --iters and --batch-size must be >= 1" in capsys.readouterr().err

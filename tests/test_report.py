@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from pathlib import Path
 
 import numpy as np
+import yaml
 from matplotlib.figure import Figure
 
 from ganrepro import report
@@ -96,3 +98,49 @@ def test_rst_captions_match_the_report(repo_root: Path) -> None:
     for key, text in report.CAPTIONS.items():
         rst = (repo_root / "workflow" / "report" / f"{key}.rst").read_text().strip()
         assert rst == text.replace("{dataset}", "{{ snakemake.wildcards.dataset }}"), key
+
+
+def test_report_labels_a_reduced_budget_at_the_top_and_beside_the_comparison(tmp_path: Path, repo_root: Path) -> None:
+    params = yaml.safe_load((repo_root / "params.yaml").read_text())
+    config = {**params, "preset": "fast", "datasets": ["mnist", "ring"], "sample": {**params["sample"], "n": 2000}}
+    results = tmp_path / "results"
+    gan = parzen_json(results / "runs/mnist/eval/s0/parzen.json", "mnist", "gan", -45.3, 2.1)
+    ref = parzen_json(results / "runs/mnist/eval/reference_parzen.json", "mnist", "reference", 120.0, 2.0)
+    km = parzen_json(results / "runs/mnist/eval/kmeans_parzen.json", "mnist", "kmeans", 150.0, 2.0)
+    assert main(["table", "--parzen", gan, "--reference", ref, "--kmeans", km, "--config-json", json.dumps(config),
+                 "--params", str(repo_root / "params.yaml"), "--out-dir", str(results / "table1")]) == 0
+    write_json(results / "runs/mnist/metrics.json", {"dataset": "mnist", "parzen_log_likelihood": -45.3})
+    fig = Figure(figsize=(2, 2))
+    fig.subplots().plot(np.arange(3))
+    sweep = save_figure(fig, results / "figures" / "sigma_sweep_mnist")[0]
+    out = tmp_path / "report.html"
+    assert main(["report", "--results", str(results), "--config-json", json.dumps(config), "--figures", str(sweep),
+                 "--out", str(out)]) == 0
+    text = out.read_text().replace("&#x27;", "'")
+    banner = text.index("Reduced budgets (fast preset): these results are not comparable with the paper.")
+    assert banner < text.index("<h2>") and "MNIST: fast preset, 2000 samples (the paper: 10,000)" in text
+    assert ("MNIST: measured -45 ± 2.1 on a reduced budget (fast preset, 2000 samples (the paper: 10,000)): "
+            "not comparable with the paper's 225 ± 2.") in text
+    assert "lower than the paper" not in text and "difference" not in text
+    assert "k-means centres of the training set (as many as samples) score 150 ± 2, above the real images" in text
+    assert "TFD" not in text.split("What matches the paper")[1].split("<h2>")[0]    # not in the datasets list
+    assert "Reduced budget (not comparable with the paper)</th>" in text            # Table 1's column
+    assert report.caption("sigma_sweep", "mnist") in text and "Sigma sweep (MNIST)" in text
+    assert "Published MNIST scores under the same protocol (quoted, not measured)" in text
+    assert "<td>GMMN + AE</td>" in text and "<td>282 ± 2</td>" in text
+
+
+def test_datasets_left_out_of_the_list_are_not_reported_as_not_run() -> None:
+    missing = {"tfd": "not run: TFD_48x48.mat not found"}
+    lines = report.findings(None, missing, None, [], requested=["cifar10", "tfd"])
+    assert not any(line.startswith("MNIST") for line in lines)
+    assert "TFD: the paper reports 2057 ± 26; not run: TFD_48x48.mat not found." in lines
+    assert any(line.startswith("MNIST: the paper reports 225 ± 2") for line in report.findings(None, {}, None, []))
+
+
+def test_figure_keys_and_captions() -> None:
+    assert report.figure_key(Path("sigma_sweep_fashion-mnist.png")) == ("sigma_sweep", "fashion-mnist")
+    assert report.figure_key(Path("conditional_mnist.png")) == ("conditional", "mnist")
+    assert report.figure_key(Path("figure1_toy1d.png")) == ("figure1", "")
+    assert report.figure_key(Path("ring_modes.png")) == ("ring", "")
+    assert report.caption("conditional", "mnist").startswith("Conditional GAN p(x | c) on MNIST: one row per class")

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from ganrepro.cli import main
+from ganrepro.datasets import TFD_FOLDS
+from test_datasets import write_tfd
 
 
 def write(path: Path, data: dict) -> Path:
@@ -56,3 +62,55 @@ def test_not_run_marks_every_output_and_the_extended_table_says_so(tmp_path: Pat
     assert "| Parzen log-likelihood, paper protocol | 201.2 ± 3.2 | not run |" in table
     assert "| Classifier FID, samples vs test images | 4.5 | not run |" in table
     assert "Conditional GAN" not in table  # rows without any value are left out
+
+
+def test_tfd_folds_draws_and_reference_rows_from_a_synthetic_tfd_file(tmp_path: Path, monkeypatch) -> None:
+    """TFD_48x48.mat in the real format, prepared by the real step; every fold scored for the model
+    (with a further sample draw) and for the reference row; the two errors of per-fold results
+    named apart in metrics.json, and Table 1 averaging every fold of the reference row."""
+    monkeypatch.chdir(tmp_path)
+    write_tfd(tmp_path / "TFD_48x48.mat")
+    for step in ("fetch", "prepare"):
+        assert main([step, "tfd", "--raw-dir", "raw", "--tfd-file", "TFD_48x48.mat",
+                     *(["--out", "tfd.npz"] if step == "prepare" else [])]) == 0
+    rng = np.random.default_rng(0)
+    for name in ("samples", "draw1"):
+        np.savez(tmp_path / f"{name}.npz", x=rng.integers(0, 256, (30, 1, 48, 48), dtype=np.uint8))
+    common = ["--valid-limit", "0", "--dataset", "tfd", "--device", "cpu", "--sweep-num", "5"]
+    model, reference = [], []
+    for k in range(TFD_FOLDS):
+        split = ["--valid", f"tfd.npz:x_valid_fold{k}", "--test", f"tfd.npz:x_test_fold{k}", "--fold", str(k)]
+        model.append(tmp_path / f"parzen_fold{k}.json")
+        assert main(["parzen", "--samples", "samples.npz:x", "--more-samples", "draw1.npz:x", *split, *common,
+                     "--seed", "0", "--out", str(model[-1])]) == 0
+        reference.append(tmp_path / f"reference_parzen_fold{k}.json")
+        assert main(["parzen", "--samples", "tfd.npz:x_train", "--samples-limit", "10", *split, *common,
+                     "--model", "reference", "--out", str(reference[-1])]) == 0
+    folds = [json.loads(p.read_text()) for p in model]
+    refs = [json.loads(p.read_text()) for p in reference]
+    assert all(f["draws"]["n"] == 2 for f in folds)
+    assert main(["metrics", "--dataset", "tfd", "--parzen", *map(str, model), "--reference", *map(str, reference),
+                 "--out", "metrics.json"]) == 0
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    lls = [f["log_likelihood"] for f in folds]
+    assert m["parzen_log_likelihood"] == pytest.approx(statistics.fmean(lls))
+    assert m["parzen_fold_sd"] == pytest.approx(statistics.stdev(lls))
+    assert m["parzen_fold_standard_error"] == pytest.approx(statistics.stdev(lls) / math.sqrt(TFD_FOLDS))
+    assert m["parzen_standard_error_mean"] == pytest.approx(statistics.fmean(f["standard_error"] for f in folds))
+    assert "parzen_standard_error" not in m and "reference_standard_error" not in m
+    assert m["parzen_draws_mean"] == pytest.approx(statistics.fmean(f["draws"]["mean"] for f in folds))
+    ref_lls = [r["log_likelihood"] for r in refs]
+    assert m["reference_log_likelihood"] == pytest.approx(statistics.fmean(ref_lls))
+    assert m["reference_fold_standard_error"] == pytest.approx(statistics.stdev(ref_lls) / math.sqrt(TFD_FOLDS))
+
+    assert main(["table", "--parzen", *map(str, model), "--reference", *map(str, reference), "--metrics",
+                 "metrics.json", "--out-dir", "table"]) == 0
+    table = json.loads((tmp_path / "table/table1.json").read_text())
+    cell = next(r for r in table["rows"] if r["model"] == "Training images (reference)")["cells"]["tfd"]
+    assert cell["folds"] == list(range(TFD_FOLDS))
+    assert cell["log_likelihood"] == pytest.approx(statistics.fmean(ref_lls))
+    assert cell["error"] == pytest.approx(statistics.stdev(ref_lls) / math.sqrt(TFD_FOLDS))
+    assert "standard error across the 5 folds (SD of the fold means / sqrt 5)" in cell["error_kind"]
+    extended = (tmp_path / "table/table1_extended.md").read_text()
+    assert "| Parzen ± across folds (SD of the fold means / sqrt folds): Table 1's ± |" in extended
+    assert "| Parzen standard error over the test points, mean over folds |" in extended

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 from torch.nn import functional as F
 
@@ -30,6 +31,7 @@ from ganrepro.artifacts import load_model
 from ganrepro.datasets import CLASS_NAMES, load_labels, load_split, read_meta
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
+from ganrepro.figures import image_grid, save_figure
 from ganrepro.io import atomic_path, write_json
 from ganrepro.models import condition_classes
 from ganrepro.sample import generate
@@ -314,13 +316,9 @@ def class_metrics(model: Classifier, x: np.ndarray, labels: np.ndarray | None, d
 # ---------------------------------------------------------------------------------------------
 
 
-def conditional_figure(model_path: Path, out: Path, per_class: int = 10, seed: int = 0,
-                       device: str = "auto") -> list[Path]:
-    """One row per class of samples from a conditional generator; write OUT.png and OUT.pdf."""
-    from matplotlib.figure import Figure
-
-    from ganrepro.figures import image_grid, save_figure
-
+def conditional_samples_figure(model_path: Path, per_class: int = 10, seed: int = 0, device: str = "auto") -> Figure:
+    """One row per class of samples from a conditional generator (sample i asks for class i % k),
+    titled with what it shows."""
     G, _, meta = load_model(model_path, resolve_device(device))
     k, shape = condition_classes(G), tuple(meta["example_shape"])
     if not k:
@@ -329,10 +327,10 @@ def conditional_figure(model_path: Path, out: Path, per_class: int = 10, seed: i
     if len(shape) != 3:
         raise UserError(f"{model_path}: conditional-figure draws images; {meta['dataset']} has examples "
                         f"of shape {shape}")
-    x = generate(G, meta["config"], k * per_class, seed)["x"]  # sample i asks for class i % k
+    x = generate(G, meta["config"], k * per_class, seed)["x"]
     rows = np.clip(x.reshape(per_class, k, *shape).swapaxes(0, 1), 0.0, 1.0).reshape(k * per_class, *shape)
     names = CLASS_NAMES.get(meta["dataset"]) or [str(c) for c in range(k)]
-    fig = Figure(figsize=(0.5 * per_class + 1.2, 0.5 * k))
+    fig = Figure(figsize=(0.5 * per_class + 1.2, 0.5 * k + 0.5))
     ax = fig.subplots()
     ax.imshow(image_grid(rows, per_class), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_yticks([(shape[1] + 1) * (r + 0.5) for r in range(k)], names[:k])
@@ -340,7 +338,15 @@ def conditional_figure(model_path: Path, out: Path, per_class: int = 10, seed: i
     ax.tick_params(length=0)
     for side in ax.spines.values():
         side.set_visible(False)
-    return save_figure(fig, out)
+    ax.set_title(f"{meta['dataset']}: conditional GAN p(x | c), one row per class c\n"
+                 f"samples 0..{per_class - 1} of each class, seed {seed} (not selected)", fontsize=9)
+    return fig
+
+
+def conditional_figure(model_path: Path, out: Path, per_class: int = 10, seed: int = 0,
+                       device: str = "auto") -> list[Path]:
+    """`conditional_samples_figure` written as OUT.png and OUT.pdf."""
+    return save_figure(conditional_samples_figure(model_path, per_class, seed, device), out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,9 +362,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help=f"default {DEFAULT_EPOCHS}")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help=f"default {DEFAULT_BATCH}")
     p.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"Adam learning rate (default {DEFAULT_LR})")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch order (default 0)")
     p.add_argument("--train-limit", type=int, default=None, help="use only the first N training examples")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)")
     p.set_defaults(func=_classifier_command)
 
     m = subparsers.add_parser("class-metrics", help="classifier FID, class coverage and label accuracy of samples")
@@ -370,15 +377,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="also compute classifier_fid_reference: first N training images vs the test images")
     m.add_argument("--min-share", type=float, default=None,
                    help=f"share a class needs to count as covered (default {COVERAGE_FRACTION} / classes)")
-    m.add_argument("--device", default="auto")
+    m.add_argument("--device", default="auto",
+                   help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)")
     m.set_defaults(func=_class_metrics_command)
 
     f = subparsers.add_parser("conditional-figure", help="one row of samples per class from a conditional model")
     f.add_argument("--model", type=Path, required=True, help="model.pt of a conditional `ganrepro train`")
     f.add_argument("--out", type=Path, required=True, help="writes OUT.png and OUT.pdf")
-    f.add_argument("--per-class", type=int, default=10)
-    f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--device", default="auto")
+    f.add_argument("--per-class", type=int, default=10, help="samples per class, one row per class (default 10)")
+    f.add_argument("--seed", type=int, default=0, help="seed of the noise z (default 0)")
+    f.add_argument("--device", default="auto",
+                   help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)")
     f.set_defaults(func=lambda a: print("wrote " + ", ".join(
         map(str, conditional_figure(a.model, a.out, a.per_class, a.seed, a.device)))))
 

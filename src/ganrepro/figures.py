@@ -1,5 +1,6 @@
-"""Figures 1-3 of the paper, the ring's mode coverage, reconstructions G(E(x)) and training curves:
-`ganrepro figure KIND ... --out PREFIX` writes PREFIX.png and PREFIX.pdf, each atomically."""
+"""Figures 1-3 of the paper, the ring's mode coverage, reconstructions G(E(x)), training curves and the
+Parzen sigma sweep: `ganrepro figure KIND ... --out PREFIX` writes PREFIX.png and PREFIX.pdf, each
+atomically."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
+from matplotlib.ticker import FuncFormatter
 from scipy import stats
 from torch import nn
 from torch.nn import functional as F
@@ -454,13 +456,88 @@ def figure_curves(logs: list[Path], summaries: list[Path], parzen: list[Path], o
 
 
 # ---------------------------------------------------------------------------------------------
+# Parzen sigma sweep: how much of a score the sigma grid decides
+# ---------------------------------------------------------------------------------------------
+
+SWEEP_NAMES = {"gan": "GAN", "reference": "training images", "kmeans": "k-means centres"}
+
+
+def sweep_label(data: dict[str, Any]) -> str:
+    """'GAN seed 0', 'training images', 'k-means centres fold 2' for a parzen json."""
+    model = data.get("model") or "gan"
+    name = data.get("label") or SWEEP_NAMES.get(model, model)
+    seed, fold = data.get("seed"), data.get("fold")
+    return name + (f" seed {seed}" if seed is not None else "") + (f" fold {fold}" if fold is not None else "")
+
+
+def validation_curve(data: dict[str, Any]) -> pd.Series:
+    """Every mean validation log-likelihood a parzen json holds (paper grid, fine grid, sweep), by sigma."""
+    points = {v["sigma"]: v["log_likelihood"] for v in data["valid_scores"]}
+    if data.get("fine"):
+        points.update({v["sigma"]: v["log_likelihood"] for v in data["fine"]["valid_scores"]})
+    if data.get("sweep"):
+        points.update(zip(data["sweep"]["sigmas"], data["sweep"]["valid_log_likelihoods"]))
+    return pd.Series(points).sort_index()
+
+
+def grid_loss(data: dict[str, Any]) -> float:
+    """Nats of validation log-likelihood between the best sigma found anywhere (sweep, fine grid) and
+    the paper grid's choice: what the grid's coarseness costs this model."""
+    curve = validation_curve(data)
+    return float(curve.max() - curve[data["sigma"]])
+
+
+def _draw_sweep(ax: Axes, ax_loss: Axes, data: dict[str, Any]) -> None:
+    """One json's curve on both panels, with its grid points and its chosen sigmas marked."""
+    curve = validation_curve(data)
+    grid = pd.DataFrame(data["valid_scores"]).set_index("sigma")["log_likelihood"]
+    label = f"{sweep_label(data)} (grid loses {grid_loss(data):.1f} nats)"
+    for target, shift in ((ax, 0.0), (ax_loss, curve.max())):
+        line, = target.plot(curve.index, curve - shift, "-", lw=1.2, label=label if target is ax else None)
+        colour = line.get_color()
+        target.plot(grid.index, grid - shift, "o", ms=4, mfc="none", color=colour)
+        target.plot(data["sigma"], curve[data["sigma"]] - shift, "*", ms=13, color=colour, mec="k", mew=0.5)
+        if data.get("fine"):
+            fine = data["fine"]["sigma"]
+            target.plot(fine, curve[fine] - shift, "D", ms=6, color=colour, mec="k", mew=0.5)
+
+
+def figure_sigma_sweep(parzen: list[Path], out: Path) -> dict[str, float]:
+    """Validation log-likelihood against sigma for each parzen json (left), and less each curve's best
+    (right, zoomed to the grid's losses); returns each json's grid loss by its label."""
+    runs = [read_json(p) for p in parzen]
+    if not runs:
+        raise UserError("figure sigma-sweep: give at least one parzen json (--parzen)")
+    fig = Figure(figsize=(11, 4.2), layout="tight")
+    ax, ax_loss = fig.subplots(1, 2)
+    for data in runs:
+        _draw_sweep(ax, ax_loss, data)
+    floor = -max(20.0, 3 * max(grid_loss(d) for d in runs))
+    shown = [s for d in runs for s, v in (validation_curve(d) - validation_curve(d).max()).items() if v >= floor]
+    dataset = runs[0].get("dataset") or ""
+    ax.set(xscale="log", xlabel="sigma", ylabel="mean validation log-likelihood (nats)",
+           title=f"{dataset}: Parzen window score against sigma")
+    ax.legend(fontsize=7, title="o paper grid  * its choice  \u25c6 fine grid", title_fontsize=7)
+    ax_loss.set(xscale="log", xlabel="sigma", ylabel="less the curve's best (nats)",
+                xlim=(min(shown) / 1.15, max(shown) * 1.15), ylim=(floor, -0.05 * floor),
+                title="what the sigma grid decides (zoomed on the optima)")
+    ax_loss.axhline(0, color="0.6", lw=0.8, ls=":")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")  # 0.2, not 2 x 10^-1, on the zoomed log axis
+    ax_loss.xaxis.set_major_formatter(plain)
+    ax_loss.xaxis.set_minor_formatter(plain)
+    ax_loss.tick_params(axis="x", which="minor", labelsize=7)
+    save_figure(fig, out)
+    return {sweep_label(d): grid_loss(d) for d in runs}
+
+
+# ---------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("figure", help="draw a figure as PNG and PDF: toy1d, samples, interp, reconstruct, "
-                                              "ring or curves")
+                                              "ring, sigma-sweep or curves")
     kinds = p.add_subparsers(dest="figure", required=True, metavar="KIND")
 
     def kind(name: str, help_text: str, func: Callable[[argparse.Namespace], Any], *, model: bool = True,
@@ -470,7 +547,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             k.add_argument("--model", type=Path, required=True, help="model.pt written by `ganrepro train`")
         k.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.png and PREFIX.pdf")
         if device:
-            k.add_argument("--device", default="auto")
+            k.add_argument("--device", default="auto",
+                           help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)")
         k.set_defaults(func=func)
         return k
 
@@ -489,33 +567,39 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         value = getattr(defaults, field_name)
         k.add_argument("--" + field_name.replace("_", "-"), type=type(value), default=value,
                        help=f"{help_text} (default {value})")
-    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--seed", type=int, default=0, help="seed of the noise and the batches (default 0)")
 
     k = kind("samples", "Figure 2: random samples with the nearest training example of the last sample per row",
              lambda a: figure_samples(a.model, a.data, a.rows, a.cols, a.out, a.seed, a.device))
     k.add_argument("--data", type=Path, required=True, help="prepared .npz: neighbours come from its train split")
-    k.add_argument("--rows", type=int, default=10)
+    k.add_argument("--rows", type=int, default=10, help="rows of samples (default 10)")
     k.add_argument("--cols", type=int, default=10, help="columns including the neighbour column")
     k.add_argument("--seed", type=int, default=0, help="samples 0.. of this seed are shown (no selection)")
 
     k = kind("interp", "Figure 3: linear interpolations between random points in z space",
              lambda a: figure_interp(a.model, a.rows, a.steps, a.out, a.seed, a.device))
-    k.add_argument("--rows", type=int, default=8)
-    k.add_argument("--steps", type=int, default=10)
-    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--rows", type=int, default=8, help="interpolations, one per row (default 8)")
+    k.add_argument("--steps", type=int, default=10, help="points along each line, ends included (default 10)")
+    k.add_argument("--seed", type=int, default=0, help="seed of the end points z0, z1 (default 0)")
 
     k = kind("reconstruct", "test images beside G(E(x)) (learned approximate inference)",
              lambda a: figure_reconstruct(a.model, a.encoder, a.data, a.rows, a.cols, a.out, a.device))
     k.add_argument("--encoder", type=Path, required=True, help="encoder.pt written by `ganrepro infer`")
     k.add_argument("--data", type=Path, required=True, help="prepared .npz: the first test examples are shown")
-    k.add_argument("--rows", type=int, default=5)
-    k.add_argument("--cols", type=int, default=8)
+    k.add_argument("--rows", type=int, default=5, help="rows of test images (default 5)")
+    k.add_argument("--cols", type=int, default=8, help="test images per row (default 8)")
 
     k = kind("ring", "samples over the 8 modes of the ring, and mode coverage",
              lambda a: figure_ring(a.samples, a.data, a.out, a.metrics_out), model=False, device=False)
     k.add_argument("--samples", type=Path, required=True, help="samples.npz written by `ganrepro sample`")
     k.add_argument("--data", type=Path, required=True, help="prepared ring .npz (mode layout, data drawn in grey)")
     k.add_argument("--metrics-out", type=Path, help="json: modes covered, high-quality fraction, per-mode counts")
+
+    k = kind("sigma-sweep", "Parzen validation log-likelihood against sigma: the paper's grid, its choice, "
+                            "the fine grid",
+             lambda a: figure_sigma_sweep(a.parzen, a.out), model=False, device=False)
+    k.add_argument("--parzen", type=Path, nargs="+", required=True,
+                   help="parzen json files (models and reference rows) written with --sweep-num")
 
     k = kind("curves", "training curves, Parzen sigma selection and validation history",
              lambda a: figure_curves(a.logs, a.summaries, a.parzen, a.out), model=False, device=False)

@@ -27,7 +27,7 @@ from ganrepro.paper import paper_grid
 from ganrepro.arrays import load_array, load_matrix
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
-from ganrepro.io import write_json
+from ganrepro.io import save_npz, write_json
 
 PRECISION = ("float32 squared distances by norm expansion after centring points and samples on the "
              "samples' mean; exponent arguments clamped at -80 below each row's maximum; "
@@ -94,18 +94,70 @@ def squared_distances(a: Tensor, b: Tensor) -> Tensor:
         return ref.partial(q).add_((q * q).sum(1, keepdim=True)).clamp_min_(0.0)
 
 
+def _nearest(points: Tensor, ref: _Centred, batch_size: int) -> tuple[Tensor, Tensor]:
+    """For each row of `points` (on ref's device), the index of its nearest reference row and the
+    squared distance to it, one matrix product per chunk of `batch_size` rows."""
+    index, distance = [], []
+    with _exact_float32_matmul():
+        for start in range(0, len(points), batch_size):
+            q = points[start:start + batch_size] - ref.center
+            low, arg = ref.partial(q).min(1)
+            index.append(arg)
+            distance.append(low.add_((q * q).sum(1)).clamp_min_(0.0))
+    if not index:
+        return torch.zeros(0, dtype=torch.int64), torch.zeros(0)
+    return torch.cat(index), torch.cat(distance)
+
+
 @torch.no_grad()
 def nearest_indices(queries: np.ndarray | Tensor, reference: np.ndarray | Tensor, *,
                     batch_size: int = DEFAULT_BATCH, device: str | torch.device | None = None) -> np.ndarray:
     """Index of the nearest reference row (Euclidean) for each query row, as int64."""
     dev = _pick_device(device, reference, queries)
     ref = _Centred.of(_as_matrix(reference, dev))
-    q_all = _as_matrix(queries, dev)
-    out = []
-    with _exact_float32_matmul():
-        for start in range(0, len(q_all), batch_size):
-            out.append(ref.partial(q_all[start:start + batch_size] - ref.center).argmin(1).cpu())
-    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
+    return _nearest(_as_matrix(queries, dev), ref, batch_size)[0].cpu().numpy()
+
+
+@dataclass(frozen=True)
+class KMeans:
+    """Centres found by `kmeans` and the trace of its rounds."""
+
+    centres: np.ndarray     # (k, d) float32
+    counts: list[int]       # rows assigned to each centre in the last round
+    inertia: list[float]    # mean squared distance of the rows to their nearest centre, each round
+    changed: list[int]      # rows whose nearest centre changed, each round (all rows in the first)
+    seconds: float
+
+
+@torch.no_grad()
+def kmeans(x: np.ndarray | Tensor, k: int, *, iters: int, seed: int, batch_size: int = DEFAULT_BATCH,
+           device: str | torch.device | None = None) -> KMeans:
+    """Lloyd's algorithm: k rows of x drawn without replacement (seeded) start as centres; each round
+    assigns every row to its nearest centre and moves each centre to the mean of its rows, `iters`
+    rounds or until no row changes centre. A centre left without rows keeps its place: the simple,
+    deterministic choice, and a rare case when every centre starts on a row of its own."""
+    began = time.perf_counter()
+    dev = _pick_device(device, x)
+    points = _as_matrix(x, dev)
+    if not 1 <= k <= len(points) or iters < 1:
+        raise ValueError(f"k must be in 1..{len(points)} (the rows) and iters >= 1, got k={k}, iters={iters}")
+    order = torch.randperm(len(points), generator=torch.Generator().manual_seed(seed))
+    centres = points[order[:k].to(dev)].clone()
+    assigned = torch.full((len(points),), -1, dtype=torch.int64, device=dev)
+    inertia, changed = [], []
+    for _ in range(iters):
+        nearest, distance = _nearest(points, _Centred.of(centres), batch_size)
+        inertia.append(float(distance.double().mean()))
+        changed.append(int((nearest != assigned).sum()))
+        assigned = nearest
+        if not changed[-1]:
+            break
+        counts = torch.bincount(assigned, minlength=k)
+        sums = torch.zeros_like(centres).index_add_(0, assigned, points)
+        kept = counts > 0
+        centres[kept] = sums[kept] / counts[kept, None].to(sums.dtype)
+    counts = torch.bincount(assigned, minlength=k)
+    return KMeans(centres.cpu().numpy(), counts.cpu().tolist(), inertia, changed, time.perf_counter() - began)
 
 
 def _log_sums(shifted: Tensor, coefficients: list[float], buf: Tensor) -> Tensor:
@@ -167,13 +219,25 @@ class SigmaChoice:
     valid_scores: list[dict[str, float]]
 
 
-def select_sigma(samples: np.ndarray | Tensor, valid: np.ndarray | Tensor, sigmas: Sequence[float], *,
-                 batch_size: int = DEFAULT_BATCH, device: str | torch.device | None = None) -> SigmaChoice:
-    """Score each sigma by the mean log-likelihood of `valid`; keep the best (first on ties)."""
-    scores = parzen_log_density(valid, samples, sigmas, batch_size=batch_size, device=device).mean(1)
+def _choose(sigmas: Sequence[float], scores: Sequence[float]) -> SigmaChoice:
+    """The sigma of the best mean validation log-likelihood (the first on ties)."""
     best = int(np.argmax(scores))
     return SigmaChoice(float(sigmas[best]),
                        [{"sigma": float(s), "log_likelihood": float(v)} for s, v in zip(sigmas, scores)])
+
+
+def select_sigma(samples: np.ndarray | Tensor, valid: np.ndarray | Tensor, sigmas: Sequence[float], *,
+                 batch_size: int = DEFAULT_BATCH, device: str | torch.device | None = None) -> SigmaChoice:
+    """Score each sigma by the mean log-likelihood of `valid`; keep the best (first on ties)."""
+    return _choose(sigmas, parzen_log_density(valid, samples, sigmas, batch_size=batch_size, device=device).mean(1))
+
+
+def sweep_grid(grid: Sequence[float], num: int) -> list[float]:
+    """`num` log-spaced sigmas from the grid's smallest to its largest (none for num 0): the curve
+    that shows how much of a score the grid's coarseness decides."""
+    if num == 0:
+        return []
+    return np.logspace(math.log10(min(grid)), math.log10(max(grid)), num).tolist()
 
 
 def fine_grid(grid: Sequence[float], best: float, step: float) -> list[float]:
@@ -205,17 +269,21 @@ def per_class_scores(log_density: np.ndarray, labels: np.ndarray) -> dict[str, d
 
 def evaluate(samples: np.ndarray | Tensor, valid: np.ndarray | Tensor, test: np.ndarray | Tensor, *,
              sigmas: Sequence[float] | None = None, valid_limit: int = paper.PARZEN_VALID_LIMIT,
-             fine_step: float = 0.01, batch_size: int = DEFAULT_BATCH,
+             fine_step: float = 0.01, sweep_num: int = 0, batch_size: int = DEFAULT_BATCH,
              device: str | torch.device | None = None, test_labels: np.ndarray | None = None) -> dict[str, Any]:
     """The paper's protocol: sigma chosen on the first `valid_limit` validation points (0 = all),
     test log-likelihood with its standard error; plus, unless `fine_step` is 0, a refinement of
-    sigma on a `fine_step` grid between the chosen sigma's grid neighbours (validation only).
+    sigma on a `fine_step` grid between the chosen sigma's grid neighbours (validation only), and
+    the validation log-likelihood at `sweep_num` log-spaced sigmas across the grid's range.
     With `test_labels`, also the mean per class at the protocol's sigma."""
     began = time.perf_counter()
     grid = [float(s) for s in (paper_grid() if sigmas is None else sigmas)]
+    sweep = sweep_grid(grid, sweep_num)
     valid_used = valid[:valid_limit] if valid_limit else valid
     options = {"batch_size": batch_size, "device": device}
-    coarse = select_sigma(samples, valid_used, grid, **options)
+    # One pass over the validation distances serves the grid and the sweep.
+    scores = parzen_log_density(valid_used, samples, grid + sweep, **options).mean(1)
+    coarse = _choose(grid, scores[:len(grid)])
     fine = select_sigma(samples, valid_used, fine_grid(grid, coarse.sigma, fine_step), **options) if fine_step else None
     chosen = [coarse.sigma] + ([fine.sigma] if fine else [])
     test_ll = parzen_log_density(test, samples, chosen, **options)
@@ -223,10 +291,11 @@ def evaluate(samples: np.ndarray | Tensor, valid: np.ndarray | Tensor, test: np.
     result: dict[str, Any] = {
         "log_likelihood": mean, "standard_error": se, "sigma": coarse.sigma, "valid_scores": coarse.valid_scores,
         "fine": None,
+        "sweep": {"sigmas": sweep, "valid_log_likelihoods": scores[len(grid):].tolist()} if sweep else None,
         "per_class": None if test_labels is None else per_class_scores(test_ll[0], test_labels),
         "n_samples": len(samples), "n_test": len(test), "n_valid_used": len(valid_used),
         "d": int(np.prod(samples.shape[1:])),
-        "sigma_grid": grid, "valid_limit": valid_limit, "fine_step": fine_step,
+        "sigma_grid": grid, "valid_limit": valid_limit, "fine_step": fine_step, "sweep_num": sweep_num,
         "precision": PRECISION, "standard_error_definition": STANDARD_ERROR, "batch_size": batch_size,
     }
     if fine:
@@ -284,14 +353,15 @@ def _grid_from_args(args: argparse.Namespace) -> tuple[list[float], str]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """The `ganrepro parzen` step: evaluate and write the json."""
-    if min(args.valid_limit, args.samples_limit, args.test_limit, args.fine_step) < 0 or args.batch_size < 1:
-        raise UserError("--valid-limit, --samples-limit, --test-limit and --fine-step must be >= 0 "
+    if min(args.valid_limit, args.samples_limit, args.test_limit, args.fine_step, args.sweep_num) < 0 \
+            or args.batch_size < 1:
+        raise UserError("--valid-limit, --samples-limit, --test-limit, --fine-step and --sweep-num must be >= 0 "
                         "and --batch-size >= 1")
     grid, grid_spec = _grid_from_args(args)
     arrays = _load_inputs(args)
     device = resolve_device(args.device)
     options = {"sigmas": grid, "valid_limit": args.valid_limit, "fine_step": args.fine_step,
-               "batch_size": args.batch_size, "device": device}
+               "sweep_num": args.sweep_num, "batch_size": args.batch_size, "device": device}
     result = evaluate(arrays["samples"], arrays["valid"], arrays["test"], test_labels=arrays.get("test_labels"),
                       **options)
     meta = {"dataset": args.dataset, "model": args.model, "seed": args.seed, "fold": args.fold,
@@ -323,7 +393,40 @@ def draw_summary(samples: list[str], results: list[dict[str, Any]]) -> dict[str,
             "fine_sd": statistics.stdev(fine) if fine else None}
 
 
+def kmeans_run(args: argparse.Namespace) -> KMeans:
+    """The `ganrepro kmeans` step: centres of the rows of --data, written as OUT.npz's `x` (float32)
+    beside `counts`, `inertia` and `changed` (the trace of the rounds)."""
+    if min(args.k, args.iters, args.batch_size) < 1:
+        raise UserError(f"--k, --iters and --batch-size must be >= 1; got {args.k}, {args.iters}, {args.batch_size}")
+    x = load_matrix(args.data)
+    if not np.isfinite(x).all():
+        raise UserError(f"{args.data} (--data) contains NaN or infinite values")
+    # Fewer rows than centres: every row is a centre, as the training-images row takes them all.
+    k = min(args.k, len(x))
+    result = kmeans(x, k, iters=args.iters, seed=args.seed, batch_size=args.batch_size,
+                    device=resolve_device(args.device))
+    save_npz(args.out, x=result.centres, counts=np.asarray(result.counts), inertia=np.asarray(result.inertia),
+             changed=np.asarray(result.changed))
+    empty = sum(c == 0 for c in result.counts)
+    print(f"kmeans: {k} centres of {len(x)} rows in {len(result.inertia)} rounds, {result.seconds:.0f} s; "
+          f"mean squared distance {result.inertia[0]:.2f} -> {result.inertia[-1]:.2f}, "
+          f"{result.changed[-1]} rows moved in the last round, {empty} centres without rows -> {args.out}",
+          file=sys.stderr)
+    return result
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    k = subparsers.add_parser("kmeans", help="k-means centres of a data set (Parzen reference row, Theis et al. 2016)")
+    k.add_argument("--data", required=True, help="rows to cluster: file.npy, file.npz or file.npz:KEY")
+    k.add_argument("--k", type=int, required=True,
+                   help="number of centres (the reference row: as many as samples); at most the rows of --data")
+    k.add_argument("--iters", type=int, default=10, help="rounds of Lloyd's algorithm at most (default 10)")
+    k.add_argument("--seed", type=int, default=0, help="seed of the random first centres")
+    k.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help="rows per distance chunk (memory bound)")
+    k.add_argument("--device", default="auto",
+                   help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)")
+    k.add_argument("--out", type=Path, required=True, help="output .npz: x (the centres), counts, inertia, changed")
+    k.set_defaults(func=kmeans_run)
     p = subparsers.add_parser("parzen", help="Parzen window log-likelihood of test data (Table 1 protocol)")
     p.add_argument("--samples", required=True, help="model samples: file.npy, file.npz or file.npz:KEY")
     p.add_argument("--valid", required=True, help="validation data used to choose sigma")
@@ -344,10 +447,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--test-limit", type=int, default=0, help="score the first N test rows; 0 = all (the paper)")
     p.add_argument("--fine-step", type=float, default=0.01,
                    help="step of the fine sigma search between the best sigma's grid neighbours; 0 = off")
+    p.add_argument("--sweep-num", type=int, default=0,
+                   help="also score N log-spaced sigmas across the grid's range on the validation points "
+                        "(the json's `sweep`, for the sigma-sweep figure); 0 = off")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help="points per distance chunk (memory bound)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--dataset", help="metadata stored in the json (Table 1 groups by it)")
-    p.add_argument("--model", default="gan", help="metadata: gan, reference, ... (one Table 1 row each)")
+    p.add_argument("--model", default="gan", help="metadata: gan, reference, kmeans, ... (one Table 1 row each)")
     p.add_argument("--seed", type=int, help="metadata: training seed")
     p.add_argument("--fold", type=int, help="metadata: data fold (TFD)")
     p.add_argument("--label", help="metadata: row label shown in Table 1")

@@ -2,8 +2,10 @@
 
 It gathers what the workflow wrote under `results/`: Table 1, every figure (embedded as base64
 PNG, with its caption), the per-dataset metrics, the inference and ring results, a short computed
-comparison with the paper, the paper's Table 2 for context, the parameters and the versions used.
-Anything missing (a dataset not run, a figure not drawn) is shown as such, not an error.
+comparison with the paper, the published scores it quotes, the paper's Table 2 for context, the
+parameters and the versions used. A run on budgets below the paper's says so at the top and in
+every comparison. Anything missing (a dataset not run, a figure not drawn) is shown as such, not an
+error; a dataset left out of the datasets list is not mentioned.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ganrepro import __version__, paper
 from ganrepro.config import load_params
 from ganrepro.device import resolve_device
 from ganrepro.io import read_json, write_text
-from ganrepro.tables import DATASET_NAMES, MODEL_LABELS, format_score, to_frame
+from ganrepro.tables import ANCHOR_NOTES, DATASET_NAMES, MODEL_LABELS, anchors_frame, format_score, to_frame
 
 # Captions of the figures and of Table 1; workflow/report/<key>.rst holds the same text for
 # `snakemake --report` ({dataset} written there as the Jinja field of the job's wildcard).
@@ -63,12 +65,25 @@ CAPTIONS: dict[str, str] = {
         "Parzen results, the validation log-likelihood over the sigma grid (star: the chosen sigma) and the "
         "validation Parzen estimate during training."
     ),
+    "sigma_sweep": (
+        "Sigma sweep ({dataset}): the mean validation log-likelihood of the Parzen window against sigma, over "
+        "log-spaced values spanning the paper's grid, for the model's samples and for the reference rows (real "
+        "training images, k-means centres of them). Circles: the paper's ten grid values; star: the sigma the "
+        "paper's grid chooses; diamond: the choice of the fine grid. Right: each curve less its best value, so "
+        "the nats that the grid's coarseness decides can be read off."
+    ),
+    "conditional": (
+        "Conditional GAN p(x | c) on {dataset}: one row per class c, samples drawn with that class fed to G (the "
+        "paper's first extension); the first samples of a fixed seed, not selected."
+    ),
     "table1": (
         "Table 1: Parzen window estimates of the mean log-likelihood of test data (nats, higher is better): the "
-        "paper's rows, this reproduction's, and a reference row of real training images."
+        "paper's rows, this reproduction's, and reference rows of real training images and of k-means centres "
+        "of them."
     ),
 }
-FIGURE_ORDER = ("figure1", "figure2", "figure3", "inference", "ring", "curves")
+FIGURE_ORDER = ("figure1", "figure2", "figure3", "conditional", "inference", "ring", "curves", "sigma_sweep")
+UNSPLIT_FIGURES = ("figure1", "ring")  # figures of one dataset each, without it in the file name
 
 # The paper's Table 2 (abridged): challenges in generative modeling, per approach.
 TABLE2 = pd.DataFrame(
@@ -103,6 +118,7 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertic
 th { background: #f3f3f3; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.9em; color: #444; } .missing { color: #a33; } pre { background: #f7f7f7; padding: 0.8em; }
+.budget { border: 2px solid #c60; background: #fff4e5; padding: 0.6em 0.9em; }
 """
 
 
@@ -125,9 +141,15 @@ def embedded_png(path: Path) -> str:
 
 
 def figure_key(path: Path) -> tuple[str, str]:
-    """('figure2', 'mnist') from figure2_mnist.png; ('ring', '') from ring_modes.png."""
-    key, _, dataset = path.stem.partition("_")
-    return key, "" if key in ("figure1", "ring") else dataset
+    """('figure2', 'mnist') from figure2_mnist.png, ('sigma_sweep', 'mnist') from sigma_sweep_mnist.png
+    (the longest caption key that starts the name); ('ring', '') from ring_modes.png."""
+    stem = path.stem
+    key = max((k for k in CAPTIONS if stem == k or stem.startswith(k + "_")), key=len, default=None)
+    if key is None:
+        key, _, dataset = stem.partition("_")
+    else:
+        dataset = stem[len(key) + 1:]
+    return key, "" if key in UNSPLIT_FIGURES else dataset
 
 
 def figures_html(results: Path, figures: list[Path] | None = None) -> str:
@@ -158,10 +180,37 @@ def table1_html(table: dict[str, Any] | None, results: Path) -> str:
     return f"<p>{esc(caption('table1'))}</p>{to_frame(table).to_html(index=False, border=0)}<ul>{notes}</ul>"
 
 
-def gan_cells(table: dict[str, Any] | None) -> tuple[dict[str, dict], dict[str, dict]]:
-    """This reproduction's GAN cells and reference cells of Table 1, by dataset."""
+def row_cells(table: dict[str, Any] | None, model: str) -> dict[str, dict]:
+    """The cells of one of this reproduction's Table 1 rows ('gan', 'reference', 'kmeans'), by dataset."""
     rows = {r["model"]: r["cells"] for r in (table or {}).get("rows", [])}
-    return rows.get(MODEL_LABELS["gan"], {}), rows.get(MODEL_LABELS["reference"], {})
+    return rows.get(MODEL_LABELS[model], {})
+
+
+def model_budget(table: dict[str, Any] | None) -> dict[str, list[str]]:
+    """Per dataset, why the models' scores are not comparable with the paper (Table 1's budgets)."""
+    return ((table or {}).get("budget") or {}).get("models", {})
+
+
+def budget_html(table: dict[str, Any] | None, config: dict[str, Any] | None) -> str:
+    """A box at the top of the report when any budget falls short of the paper's; else nothing."""
+    reasons = model_budget(table)
+    preset = (config or {}).get("preset", "paper")
+    if not reasons and preset == "paper":
+        return ""
+    items = "".join(f"<li>{esc(dataset_name(ds))}: {esc(', '.join(r))}</li>" for ds, r in reasons.items())
+    head = f"Reduced budgets ({esc(preset)} preset)" if preset != "paper" else "Reduced budgets"
+    lo, hi, num = paper.PARZEN_SIGMA_LOG10
+    protocol = (f"{paper.PARZEN_SAMPLES:,} samples, every test point, sigma from logspace({lo:g}, {hi:g}, {num}) "
+                f"chosen on {paper.PARZEN_VALID_LIMIT:,} validation points")
+    return (f'<div class="budget"><strong>{head}: these results are not comparable with the paper.</strong> '
+            f"The paper's protocol: {protocol}; models trained for the default length of params.yaml."
+            f"<ul>{items}</ul></div>")
+
+
+def anchors_html() -> str:
+    """The published scores the project quotes (ganrepro.paper), with their sources."""
+    notes = "".join(f"<li>{esc(n)}</li>" for n in ANCHOR_NOTES)
+    return anchors_frame().to_html(index=False, border=0) + f"<ul>{notes}</ul>"
 
 
 def dataset_metrics(results: Path, datasets: list[str]) -> tuple[dict[str, dict], dict[str, str]]:
@@ -242,28 +291,16 @@ def per_class_html(results: Path) -> str:
 
 
 def findings(table: dict[str, Any] | None, missing: dict[str, str], ring: dict[str, Any] | None,
-             runs: list[dict[str, Any]]) -> list[str]:
-    """Plain sentences: where the measurements agree with the paper, where they do not, what did not run."""
-    gan, ref = gan_cells(table)
+             runs: list[dict[str, Any]], requested: list[str] | None = None) -> list[str]:
+    """Plain sentences: where the measurements agree with the paper, where they do not, what did not
+    run (a dataset left out of the `requested` datasets list is not mentioned)."""
+    gan, budget = row_cells(table, "gan"), model_budget(table)
     lines = []
-    for p in (s for s in paper.TABLE1 if s.model == "Adversarial nets"):
-        cell = gan.get(p.dataset, {})
-        name, quoted = dataset_name(p.dataset), format_score(p.log_likelihood, p.error)
-        if "log_likelihood" not in cell:
-            why = missing.get(p.dataset) or cell.get("display") or "no Parzen result"
-            lines.append(f"{name}: the paper reports {quoted}; {why}.")
+    for p in (s for s in paper.TABLE1 if s.model == paper.GAN_MODEL):
+        if requested is not None and p.dataset not in requested and p.dataset not in missing:
             continue
-        diff = cell["log_likelihood"] - p.log_likelihood
-        spread = math.hypot(cell["error"], p.error)
-        verdict = ("consistent with the paper (within 2 combined errors)" if abs(diff) <= 2 * spread
-                   else f"{'higher' if diff > 0 else 'lower'} than the paper")
-        line = (f"{name}: measured {format_score(cell['log_likelihood'], cell['error'])} against the paper's "
-                f"{quoted}: {verdict}, difference {diff:+.1f} nats ({abs(diff) / spread:.1f} combined errors).")
-        if "log_likelihood" in ref.get(p.dataset, {}):
-            r = ref[p.dataset]
-            line += (f" Real training images in place of samples score {format_score(r['log_likelihood'], r['error'])}"
-                     " under the same estimator, a measure of how much the estimator itself can say.")
-        lines.append(line)
+        lines.append(_paper_finding(p, gan.get(p.dataset, {}), budget.get(p.dataset), missing.get(p.dataset)))
+        lines += _reference_findings(table, p.dataset)
     paper_sets = {p.dataset for p in paper.TABLE1}
     for ds, cell in gan.items():
         if ds not in paper_sets and "log_likelihood" in cell:
@@ -280,6 +317,40 @@ def findings(table: dict[str, Any] | None, missing: dict[str, str], ring: dict[s
                      f"{r['z_recovery']['r2_mean']:.2f}.")
     lines += [f"{dataset_name(ds)}: {why}." for ds, why in missing.items() if ds not in paper_sets]
     return lines
+
+
+def _paper_finding(p: paper.PaperScore, cell: dict[str, Any], budget: list[str] | None, missing: str | None) -> str:
+    """The measured score against the paper's: a verdict only when the budgets are the paper's."""
+    name, quoted = dataset_name(p.dataset), format_score(p.log_likelihood, p.error)
+    if "log_likelihood" not in cell:
+        return f"{name}: the paper reports {quoted}; {missing or cell.get('display') or 'no Parzen result'}."
+    measured = format_score(cell["log_likelihood"], cell["error"])
+    if budget:
+        return (f"{name}: measured {measured} on a reduced budget ({', '.join(budget)}): not comparable with the "
+                f"paper's {quoted}.")
+    diff = cell["log_likelihood"] - p.log_likelihood
+    spread = math.hypot(cell["error"], p.error)
+    verdict = ("consistent with the paper (within 2 combined errors)" if abs(diff) <= 2 * spread
+               else f"{'higher' if diff > 0 else 'lower'} than the paper")
+    return (f"{name}: measured {measured} against the paper's {quoted}: {verdict}, difference {diff:+.1f} nats "
+            f"({abs(diff) / spread:.1f} combined errors; ± {cell.get('error_kind', 'as in Table 1')}).")
+
+
+def _reference_findings(table: dict[str, Any] | None, dataset: str) -> list[str]:
+    """What real images and k-means centres score under the same estimator (the estimator's own range)."""
+    real = row_cells(table, "reference").get(dataset, {})
+    centres = row_cells(table, "kmeans").get(dataset, {})
+    if "log_likelihood" not in real:
+        return []
+    line = (f"{dataset_name(dataset)}: real training images in place of samples score "
+            f"{format_score(real['log_likelihood'], real['error'])} under the same estimator")
+    if "log_likelihood" in centres:
+        above = centres["log_likelihood"] > real["log_likelihood"]
+        line += (f"; k-means centres of the training set (as many as samples) score "
+                 f"{format_score(centres['log_likelihood'], centres['error'])}"
+                 + (", above the real images, as Theis et al. (2016) found: blurred averages of training images "
+                    "outscore the data itself under this estimator" if above else ""))
+    return [line + "."]
 
 
 def versions(results: Path) -> dict[str, str]:
@@ -303,7 +374,8 @@ def build_report(results: Path, params_path: Path, config: dict[str, Any] | None
     merged with any --configfile overlay); without it, the params file is shown."""
     params = config if config is not None else load_params(params_path) if params_path.exists() else {}
     table = read_optional(results / "table1" / "table1.json")
-    metrics, missing = dataset_metrics(results, list(params.get("datasets", [])))
+    requested = list(params["datasets"]) if "datasets" in params else None
+    metrics, missing = dataset_metrics(results, requested or [])
     runs = inference_results(results)
     ring = read_optional(results / "figures" / "ring_modes.json")
     if config is not None:
@@ -313,8 +385,9 @@ def build_report(results: Path, params_path: Path, config: dict[str, Any] | None
     version_rows = pd.DataFrame(versions(results).items(), columns=["component", "version"])
     sections = [
         ("What matches the paper", "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in
-                                                       findings(table, missing, ring, runs)) + "</ul>"),
+                                                       findings(table, missing, ring, runs, requested)) + "</ul>"),
         ("Table 1", table1_html(table, results)),
+        ("Published MNIST scores under the same protocol (quoted, not measured)", anchors_html()),
         ("Figures", figures_html(results, figures)),
         ("Per-dataset metrics", metrics_html(metrics, missing)),
         ("Parzen per test class", per_class_html(results)),
@@ -328,6 +401,7 @@ def build_report(results: Path, params_path: Path, config: dict[str, Any] | None
     body = "\n".join(f"<h2>{esc(title)}</h2>\n{content}" for title, content in sections)
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>GAN reproduction report</title>"
             f"<style>{STYLE}</style></head><body>\n<h1>Generative Adversarial Nets: reproduction report</h1>\n"
+            f"{budget_html(table, config)}\n"
             f"<p>{esc(paper.SOURCE.removesuffix(', Table 1'))}. Built {stamp} from <code>{esc(results)}</code>.</p>\n"
             f"{body}\n</body></html>\n")
 

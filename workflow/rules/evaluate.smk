@@ -1,13 +1,25 @@
-# sample (the evaluation samples and further draws), parzen, reference rows, approximate inference,
-# and the per-dataset metrics file DVC tracks.
+# sample (the evaluation samples and further draws), parzen, reference rows (training images and
+# their k-means centres), approximate inference, and the per-dataset metrics file DVC tracks.
 PZ = config["parzen"]
 PARZEN_ARGS = (
     f"--sigma-min-log10 {PZ['sigma_min_log10']} --sigma-max-log10 {PZ['sigma_max_log10']} "
     f"--sigma-num {PZ['sigma_num']} --test-limit {PZ['test_limit']} "
-    f"--fine-step {PZ['fine_step']} --device {config['device']}"
+    f"--fine-step {PZ['fine_step']} --sweep-num {PZ['sweep_num']} --device {config['device']}"
 )
 VALID_LIMIT = f"--valid-limit {PZ['valid_limit']}"
 TFD_VALID_LIMIT = "--valid-limit 0"  # the authors' script uses TFD's whole validation fold
+
+
+def valid_limit(w):
+    """The validation points that choose sigma: parzen.valid_limit, or TFD's whole fold."""
+    return TFD_VALID_LIMIT if w.dataset == "tfd" else VALID_LIMIT
+
+
+def reference_files(ds, kind):
+    """Parzen results of a reference row (kind: reference or kmeans): one file, or one per TFD fold
+    (averaged over folds, as the model rows)."""
+    folds = [f"_fold{k}" for k in TFD_FOLDS] if ds == "tfd" else [""]
+    return [f"results/runs/{ds}/eval/{kind}_parzen{fold}.json" for fold in folds]
 
 
 rule sample:
@@ -31,22 +43,27 @@ rule sample:
         "--device {params.device} --out {output} 2> {log}"
 
 
-def more_draws(w):
+def more_draws(ds, seed):
     """The further sample draws scored beside samples.npz (sample.draws in all)."""
-    return [f"results/runs/{w.dataset}/eval/s{w.seed}/samples_draw{k}.npz" for k in range(1, config["sample"]["draws"])]
+    return [f"results/runs/{ds}/eval/s{seed}/samples_draw{k}.npz" for k in range(1, config["sample"]["draws"])]
+
+
+def more_args(input):
+    """--more-samples with the further draws (nothing for sample.draws 1)."""
+    return " ".join(["--more-samples", *(f"{f}:x" for f in input.more)]) if input.more else ""
 
 
 rule parzen:
     input:
         samples="results/runs/{dataset}/eval/s{seed}/samples.npz",
-        more=more_draws,
+        more=lambda w: more_draws(w.dataset, w.seed),
         data="data/prepared/{dataset}/dataset.npz",
     output:
         "results/runs/{dataset}/eval/s{seed}/parzen.json",
     params:
         args=PARZEN_ARGS,
         valid_limit=VALID_LIMIT,
-        more=lambda w, input: " ".join(["--more-samples", *(f"{f}:x" for f in input.more)]) if input.more else "",
+        more=lambda w, input: more_args(input),
     threads: workflow.cores
     resources:
         mem_mb=6000,
@@ -62,12 +79,14 @@ rule parzen:
 rule parzen_tfd_fold:
     input:
         samples="results/runs/tfd/eval/s{seed}/samples.npz",
+        more=lambda w: more_draws("tfd", w.seed),
         data="data/prepared/tfd/dataset.npz",
     output:
         "results/runs/tfd/eval/s{seed}/parzen_fold{fold}.json",
     params:
         args=PARZEN_ARGS,
         valid_limit=TFD_VALID_LIMIT,
+        more=lambda w, input: more_args(input),
     threads: workflow.cores
     resources:
         mem_mb=6000,
@@ -75,29 +94,82 @@ rule parzen_tfd_fold:
         "logs/parzen/tfd_s{seed}_fold{fold}.log",
     shell:
         "ganrepro parzen --samples {input.samples}:x --valid {input.data}:x_valid_fold{wildcards.fold} "
-        "--test {input.data}:x_test_fold{wildcards.fold} --out {output} {params.args} {params.valid_limit} --dataset tfd "
+        "--test {input.data}:x_test_fold{wildcards.fold} --test-labels {input.data}:y_test_fold{wildcards.fold} "
+        "{params.more} --out {output} {params.args} {params.valid_limit} --dataset tfd "
         "--seed {wildcards.seed} --fold {wildcards.fold} --model gan 2> {log}"
 
 
 rule parzen_reference:
-    """The same protocol with real training images (as many as samples) in place of samples."""
+    """The same protocol with real training images (as many as samples) in place of samples; for TFD
+    one file per fold (fold wildcard `_fold<k>`), as the model."""
     input:
         data="data/prepared/{dataset}/dataset.npz",
     output:
-        "results/runs/{dataset}/eval/reference_parzen.json",
+        "results/runs/{dataset}/eval/reference_parzen{fold}.json",
+    wildcard_constraints:
+        fold="(_fold[0-9]+)?",
     params:
         args=PARZEN_ARGS,
-        valid_limit=lambda w: TFD_VALID_LIMIT if w.dataset == "tfd" else VALID_LIMIT,
+        valid_limit=valid_limit,
         n=config["sample"]["n"],
+        fold=lambda w: f"--fold {w.fold.removeprefix('_fold')}" if w.fold else "",
     threads: workflow.cores
     resources:
         mem_mb=6000,
     log:
-        "logs/parzen/{dataset}_reference.log",
+        "logs/parzen/{dataset}_reference{fold}.log",
     shell:
-        "ganrepro parzen --samples {input.data}:x_train --samples-limit {params.n} --valid {input.data}:x_valid "
-        "--test {input.data}:x_test --test-labels {input.data}:y_test --out {output} {params.args} "
-        "{params.valid_limit} --dataset {wildcards.dataset} --model reference 2> {log}"
+        "ganrepro parzen --samples {input.data}:x_train --samples-limit {params.n} "
+        "--valid {input.data}:x_valid{wildcards.fold} --test {input.data}:x_test{wildcards.fold} "
+        "--test-labels {input.data}:y_test{wildcards.fold} --out {output} {params.args} {params.valid_limit} "
+        "--dataset {wildcards.dataset} {params.fold} --model reference 2> {log}"
+
+
+rule kmeans:
+    """k-means centres of the training set, as many as samples: a reference row that outscores real
+    images under the Parzen estimator (Theis et al., 2016)."""
+    input:
+        data="data/prepared/{dataset}/dataset.npz",
+    output:
+        "results/runs/{dataset}/eval/kmeans_centres.npz",
+    params:
+        k=config["sample"]["n"],
+        iters=PZ["kmeans_iters"],
+        seed=config["sample"]["seed"],
+        device=config["device"],
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=6000,
+    log:
+        "logs/kmeans/{dataset}.log",
+    shell:
+        "ganrepro kmeans --data {input.data}:x_train --k {params.k} --iters {params.iters} --seed {params.seed} "
+        "--device {params.device} --out {output} 2> {log}"
+
+
+rule parzen_kmeans:
+    """The Parzen protocol with the k-means centres in place of samples (per TFD fold, as the model)."""
+    input:
+        centres="results/runs/{dataset}/eval/kmeans_centres.npz",
+        data="data/prepared/{dataset}/dataset.npz",
+    output:
+        "results/runs/{dataset}/eval/kmeans_parzen{fold}.json",
+    wildcard_constraints:
+        fold="(_fold[0-9]+)?",
+    params:
+        args=PARZEN_ARGS,
+        valid_limit=valid_limit,
+        fold=lambda w: f"--fold {w.fold.removeprefix('_fold')}" if w.fold else "",
+    threads: workflow.cores
+    resources:
+        mem_mb=6000,
+    log:
+        "logs/parzen/{dataset}_kmeans{fold}.log",
+    shell:
+        "ganrepro parzen --samples {input.centres}:x --valid {input.data}:x_valid{wildcards.fold} "
+        "--test {input.data}:x_test{wildcards.fold} --test-labels {input.data}:y_test{wildcards.fold} --out {output} "
+        "{params.args} {params.valid_limit} --dataset {wildcards.dataset} {params.fold} --model kmeans 2> {log}"
 
 
 rule infer:
@@ -164,13 +236,14 @@ def metrics_inputs(w):
     files = {"train": [f"results/runs/{ds}/train/s{s}/train.json" for s in SEEDS]}
     if ds not in TOY_DATASETS:
         files["parzen"] = parzen_files(ds)
-        files["reference"] = [f"results/runs/{ds}/eval/reference_parzen.json"]
+        files["reference"] = reference_files(ds, "reference")
+        files["kmeans"] = reference_files(ds, "kmeans")
         files["infer"] = [f"results/runs/{ds}/eval/s{s}/infer/infer.json" for s in SEEDS]
     if ds in CLASS_RUN:
         files["class_metrics"] = [f"results/runs/{ds}/eval/s{s}/class_metrics.json" for s in SEEDS]
         files["classifier"] = [f"results/runs/{ds}/eval/classifier/classifier.json"]
     if ds in CONDITIONAL_RUN:
-        files["conditional"] = [f"results/runs/{ds}/eval/cond_s{s}/class_metrics.json" for s in SEEDS]
+        files["conditional"] = [f"results/runs/{ds}/eval/cond_s{s}/class_metrics.json" for s in CONDITIONAL_SEEDS]
     return files
 
 

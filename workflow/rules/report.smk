@@ -98,6 +98,28 @@ rule figure_conditional:
         "ganrepro conditional-figure --model {input.model} --out results/figures/conditional_{wildcards.dataset} 2> {log}"
 
 
+def sweep_inputs(w):
+    """The Parzen results a sigma-sweep figure draws: the model's and the reference rows' (TFD: fold 0)."""
+    ds = w.dataset
+    files = parzen_files(ds) + reference_files(ds, "reference") + reference_files(ds, "kmeans")
+    return [f for f in files if ds != "tfd" or f.endswith("_fold0.json")]
+
+
+rule figure_sigma_sweep:
+    """Validation log-likelihood against sigma: the paper's grid, its choice and the fine grid's."""
+    input:
+        parzen=sweep_inputs,
+    output:
+        png=report("results/figures/sigma_sweep_{dataset}.png", caption="../report/sigma_sweep.rst",
+                   category="Figures", subcategory="{dataset}"),
+        pdf="results/figures/sigma_sweep_{dataset}.pdf",
+    log:
+        "logs/figures/sigma_sweep_{dataset}.log",
+    shell:
+        "ganrepro figure sigma-sweep --parzen {input.parzen} --out results/figures/sigma_sweep_{wildcards.dataset} "
+        "2> {log}"
+
+
 rule figure_curves:
     input:
         logs=lambda w: [f"results/runs/{w.dataset}/train/s{s}/train_log.csv" for s in SEEDS],
@@ -117,7 +139,8 @@ rule figure_curves:
 rule table1:
     input:
         parzen=[f for ds in IMAGE_RUN for f in parzen_files(ds)],
-        reference=[f"results/runs/{ds}/eval/reference_parzen.json" for ds in IMAGE_RUN],
+        reference=[f for ds in IMAGE_RUN for f in reference_files(ds, "reference")],
+        kmeans=[f for ds in IMAGE_RUN for f in reference_files(ds, "kmeans")],
         metrics=[f"results/runs/{ds}/metrics.json" for ds in config["datasets"]],
     output:
         md=report("results/table1/table1.md", caption="../report/table1.rst", category="Table 1"),
@@ -127,21 +150,27 @@ rule table1:
         extended=report("results/table1/table1_extended.md", caption="../report/table1.rst", category="Table 1"),
     params:
         skipped=("--skipped " + " ".join(shlex.quote(f"{ds}={r}") for ds, r in SKIPPED.items())) if SKIPPED else "",
+        cfg=json_arg(config),
     log:
         "logs/table1.log",
     shell:
-        "ganrepro table --parzen {input.parzen} --reference {input.reference} --metrics {input.metrics} "
-        "{params.skipped} --out-dir results/table1 2> {log}"
+        "ganrepro table --parzen {input.parzen} --reference {input.reference} --kmeans {input.kmeans} "
+        "--metrics {input.metrics} {params.skipped} --config-json {params.cfg} --params params.yaml "
+        "--out-dir results/table1 2> {log}"
+
+
+# The report's inputs: report_inputs() and the sigma sweeps (once, should report_inputs() list them too).
+REPORT_INPUTS = list(dict.fromkeys(report_inputs() + [f"results/figures/sigma_sweep_{ds}.png" for ds in IMAGE_RUN]))
 
 
 rule report:
     input:
-        report_inputs(),
+        REPORT_INPUTS,
     output:
         "results/report.html",
     params:
         cfg=json_arg(config),
-        figures=[f for f in report_inputs() if f.endswith(".png")],
+        figures=[f for f in REPORT_INPUTS if f.endswith(".png")],
     log:
         "logs/report.log",
     shell:
