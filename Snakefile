@@ -43,7 +43,7 @@ include: "workflow/rules/report.smk"
 
 rule all:
     input:
-        [f"results/runs/{ds}/{f}" for ds in config["datasets"] for f in ("metrics.json", "train_summary.json")],
+        [f(ds) for ds in config["datasets"] for f in (paths.metrics, paths.train_summary)],
         report_inputs(),
-        "results/report.html",
+        paths.report(),
     default_target: True

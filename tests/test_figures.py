@@ -16,6 +16,7 @@ from ganrepro.infer import save_encoder
 from ganrepro.io import read_json, save_npz, write_json
 from ganrepro.models import InferenceNet, build_models
 from ganrepro.parzen import evaluate
+from ganrepro.toy_metrics import ring_metrics
 from test_infer import tiny_config, tiny_dataset, tiny_model
 
 
@@ -86,7 +87,7 @@ def test_ring_metrics_and_figure(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     x = np.concatenate([centres[k] + 0.5 * datasets.RING_STD * rng.standard_normal((50, 2)) for k in range(6)]
                        + [np.zeros((100, 2)), centres[6:7] + 0.01 * datasets.RING_STD])  # 1 sample: below 1%
-    metrics = figures.ring_metrics(x, centres, datasets.RING_STD)
+    metrics = ring_metrics(x, centres, datasets.RING_STD)
     assert metrics["modes_covered"] == 6 and metrics["per_mode_counts"] == [50] * 6 + [1, 0]
     assert metrics["high_quality_fraction"] == pytest.approx(301 / 401)
 

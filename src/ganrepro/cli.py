@@ -25,6 +25,7 @@ STEP_MODULES = (
     "ganrepro.report",
     "ganrepro.summary",
     "ganrepro.classify",
+    "ganrepro.toy_metrics",
 )
 
 

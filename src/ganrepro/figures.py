@@ -34,6 +34,7 @@ from ganrepro.io import atomic_path, read_json, write_json
 from ganrepro.models import condition_classes, sample_noise
 from ganrepro.parzen import nearest_indices
 from ganrepro.sample import generate
+from ganrepro.toy_metrics import ring_geometry, ring_metrics
 
 NEIGHBOUR_COLOUR = "#d62728"
 CELL_INCHES = 0.6  # size of one image in a grid figure
@@ -187,26 +188,11 @@ def figure_reconstruct(model: Path, encoder: Path, data: Path, rows: int, cols: 
 # ---------------------------------------------------------------------------------------------
 
 
-def ring_metrics(x: np.ndarray, centres: np.ndarray, std: float, n_std: float = 3.0,
-                 min_fraction: float = 0.01) -> dict[str, Any]:
-    """Samples within n_std std of each mode; a mode is covered when it holds min_fraction of them."""
-    dist = np.linalg.norm(x[:, None, :] - centres[None], axis=2)
-    near = dist.min(1) <= n_std * std
-    counts = np.bincount(dist.argmin(1)[near], minlength=len(centres))
-    covered = counts >= min_fraction * len(x)
-    return {"n_samples": len(x), "modes": len(centres), "modes_covered": int(covered.sum()),
-            "high_quality_fraction": float(near.mean()), "per_mode_counts": counts.tolist(),
-            "covered": covered.tolist(), "definition": {"within_std": n_std, "std": std,
-                                                        "min_fraction_to_cover": min_fraction}}
-
-
 def figure_ring(samples: Path, data: Path, out: Path, metrics_out: Path | None) -> dict[str, Any]:
     x = load_array(f"{samples}:x")
     if x.ndim != 2 or x.shape[1] != 2:
         raise UserError(f"{samples}: expected 2-D samples of the ring dataset, got shape {x.shape}")
-    source = datasets.read_meta(data).get("source", {})
-    centres = datasets.ring_centres(source.get("modes", datasets.RING_MODES), source.get("radius", datasets.RING_RADIUS))
-    std = source.get("std", datasets.RING_STD)
+    centres, std = ring_geometry(data)
     metrics = {"samples": str(samples), **ring_metrics(x, centres, std)}
     real = datasets.load_split(data, "test")[: len(x)]
     fig = Figure(figsize=(5, 5))

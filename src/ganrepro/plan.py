@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from ganrepro import paths
 from ganrepro.device import resolve_device, synchronize
 from ganrepro.io import read_json, write_json
 from ganrepro.train import GAN
@@ -89,9 +90,9 @@ def estimate(job: Job, info: Path, toy_size: int) -> Estimate:
     return Estimate(name, str(device), cfg["epochs"], steps, seconds, steps * seconds / 3600)
 
 
-def make_plan(jobs: Iterable[Job], prepared_dir: Path, toy_size: int) -> list[Estimate]:
+def make_plan(jobs: Iterable[Job], toy_size: int) -> list[Estimate]:
     torch.manual_seed(0)
-    return [estimate(j, prepared_dir / j.dataset / "info.json", toy_size) for j in jobs]
+    return [estimate(j, Path(paths.prepared_info(j.dataset)), toy_size) for j in jobs]
 
 
 def format_plan(estimates: list[Estimate]) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from ganrepro import __version__, paper
+from ganrepro import __version__, paper, paths
 from ganrepro.config import load_params
 from ganrepro.device import resolve_device
 from ganrepro.io import read_json, write_text
@@ -368,6 +368,19 @@ def versions(results: Path) -> dict[str, str]:
     return found
 
 
+def plan_html(results: Path) -> str:
+    """The training plan the workflow printed before its jobs: estimated time per model."""
+    plan = read_optional(Path(paths.plan(str(results))))
+    if not plan or not plan["models"]:
+        return '<p class="missing">No training plan (results/plan.json is written when a run trains models).</p>'
+    frame = pd.DataFrame(plan["models"]).rename(columns={"step_seconds": "seconds per step (timed)",
+                                                         "hours": "estimated hours"})
+    return ("<p>Estimated before training from a few timed steps of each model on its device, times its "
+            "budget; validation and evaluation not included. Measured times: the per-dataset metrics "
+            f"(train_seconds_total).</p>{frame.to_html(index=False, border=0, float_format=lambda v: f'{v:.3g}')}"
+            f"<p>Total: about {plan['total_hours']:.2f} h one after another.</p>")
+
+
 def build_report(results: Path, params_path: Path, config: dict[str, Any] | None = None,
                  figures: list[Path] | None = None) -> str:
     """The report as one HTML string. `config`: the parameters the workflow ran with (params.yaml
@@ -387,6 +400,7 @@ def build_report(results: Path, params_path: Path, config: dict[str, Any] | None
         ("What matches the paper", "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in
                                                        findings(table, missing, ring, runs, requested)) + "</ul>"),
         ("Table 1", table1_html(table, results)),
+        ("Training plan", plan_html(results)),
         ("Published MNIST scores under the same protocol (quoted, not measured)", anchors_html()),
         ("Figures", figures_html(results, figures)),
         ("Per-dataset metrics", metrics_html(metrics, missing)),

@@ -20,7 +20,7 @@ from ganrepro import paper
 from ganrepro.io import read_json, write_json, write_text
 
 
-GROUPS = ("train", "parzen", "reference", "kmeans", "infer", "class-metrics", "classifier", "conditional")
+GROUPS = ("train", "parzen", "reference", "kmeans", "infer", "class-metrics", "classifier", "conditional", "toy")
 PARZEN_KEYS = ["log_likelihood", "standard_error", "sigma"]
 WANTED = {
     "parzen": [*PARZEN_KEYS, "fine.log_likelihood", "fine.sigma", "draws.mean", "draws.sd", "draws.fine_mean"],
@@ -32,6 +32,7 @@ WANTED = {
     "class_metrics": ["classifier_fid", "classifier_fid_reference", "class_kl_uniform", "classes_covered"],
     "classifier": ["test_accuracy"],
     "conditional": ["label_accuracy", "classifier_fid", "class_kl_uniform"],
+    "toy": ["modes_covered", "high_quality_fraction", "wasserstein", "ks_statistic", "mean", "std"],
 }
 # Keys whose value of every seed is written beside the mean (`<name>_s<seed>`) when several seeds ran.
 PER_SEED_KEYS = {"parzen": ("log_likelihood", "fine.log_likelihood")}

@@ -5,6 +5,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from ganrepro import paths
 from ganrepro.config import DEFAULT_CUSTOM_BASE, train_config
 from ganrepro.datasets import TFD_FOLDS as TFD_FOLD_COUNT
 from ganrepro.datasets import custom_source_files, fetch_unavailable_reason, make_settings
@@ -27,7 +28,7 @@ def skip_reason(dataset):
     if dataset == "tfd" and not Path(tfd_file).exists():
         return (f"TFD_48x48.mat not found at {tfd_file} (the Toronto Face Database is licensed and "
                 "cannot be downloaded; see docs/datasets.md to place it)")
-    if Path(f"data/prepared/{dataset}/dataset.npz").exists():
+    if Path(paths.prepared(dataset)).exists():
         return None
     return fetch_unavailable_reason(dataset, DATA_SETTINGS)
 
@@ -62,9 +63,9 @@ def print_plan():
     jobs = [Job(w.dataset, w.variant, int(w.seed), train_config(config, w.dataset) | {"device": config["device"]})
             for w in pending]
     if jobs:
-        estimates = make_plan(jobs, Path("data/prepared"), config["data"]["toy_size"])
+        estimates = make_plan(jobs, config["data"]["toy_size"])
         print(format_plan(estimates), file=sys.stderr)
-        write_plan(Path("results/plan.json"), estimates)
+        write_plan(Path(paths.plan()), estimates)
 
 
 def json_arg(value):
@@ -74,22 +75,21 @@ def json_arg(value):
 
 def parzen_files(ds):
     """Per-seed Parzen results; TFD has one per fold (averaged over folds, as the paper)."""
-    if ds == "tfd":
-        return [f"results/runs/tfd/eval/s{s}/parzen_fold{k}.json" for s in SEEDS for k in TFD_FOLDS]
-    return [f"results/runs/{ds}/eval/s{s}/parzen.json" for s in SEEDS]
+    folds = TFD_FOLDS if ds == "tfd" else [None]
+    return [paths.parzen(ds, s, fold) for s in SEEDS for fold in folds]
+
+
+def reference_files(ds, kind):
+    """Parzen results of a reference row (kind: reference or kmeans): one file, or one per TFD fold
+    (averaged over folds, as the model rows)."""
+    return [paths.reference(ds, kind, fold) for fold in (TFD_FOLDS if ds == "tfd" else [""])]
 
 
 def report_inputs():
     """Everything the report shows: Table 1 and the figures of every dataset that ran."""
-    files = ["results/table1/table1.md"]
-    if "toy1d" in RUN:
-        files.append("results/figures/figure1_toy1d.png")
-    if "ring" in RUN:
-        files.append("results/figures/ring_modes.png")
-    for ds in RUN:
-        files.append(f"results/figures/curves_{ds}.png")
+    names = ["figure1_toy1d"] * ("toy1d" in RUN) + ["ring_modes"] * ("ring" in RUN)
+    names += [f"curves_{ds}" for ds in RUN]
     for ds in IMAGE_RUN:
-        files += [f"results/figures/figure2_{ds}.png", f"results/figures/figure3_{ds}.png",
-                  f"results/figures/inference_{ds}.png"]
-    files += [f"results/figures/conditional_{ds}.png" for ds in CONDITIONAL_RUN]
-    return files
+        names += [f"figure2_{ds}", f"figure3_{ds}", f"inference_{ds}", f"sigma_sweep_{ds}"]
+    names += [f"conditional_{ds}" for ds in CONDITIONAL_RUN]
+    return [paths.table1("md"), *(paths.figure(name) for name in names)]

@@ -15,32 +15,34 @@ rule fetch:
     input:
         custom_sources,
     output:
-        "data/raw/{dataset}/MANIFEST.json",
+        paths.manifest("{dataset}"),
     params:
+        raw=paths.RAW,
         custom=custom_arg,
         mirror=lambda w: f"--mirror {shlex.quote(config['data']['mirror'])}" if config["data"]["mirror"] else "",
         tfd_file=config["data"]["tfd_file"],
     log:
-        "logs/fetch/{dataset}.log",
+        paths.log("fetch", "{dataset}"),
     shell:
-        "ganrepro fetch {wildcards.dataset} --raw-dir data/raw {params.mirror} {params.custom} "
+        "ganrepro fetch {wildcards.dataset} --raw-dir {params.raw} {params.mirror} {params.custom} "
         "--tfd-file {params.tfd_file} > {log} 2>&1"
 
 
 rule prepare:
     input:
-        "data/raw/{dataset}/MANIFEST.json",
+        rules.fetch.output,
     output:
-        npz="data/prepared/{dataset}/dataset.npz",
-        info="data/prepared/{dataset}/info.json",
+        npz=paths.prepared("{dataset}"),
+        info=paths.prepared_info("{dataset}"),
     params:
+        raw=paths.RAW,
         custom=custom_arg,
         toy_size=config["data"]["toy_size"],
         tfd_file=config["data"]["tfd_file"],
     log:
-        "logs/prepare/{dataset}.log",
+        paths.log("prepare", "{dataset}"),
     shell:
-        "ganrepro prepare {wildcards.dataset} --raw-dir data/raw --out {output.npz} --info-out {output.info} "
+        "ganrepro prepare {wildcards.dataset} --raw-dir {params.raw} --out {output.npz} --info-out {output.info} "
         "--toy-size {params.toy_size} --tfd-file {params.tfd_file} {params.custom} > {log} 2>&1"
 
 
@@ -53,12 +55,12 @@ if SKIPPED:
     rule not_run:
         """A listed dataset that cannot run here: every stage's output says why, nothing fails."""
         output:
-            "data/prepared/{dataset}/info.json",
-            "results/runs/{dataset}/train/NOT_RUN.json",
-            "results/runs/{dataset}/eval/NOT_RUN.json",
-            "results/runs/{dataset}/train_summary.json",
-            "results/runs/{dataset}/train_curves.csv",
-            "results/runs/{dataset}/metrics.json",
+            paths.prepared_info("{dataset}"),
+            paths.not_run("{dataset}", "train"),
+            paths.not_run("{dataset}", "eval"),
+            paths.train_summary("{dataset}"),
+            paths.train_curves("{dataset}"),
+            paths.metrics("{dataset}"),
         wildcard_constraints:
             dataset="|".join(SKIPPED),
         params:

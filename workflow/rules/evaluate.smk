@@ -1,5 +1,6 @@
 # sample (the evaluation samples and further draws), parzen, reference rows (training images and
-# their k-means centres), approximate inference, and the per-dataset metrics file DVC tracks.
+# their k-means centres), approximate inference, class metrics, toy-set metrics, and the
+# per-dataset metrics file DVC tracks.
 PZ = config["parzen"]
 PARZEN_ARGS = (
     f"--sigma-min-log10 {PZ['sigma_min_log10']} --sigma-max-log10 {PZ['sigma_max_log10']} "
@@ -15,19 +16,16 @@ def valid_limit(w):
     return TFD_VALID_LIMIT if w.dataset == "tfd" else VALID_LIMIT
 
 
-def reference_files(ds, kind):
-    """Parzen results of a reference row (kind: reference or kmeans): one file, or one per TFD fold
-    (averaged over folds, as the model rows)."""
-    folds = [f"_fold{k}" for k in TFD_FOLDS] if ds == "tfd" else [""]
-    return [f"results/runs/{ds}/eval/{kind}_parzen{fold}.json" for fold in folds]
+def fold_arg(w):
+    return f"--fold {w.fold.removeprefix('_fold')}" if w.fold else ""
 
 
 rule sample:
     """samples.npz (seed sample.seed) and, for the Parzen spread, samples_draw<k>.npz (seed + k)."""
     input:
-        model="results/runs/{dataset}/train/{variant}s{seed}/model.pt",
+        model=rules.train.output.model,
     output:
-        "results/runs/{dataset}/eval/{variant}s{seed}/samples{draw}.npz",
+        paths.samples("{dataset}", "{seed}", "{variant}", "{draw}"),
     wildcard_constraints:
         draw="(_draw[1-9][0-9]*)?",
     params:
@@ -37,7 +35,7 @@ rule sample:
     resources:
         gpu=1,
     log:
-        "logs/sample/{dataset}_{variant}s{seed}{draw}.log",
+        paths.log("sample", "{dataset}_{variant}s{seed}{draw}"),
     shell:
         "ganrepro sample --model {input.model} --n {params.n} --seed {params.seed} "
         "--device {params.device} --out {output} 2> {log}"
@@ -45,7 +43,7 @@ rule sample:
 
 def more_draws(ds, seed):
     """The further sample draws scored beside samples.npz (sample.draws in all)."""
-    return [f"results/runs/{ds}/eval/s{seed}/samples_draw{k}.npz" for k in range(1, config["sample"]["draws"])]
+    return [paths.samples(ds, seed, draw=k) for k in range(1, config["sample"]["draws"])]
 
 
 def more_args(input):
@@ -55,11 +53,11 @@ def more_args(input):
 
 rule parzen:
     input:
-        samples="results/runs/{dataset}/eval/s{seed}/samples.npz",
+        samples=paths.samples("{dataset}", "{seed}"),
         more=lambda w: more_draws(w.dataset, w.seed),
-        data="data/prepared/{dataset}/dataset.npz",
+        data=rules.prepare.output.npz,
     output:
-        "results/runs/{dataset}/eval/s{seed}/parzen.json",
+        paths.parzen("{dataset}", "{seed}"),
     params:
         args=PARZEN_ARGS,
         valid_limit=VALID_LIMIT,
@@ -68,7 +66,7 @@ rule parzen:
     resources:
         mem_mb=6000,
     log:
-        "logs/parzen/{dataset}_s{seed}.log",
+        paths.log("parzen", "{dataset}_s{seed}"),
     shell:
         "ganrepro parzen --samples {input.samples}:x --valid {input.data}:x_valid --test {input.data}:x_test "
         "--test-labels {input.data}:y_test {params.more} "
@@ -78,11 +76,11 @@ rule parzen:
 
 rule parzen_tfd_fold:
     input:
-        samples="results/runs/tfd/eval/s{seed}/samples.npz",
+        samples=paths.samples("tfd", "{seed}"),
         more=lambda w: more_draws("tfd", w.seed),
-        data="data/prepared/tfd/dataset.npz",
+        data=paths.prepared("tfd"),
     output:
-        "results/runs/tfd/eval/s{seed}/parzen_fold{fold}.json",
+        paths.parzen("tfd", "{seed}", "{fold}"),
     params:
         args=PARZEN_ARGS,
         valid_limit=TFD_VALID_LIMIT,
@@ -91,7 +89,7 @@ rule parzen_tfd_fold:
     resources:
         mem_mb=6000,
     log:
-        "logs/parzen/tfd_s{seed}_fold{fold}.log",
+        paths.log("parzen", "tfd_s{seed}_fold{fold}"),
     shell:
         "ganrepro parzen --samples {input.samples}:x --valid {input.data}:x_valid_fold{wildcards.fold} "
         "--test {input.data}:x_test_fold{wildcards.fold} --test-labels {input.data}:y_test_fold{wildcards.fold} "
@@ -103,21 +101,21 @@ rule parzen_reference:
     """The same protocol with real training images (as many as samples) in place of samples; for TFD
     one file per fold (fold wildcard `_fold<k>`), as the model."""
     input:
-        data="data/prepared/{dataset}/dataset.npz",
+        data=rules.prepare.output.npz,
     output:
-        "results/runs/{dataset}/eval/reference_parzen{fold}.json",
+        paths.reference("{dataset}", "reference", "{fold}"),
     wildcard_constraints:
         fold="(_fold[0-9]+)?",
     params:
         args=PARZEN_ARGS,
         valid_limit=valid_limit,
         n=config["sample"]["n"],
-        fold=lambda w: f"--fold {w.fold.removeprefix('_fold')}" if w.fold else "",
+        fold=fold_arg,
     threads: workflow.cores
     resources:
         mem_mb=6000,
     log:
-        "logs/parzen/{dataset}_reference{fold}.log",
+        paths.log("parzen", "{dataset}_reference{fold}"),
     shell:
         "ganrepro parzen --samples {input.data}:x_train --samples-limit {params.n} "
         "--valid {input.data}:x_valid{wildcards.fold} --test {input.data}:x_test{wildcards.fold} "
@@ -129,9 +127,9 @@ rule kmeans:
     """k-means centres of the training set, as many as samples: a reference row that outscores real
     images under the Parzen estimator (Theis et al., 2016)."""
     input:
-        data="data/prepared/{dataset}/dataset.npz",
+        data=rules.prepare.output.npz,
     output:
-        "results/runs/{dataset}/eval/kmeans_centres.npz",
+        paths.kmeans_centres("{dataset}"),
     params:
         k=config["sample"]["n"],
         iters=PZ["kmeans_iters"],
@@ -142,7 +140,7 @@ rule kmeans:
         gpu=1,
         mem_mb=6000,
     log:
-        "logs/kmeans/{dataset}.log",
+        paths.log("kmeans", "{dataset}"),
     shell:
         "ganrepro kmeans --data {input.data}:x_train --k {params.k} --iters {params.iters} --seed {params.seed} "
         "--device {params.device} --out {output} 2> {log}"
@@ -151,21 +149,21 @@ rule kmeans:
 rule parzen_kmeans:
     """The Parzen protocol with the k-means centres in place of samples (per TFD fold, as the model)."""
     input:
-        centres="results/runs/{dataset}/eval/kmeans_centres.npz",
-        data="data/prepared/{dataset}/dataset.npz",
+        centres=rules.kmeans.output,
+        data=rules.prepare.output.npz,
     output:
-        "results/runs/{dataset}/eval/kmeans_parzen{fold}.json",
+        paths.reference("{dataset}", "kmeans", "{fold}"),
     wildcard_constraints:
         fold="(_fold[0-9]+)?",
     params:
         args=PARZEN_ARGS,
         valid_limit=valid_limit,
-        fold=lambda w: f"--fold {w.fold.removeprefix('_fold')}" if w.fold else "",
+        fold=fold_arg,
     threads: workflow.cores
     resources:
         mem_mb=6000,
     log:
-        "logs/parzen/{dataset}_kmeans{fold}.log",
+        paths.log("parzen", "{dataset}_kmeans{fold}"),
     shell:
         "ganrepro parzen --samples {input.centres}:x --valid {input.data}:x_valid{wildcards.fold} "
         "--test {input.data}:x_test{wildcards.fold} --test-labels {input.data}:y_test{wildcards.fold} --out {output} "
@@ -175,75 +173,95 @@ rule parzen_kmeans:
 rule infer:
     """Learned approximate inference: E(x) ~ z, trained on the frozen generator."""
     input:
-        model="results/runs/{dataset}/train/s{seed}/model.pt",
-        data="data/prepared/{dataset}/dataset.npz",
+        model=paths.model("{dataset}", "{seed}"),
+        data=rules.prepare.output.npz,
     output:
-        metrics="results/runs/{dataset}/eval/s{seed}/infer/infer.json",
-        encoder="results/runs/{dataset}/eval/s{seed}/infer/encoder.pt",
+        metrics=f"{paths.infer_dir('{dataset}', '{seed}')}/infer.json",
+        encoder=f"{paths.infer_dir('{dataset}', '{seed}')}/encoder.pt",
     params:
         cfg=json_arg(config["infer"]),
         device=config["device"],
+        out=lambda w: paths.infer_dir(w.dataset, w.seed),
     threads: workflow.cores
     resources:
         gpu=1,
     log:
-        "logs/infer/{dataset}_s{seed}.log",
+        paths.log("infer", "{dataset}_s{seed}"),
     shell:
-        "ganrepro infer --model {input.model} --data {input.data} --out-dir results/runs/{wildcards.dataset}/eval/s{wildcards.seed}/infer "
+        "ganrepro infer --model {input.model} --data {input.data} --out-dir {params.out} "
         "--config-json {params.cfg} --device {params.device} 2> {log}"
 
 
 rule classifier:
     """A small convnet per labelled dataset: the feature space of the classifier FID."""
     input:
-        data="data/prepared/{dataset}/dataset.npz",
+        data=rules.prepare.output.npz,
     output:
-        model="results/runs/{dataset}/eval/classifier/classifier.pt",
-        metrics="results/runs/{dataset}/eval/classifier/classifier.json",
+        model=f"{paths.classifier_dir('{dataset}')}/classifier.pt",
+        metrics=f"{paths.classifier_dir('{dataset}')}/classifier.json",
     params:
         epochs=CM["classifier_epochs"],
         limit=f"--train-limit {CM['classifier_train_limit']}" if CM["classifier_train_limit"] else "",
         device=config["device"],
+        out=lambda w: paths.classifier_dir(w.dataset),
     threads: workflow.cores
     resources:
         gpu=1,
     log:
-        "logs/classifier/{dataset}.log",
+        paths.log("classifier", "{dataset}"),
     shell:
-        "ganrepro classifier --data {input.data} --out-dir results/runs/{wildcards.dataset}/eval/classifier "
+        "ganrepro classifier --data {input.data} --out-dir {params.out} "
         "--epochs {params.epochs} {params.limit} --device {params.device} 2> {log}"
 
 
 rule class_metrics:
     """Classifier FID (with the real-vs-real reference), class coverage, conditional label accuracy."""
     input:
-        classifier="results/runs/{dataset}/eval/classifier/classifier.pt",
-        samples="results/runs/{dataset}/eval/{variant}s{seed}/samples.npz",
-        data="data/prepared/{dataset}/dataset.npz",
+        classifier=rules.classifier.output.model,
+        samples=paths.samples("{dataset}", "{seed}", "{variant}"),
+        data=rules.prepare.output.npz,
     output:
-        "results/runs/{dataset}/eval/{variant}s{seed}/class_metrics.json",
+        paths.class_metrics("{dataset}", "{seed}", "{variant}"),
     params:
         device=config["device"],
     log:
-        "logs/class_metrics/{dataset}_{variant}s{seed}.log",
+        paths.log("class_metrics", "{dataset}_{variant}s{seed}"),
     shell:
         "ganrepro class-metrics --classifier {input.classifier} --samples {input.samples} --data {input.data} "
         "--reference --device {params.device} --out {output} 2> {log}"
 
 
+rule toy_metrics:
+    """The toy sets' own scores (they have no Parzen row): moments and distances (toy1d), modes (ring)."""
+    input:
+        samples=paths.samples("{dataset}", "{seed}"),
+        data=rules.prepare.output.npz,
+    output:
+        paths.toy_metrics("{dataset}", "{seed}"),
+    wildcard_constraints:
+        dataset="|".join(TOY_DATASETS),
+    log:
+        paths.log("toy_metrics", "{dataset}_s{seed}"),
+    shell:
+        "ganrepro toy-metrics --samples {input.samples} --data {input.data} --seed {wildcards.seed} "
+        "--out {output} 2> {log}"
+
+
 def metrics_inputs(w):
     ds = w.dataset
-    files = {"train": [f"results/runs/{ds}/train/s{s}/train.json" for s in SEEDS]}
-    if ds not in TOY_DATASETS:
+    files = {"train": [paths.train_record(ds, s) for s in SEEDS]}
+    if ds in TOY_DATASETS:
+        files["toy"] = [paths.toy_metrics(ds, s) for s in SEEDS]
+    else:
         files["parzen"] = parzen_files(ds)
         files["reference"] = reference_files(ds, "reference")
         files["kmeans"] = reference_files(ds, "kmeans")
-        files["infer"] = [f"results/runs/{ds}/eval/s{s}/infer/infer.json" for s in SEEDS]
+        files["infer"] = [rules.infer.output.metrics.format(dataset=ds, seed=s) for s in SEEDS]
     if ds in CLASS_RUN:
-        files["class_metrics"] = [f"results/runs/{ds}/eval/s{s}/class_metrics.json" for s in SEEDS]
-        files["classifier"] = [f"results/runs/{ds}/eval/classifier/classifier.json"]
+        files["class_metrics"] = [paths.class_metrics(ds, s) for s in SEEDS]
+        files["classifier"] = [rules.classifier.output.metrics.format(dataset=ds)]
     if ds in CONDITIONAL_RUN:
-        files["conditional"] = [f"results/runs/{ds}/eval/cond_s{s}/class_metrics.json" for s in CONDITIONAL_SEEDS]
+        files["conditional"] = [paths.class_metrics(ds, s, paths.CONDITIONAL) for s in CONDITIONAL_SEEDS]
     return files
 
 
@@ -252,7 +270,7 @@ rule metrics:
     input:
         unpack(metrics_inputs),
     output:
-        "results/runs/{dataset}/metrics.json",
+        paths.metrics("{dataset}"),
     params:
         files=lambda w, input: " ".join(f"--{k.replace('_', '-')} {' '.join(v)}" for k, v in input.items()),
     shell:

@@ -1,101 +1,107 @@
-# Figures 1-3, training curves, Table 1 and the HTML report. Figures come as PNG and PDF.
+# Figures 1-3, training curves, sigma sweeps, Table 1 and the HTML report. Figures come as PNG and PDF.
 FIG = config["figures"]
 
 
 def first_model(w):
-    return f"results/runs/{w.dataset}/train/s{SEEDS[0]}/model.pt"
+    return paths.model(w.dataset, SEEDS[0])
+
+
+def figure_outputs(name, caption, category="Figures", **report_args):
+    """A figure's PNG (shown in `snakemake --report`) and PDF."""
+    return {"png": report(paths.figure(name), caption=f"../report/{caption}.rst", category=category, **report_args),
+            "pdf": paths.figure(name, "pdf")}
 
 
 rule figure1_toy1d:
     input:
-        model=f"results/runs/toy1d/train/s{SEEDS[0]}/model.pt",
-        data="data/prepared/toy1d/dataset.npz",
+        model=paths.model("toy1d", SEEDS[0]),
+        data=paths.prepared("toy1d"),
     output:
-        png=report("results/figures/figure1_toy1d.png", caption="../report/figure1.rst", category="Figures"),
-        pdf="results/figures/figure1_toy1d.pdf",
+        **figure_outputs("figure1_toy1d", "figure1"),
+    params:
+        out=paths.figure("figure1_toy1d", ""),
     log:
-        "logs/figures/figure1.log",
+        paths.log("figures", "figure1"),
     shell:
-        "ganrepro figure toy1d --model {input.model} --data {input.data} --out results/figures/figure1_toy1d 2> {log}"
+        "ganrepro figure toy1d --model {input.model} --data {input.data} --out {params.out} 2> {log}"
 
 
 rule figure_ring:
     input:
-        samples=f"results/runs/ring/eval/s{SEEDS[0]}/samples.npz",
-        data="data/prepared/ring/dataset.npz",
+        samples=paths.samples("ring", SEEDS[0]),
+        data=paths.prepared("ring"),
     output:
-        png=report("results/figures/ring_modes.png", caption="../report/ring.rst", category="Figures"),
-        pdf="results/figures/ring_modes.pdf",
-        json="results/figures/ring_modes.json",
+        **figure_outputs("ring_modes", "ring"),
+        json=paths.figure("ring_modes", "json"),
+    params:
+        out=paths.figure("ring_modes", ""),
     log:
-        "logs/figures/ring.log",
+        paths.log("figures", "ring"),
     shell:
-        "ganrepro figure ring --samples {input.samples} --data {input.data} --out results/figures/ring_modes "
+        "ganrepro figure ring --samples {input.samples} --data {input.data} --out {params.out} "
         "--metrics-out {output.json} 2> {log}"
 
 
 rule figure2_samples:
     input:
         model=first_model,
-        data="data/prepared/{dataset}/dataset.npz",
+        data=rules.prepare.output.npz,
     output:
-        png=report("results/figures/figure2_{dataset}.png", caption="../report/figure2.rst", category="Figures",
-                   subcategory="{dataset}"),
-        pdf="results/figures/figure2_{dataset}.pdf",
+        **figure_outputs("figure2_{dataset}", "figure2", subcategory="{dataset}"),
     params:
         rows=FIG["grid_rows"],
         cols=FIG["grid_cols"],
+        out=paths.figure("figure2_{dataset}", ""),
     log:
-        "logs/figures/figure2_{dataset}.log",
+        paths.log("figures", "figure2_{dataset}"),
     shell:
         "ganrepro figure samples --model {input.model} --data {input.data} --rows {params.rows} "
-        "--cols {params.cols} --out results/figures/figure2_{wildcards.dataset} 2> {log}"
+        "--cols {params.cols} --out {params.out} 2> {log}"
 
 
 rule figure3_interpolation:
     input:
         model=first_model,
     output:
-        png=report("results/figures/figure3_{dataset}.png", caption="../report/figure3.rst", category="Figures",
-                   subcategory="{dataset}"),
-        pdf="results/figures/figure3_{dataset}.pdf",
+        **figure_outputs("figure3_{dataset}", "figure3", subcategory="{dataset}"),
     params:
         rows=FIG["interp_rows"],
         steps=FIG["interp_steps"],
+        out=paths.figure("figure3_{dataset}", ""),
     log:
-        "logs/figures/figure3_{dataset}.log",
+        paths.log("figures", "figure3_{dataset}"),
     shell:
         "ganrepro figure interp --model {input.model} --rows {params.rows} --steps {params.steps} "
-        "--out results/figures/figure3_{wildcards.dataset} 2> {log}"
+        "--out {params.out} 2> {log}"
 
 
 rule figure_inference:
     input:
         model=first_model,
-        encoder=lambda w: f"results/runs/{w.dataset}/eval/s{SEEDS[0]}/infer/encoder.pt",
-        data="data/prepared/{dataset}/dataset.npz",
+        encoder=lambda w: rules.infer.output.encoder.format(dataset=w.dataset, seed=SEEDS[0]),
+        data=rules.prepare.output.npz,
     output:
-        png=report("results/figures/inference_{dataset}.png", caption="../report/inference.rst",
-                   category="Figures", subcategory="{dataset}"),
-        pdf="results/figures/inference_{dataset}.pdf",
+        **figure_outputs("inference_{dataset}", "inference", subcategory="{dataset}"),
+    params:
+        out=paths.figure("inference_{dataset}", ""),
     log:
-        "logs/figures/inference_{dataset}.log",
+        paths.log("figures", "inference_{dataset}"),
     shell:
         "ganrepro figure reconstruct --model {input.model} --encoder {input.encoder} --data {input.data} "
-        "--out results/figures/inference_{wildcards.dataset} 2> {log}"
+        "--out {params.out} 2> {log}"
 
 
 rule figure_conditional:
     input:
-        model=lambda w: f"results/runs/{w.dataset}/train/cond_s{SEEDS[0]}/model.pt",
+        model=lambda w: paths.model(w.dataset, SEEDS[0], paths.CONDITIONAL),
     output:
-        png=report("results/figures/conditional_{dataset}.png", caption="../report/conditional.rst",
-                   category="Figures", subcategory="{dataset}"),
-        pdf="results/figures/conditional_{dataset}.pdf",
+        **figure_outputs("conditional_{dataset}", "conditional", subcategory="{dataset}"),
+    params:
+        out=paths.figure("conditional_{dataset}", ""),
     log:
-        "logs/figures/conditional_{dataset}.log",
+        paths.log("figures", "conditional_{dataset}"),
     shell:
-        "ganrepro conditional-figure --model {input.model} --out results/figures/conditional_{wildcards.dataset} 2> {log}"
+        "ganrepro conditional-figure --model {input.model} --out {params.out} 2> {log}"
 
 
 def sweep_inputs(w):
@@ -110,30 +116,29 @@ rule figure_sigma_sweep:
     input:
         parzen=sweep_inputs,
     output:
-        png=report("results/figures/sigma_sweep_{dataset}.png", caption="../report/sigma_sweep.rst",
-                   category="Figures", subcategory="{dataset}"),
-        pdf="results/figures/sigma_sweep_{dataset}.pdf",
+        **figure_outputs("sigma_sweep_{dataset}", "sigma_sweep", subcategory="{dataset}"),
+    params:
+        out=paths.figure("sigma_sweep_{dataset}", ""),
     log:
-        "logs/figures/sigma_sweep_{dataset}.log",
+        paths.log("figures", "sigma_sweep_{dataset}"),
     shell:
-        "ganrepro figure sigma-sweep --parzen {input.parzen} --out results/figures/sigma_sweep_{wildcards.dataset} "
-        "2> {log}"
+        "ganrepro figure sigma-sweep --parzen {input.parzen} --out {params.out} 2> {log}"
 
 
 rule figure_curves:
     input:
-        logs=lambda w: [f"results/runs/{w.dataset}/train/s{s}/train_log.csv" for s in SEEDS],
-        summaries=lambda w: [f"results/runs/{w.dataset}/train/s{s}/train.json" for s in SEEDS],
+        logs=lambda w: [paths.train_log(w.dataset, s) for s in SEEDS],
+        summaries=lambda w: [paths.train_record(w.dataset, s) for s in SEEDS],
         parzen=lambda w: parzen_files(w.dataset) if w.dataset not in TOY_DATASETS else [],
     output:
-        png=report("results/figures/curves_{dataset}.png", caption="../report/curves.rst", category="Training",
-                   subcategory="{dataset}"),
-        pdf="results/figures/curves_{dataset}.pdf",
+        **figure_outputs("curves_{dataset}", "curves", category="Training", subcategory="{dataset}"),
+    params:
+        out=paths.figure("curves_{dataset}", ""),
     log:
-        "logs/figures/curves_{dataset}.log",
+        paths.log("figures", "curves_{dataset}"),
     shell:
         "ganrepro figure curves --logs {input.logs} --summaries {input.summaries} --parzen {input.parzen} "
-        "--out results/figures/curves_{wildcards.dataset} 2> {log}"
+        "--out {params.out} 2> {log}"
 
 
 rule table1:
@@ -141,37 +146,36 @@ rule table1:
         parzen=[f for ds in IMAGE_RUN for f in parzen_files(ds)],
         reference=[f for ds in IMAGE_RUN for f in reference_files(ds, "reference")],
         kmeans=[f for ds in IMAGE_RUN for f in reference_files(ds, "kmeans")],
-        metrics=[f"results/runs/{ds}/metrics.json" for ds in config["datasets"]],
+        metrics=[paths.metrics(ds) for ds in config["datasets"]],
     output:
-        md=report("results/table1/table1.md", caption="../report/table1.rst", category="Table 1"),
-        csv="results/table1/table1.csv",
-        tex="results/table1/table1.tex",
-        json="results/table1/table1.json",
-        extended=report("results/table1/table1_extended.md", caption="../report/table1.rst", category="Table 1"),
+        md=report(paths.table1("md"), caption="../report/table1.rst", category="Table 1"),
+        csv=paths.table1("csv"),
+        tex=paths.table1("tex"),
+        json=paths.table1("json"),
+        extended=report(paths.table1("md", "table1_extended"), caption="../report/table1.rst", category="Table 1"),
     params:
         skipped=("--skipped " + " ".join(shlex.quote(f"{ds}={r}") for ds, r in SKIPPED.items())) if SKIPPED else "",
         cfg=json_arg(config),
+        out=lambda w, output: Path(output.md).parent,
     log:
-        "logs/table1.log",
+        paths.log("report", "table1"),
     shell:
         "ganrepro table --parzen {input.parzen} --reference {input.reference} --kmeans {input.kmeans} "
         "--metrics {input.metrics} {params.skipped} --config-json {params.cfg} --params params.yaml "
-        "--out-dir results/table1 2> {log}"
-
-
-# The report's inputs: report_inputs() and the sigma sweeps (once, should report_inputs() list them too).
-REPORT_INPUTS = list(dict.fromkeys(report_inputs() + [f"results/figures/sigma_sweep_{ds}.png" for ds in IMAGE_RUN]))
+        "--out-dir {params.out} 2> {log}"
 
 
 rule report:
     input:
-        REPORT_INPUTS,
+        report_inputs(),
     output:
-        "results/report.html",
+        paths.report(),
     params:
         cfg=json_arg(config),
-        figures=[f for f in REPORT_INPUTS if f.endswith(".png")],
+        figures=[f for f in report_inputs() if f.endswith(".png")],
+        results=paths.RESULTS,
     log:
-        "logs/report.log",
+        paths.log("report", "report"),
     shell:
-        "ganrepro report --results results --config-json {params.cfg} --figures {params.figures} --out {output} 2> {log}"
+        "ganrepro report --results {params.results} --config-json {params.cfg} --figures {params.figures} "
+        "--out {output} 2> {log}"
