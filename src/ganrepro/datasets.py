@@ -186,7 +186,7 @@ def fetch(name: str, settings: Settings) -> Path:
     return manifest_path
 
 
-def fetch_unavailable_reason(name: str, settings: Settings, timeout: float = 3.0) -> str | None:
+def fetch_unavailable_reason(name: str, settings: Settings, timeout: float = 2.0) -> str | None:
     """Why `fetch name` cannot work here, in one short line; None when it can: a MANIFEST.json
     already there, every file in the raw folder or the mirror, a generated or custom dataset, or
     an official host accepting a TCP connection within `timeout` seconds. Nothing is hashed."""
