@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from ganrepro.config import load_params, train_config
-from ganrepro.train import train
+from ganrepro.training.loop import train
 
 ROOT = Path(__file__).resolve().parents[1]
 FACTORS = {

@@ -1,7 +1,7 @@
 """Benchmark of the Parzen window sweep: this project's implementation, the authors' algorithm, the floor.
 
 Default size: 10,000 samples x 10,000 points x 784 dims x 10 sigmas (the paper's Table 1 sweep).
-  (a) ganrepro.parzen.parzen_log_density, the whole sweep;
+  (a) ganrepro.density.parzen_log_density, the whole sweep;
   (b) the authors' algorithm (parzen_ll.py: per sigma, batches of 100 points, broadcast differences,
       logsumexp), timed on a slice of batches and scaled to the sweep;
   (c) the floor: one float32 matrix product of the sweep's shape at the rate measured here, plus one
@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from ganrepro.arrays import load_matrix
-from ganrepro.parzen import BLOCK_VALUES, parzen_log_density, paper_grid
+from ganrepro.density import BLOCK_VALUES, parzen_log_density
+from ganrepro.paper import paper_grid
 
 AUTHORS_BATCH = 100
 

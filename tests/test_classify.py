@@ -10,13 +10,23 @@ import numpy as np
 import pytest
 import torch
 
-from ganrepro.artifacts import save_model
-from ganrepro.classify import (Classifier, add_parser, class_coverage, class_metrics, conditional_samples_figure,
-                               feature_statistics, features_and_predictions, frechet_distance, label_accuracy,
-                               load_classifier)
 from ganrepro.errors import UserError
+from ganrepro.evaluation.classify import (
+    Classifier,
+    add_parser,
+    class_coverage,
+    class_metrics,
+    feature_statistics,
+    features_and_predictions,
+    frechet_distance,
+    label_accuracy,
+    load_classifier,
+)
 from ganrepro.io import save_npz
-from ganrepro.models import build_models
+from ganrepro.models.artifacts import save_model
+from ganrepro.models.networks import build_models
+from ganrepro.reporting.figures import add_parser as add_figure_parsers
+from ganrepro.reporting.figures import conditional_samples_figure
 
 CLASSES = 4
 SIDE = 28
@@ -133,7 +143,9 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _run(*args: object) -> None:
     parser = argparse.ArgumentParser()
-    add_parser(parser.add_subparsers(dest="command", required=True))
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    add_parser(subparsers)
+    add_figure_parsers(subparsers)
     ns = parser.parse_args([str(a) for a in args])
     ns.func(ns)
 

@@ -1,4 +1,4 @@
-"""ganrepro.datasets: small files written in the real formats, read back through the real loaders."""
+"""ganrepro.data.datasets: small files written in the real formats, read back through the real loaders."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from ganrepro import datasets
+from ganrepro.data import datasets
 from ganrepro.errors import UserError
 from ganrepro.io import save_npz
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO_ROOT, SHARED_MIRROR
 from test_workflow import BIN, CORES, project_copy, run, snakemake
 

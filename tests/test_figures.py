@@ -8,16 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from ganrepro import datasets, figures
-from ganrepro.artifacts import load_model, save_model
-from ganrepro.cli import main
-from ganrepro.infer import save_encoder
-from ganrepro.io import read_json, save_npz, write_json
-from ganrepro.models import InferenceNet, build_models
-from ganrepro.parzen import evaluate
-from ganrepro.toy_metrics import ring_metrics
 from test_infer import tiny_config, tiny_dataset, tiny_model
+
+from ganrepro.cli import main
+from ganrepro.data import datasets
+from ganrepro.evaluation.infer import save_encoder
+from ganrepro.evaluation.parzen import evaluate
+from ganrepro.evaluation.toy_metrics import ring_metrics
+from ganrepro.io import read_json, save_npz, write_json
+from ganrepro.models.artifacts import load_model, save_model
+from ganrepro.models.networks import InferenceNet, build_models
+from ganrepro.reporting import figures
 
 
 def assert_written(prefix: Path) -> None:

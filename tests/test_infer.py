@@ -3,20 +3,18 @@ prepared files that test_figures.py and test_report.py reuse."""
 
 from __future__ import annotations
 
-import argparse
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from ganrepro import infer
-from ganrepro.artifacts import load_model, save_model
 from ganrepro.cli import build_parser, main
+from ganrepro.evaluation import infer
 from ganrepro.io import read_json, save_npz
-from ganrepro.models import build_models, sample_noise
+from ganrepro.models.artifacts import load_model, save_model
+from ganrepro.models.networks import build_models, sample_noise
 
 SHAPE = (1, 6, 6)
 FAST_INFER = ["--hidden", "32", "--steps", "300", "--batch-size", "64", "--lr", "0.003", "--n-eval", "200"]
@@ -118,23 +116,3 @@ def test_infer_config_from_params_and_errors(tmp_path: Path, capsys: pytest.Capt
     code = main(["infer", "--model", "m.pt", "--data", "d.npz", "--out-dir", str(tmp_path),
                  "--config-json", '{"hiden": [8]}'])
     assert code == 2 and "unknown parameter" in capsys.readouterr().err
-
-
-
-def subcommand_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
-    """Every (sub)command's parser below `parser`, nested ones included (`ganrepro figure curves`)."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                yield sub
-                yield from subcommand_parsers(sub)
-
-
-SUBCOMMANDS = {sub.prog: sub for sub in subcommand_parsers(build_parser())}
-
-
-@pytest.mark.parametrize("prog", SUBCOMMANDS)
-def test_every_option_of_every_subcommand_has_a_help_text(prog: str) -> None:
-    undocumented = [action.option_strings or [action.dest] for action in SUBCOMMANDS[prog]._actions
-                    if not action.help and not isinstance(action, argparse._SubParsersAction)]
-    assert undocumented == [], f"{prog}: options without help text"

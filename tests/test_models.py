@@ -7,9 +7,8 @@ import io
 import pytest
 import torch
 
-from ganrepro.artifacts import load_model, save_model
-from ganrepro.models import Maxout, _dropout, bias_from_marginals, build_models
-from ganrepro.sample import generate
+from ganrepro.models.artifacts import load_model, save_model
+from ganrepro.models.networks import Maxout, _dropout, bias_from_marginals, build_models, generate
 
 
 def test_maxout_is_the_max_over_each_units_pieces_with_its_gradient() -> None:

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from ganrepro.cli import main
-from ganrepro.parzen import (evaluate, fine_grid, kmeans, nearest_indices, paper_grid, parzen_log_density,
-                             select_sigma, squared_distances)
+from ganrepro.density import kmeans, nearest_indices, parzen_log_density, squared_distances
+from ganrepro.evaluation.parzen import evaluate, fine_grid, paper_grid, select_sigma
 
 SIGMAS = np.logspace(-1, 0, 10)
 

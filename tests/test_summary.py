@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_datasets import write_tfd
 
 from ganrepro.cli import main
-from ganrepro.datasets import TFD_FOLDS
-from test_datasets import write_tfd
+from ganrepro.data.datasets import TFD_FOLDS
 
 
 def write(path: Path, data: dict) -> Path:

@@ -13,7 +13,7 @@ import yaml
 
 from ganrepro.cli import main
 from ganrepro.io import write_json
-from ganrepro.tables import format_score, reduced_budget
+from ganrepro.reporting.tables import format_score, reduced_budget
 
 
 def parzen_json(path: Path, dataset: str, ll: float, se: float, *, model: str = "gan", seed: int | None = 0,

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ganrepro.evaluation.toy_metrics import toy1d_metrics, toy_metrics
 from ganrepro.io import save_npz
-from ganrepro.toy_metrics import toy1d_metrics, toy_metrics
 
 
 def test_toy1d_metrics_measure_a_shift_and_a_spread() -> None:

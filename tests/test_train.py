@@ -17,12 +17,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from ganrepro.artifacts import load_model
 from ganrepro.cli import main
 from ganrepro.errors import UserError
 from ganrepro.io import save_npz
-from ganrepro.models import Linear, MaxoutDiscriminator
-from ganrepro.train import GAN, MomentumSGD, Trainer, _d_logit_grad, _g_logit_grad, _metrics, train
+from ganrepro.models.artifacts import load_model
+from ganrepro.models.networks import Linear, MaxoutDiscriminator
+from ganrepro.training.loop import GAN, MomentumSGD, Trainer, _d_logit_grad, _g_logit_grad, _metrics, train
 
 MNIST_LIKE = {
     "arch": "mlp", "noise": "uniform", "z_dim": 8, "g_hidden": [32, 32], "g_output": "sigmoid",

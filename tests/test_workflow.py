@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from conftest import REPO_ROOT, SHARED_MIRROR
 
 BIN = Path(sys.executable).parent

@@ -14,38 +14,43 @@ import sys
 from ganrepro import __version__
 from ganrepro.errors import UserError
 
-STEP_MODULES = (
-    "ganrepro.datasets",
-    "ganrepro.train",
-    "ganrepro.sample",
-    "ganrepro.parzen",
-    "ganrepro.infer",
-    "ganrepro.figures",
-    "ganrepro.tables",
-    "ganrepro.report",
-    "ganrepro.summary",
-    "ganrepro.classify",
-    "ganrepro.toy_metrics",
-)
+# Each step's module, so that a command imports only what it needs (torch and matplotlib take
+# seconds to import, and the workflow runs one command per job). tests/test_cli.py checks that
+# every module registers exactly the commands listed here.
+COMMANDS: dict[str, str] = {
+    "fetch": "ganrepro.data.datasets",
+    "prepare": "ganrepro.data.datasets",
+    "train": "ganrepro.training.loop",
+    "sample": "ganrepro.evaluation.sample",
+    "parzen": "ganrepro.evaluation.parzen",
+    "kmeans": "ganrepro.evaluation.parzen",
+    "infer": "ganrepro.evaluation.infer",
+    "classifier": "ganrepro.evaluation.classify",
+    "class-metrics": "ganrepro.evaluation.classify",
+    "conditional-figure": "ganrepro.reporting.figures",
+    "toy-metrics": "ganrepro.evaluation.toy_metrics",
+    "metrics": "ganrepro.evaluation.summary",
+    "not-run": "ganrepro.evaluation.summary",
+    "figure": "ganrepro.reporting.figures",
+    "table": "ganrepro.reporting.tables",
+    "report": "ganrepro.reporting.report",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every step, or only of the module that defines `command`."""
     parser = argparse.ArgumentParser(prog="ganrepro", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"ganrepro {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="STEP")
-    for name in STEP_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name == name:  # step not built yet
-                continue
-            raise
-        module.add_parser(subparsers)
+    modules = [COMMANDS[command]] if command in COMMANDS else dict.fromkeys(COMMANDS.values())
+    for name in modules:
+        importlib.import_module(name).add_parser(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         args.func(args)
     except UserError as err:

@@ -102,7 +102,7 @@ def validate(params: Mapping[str, Any], sources: Sources = ()) -> None:
 
 def dataset_names(params: Mapping[str, Any]) -> tuple[str, ...]:
     """Built-in dataset names, then those declared under data.custom."""
-    from ganrepro.datasets import known_datasets  # datasets reads params through this module
+    from ganrepro.data.datasets import known_datasets  # datasets reads params through this module
 
     return known_datasets(params)
 

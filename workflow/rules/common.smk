@@ -7,8 +7,8 @@ from pathlib import Path
 
 from ganrepro import paths
 from ganrepro.config import DEFAULT_CUSTOM_BASE, train_config
-from ganrepro.datasets import TFD_FOLDS as TFD_FOLD_COUNT
-from ganrepro.datasets import custom_source_files, fetch_unavailable_reason, make_settings
+from ganrepro.data.datasets import TFD_FOLDS as TFD_FOLD_COUNT
+from ganrepro.data.datasets import custom_source_files, fetch_unavailable_reason, make_settings
 
 # Jobs find `ganrepro` beside the Python running Snakemake (the project's .venv), activated or not.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
@@ -57,7 +57,7 @@ CONDITIONAL_SEEDS = SEEDS if CM["conditional_seeds"] == "all" else SEEDS[:1]
 
 def print_plan():
     """Before any job: the models this run trains, on which device, and about how long (also in the report)."""
-    from ganrepro.plan import Job, format_plan, make_plan, write_plan
+    from ganrepro.training.plan import Job, format_plan, make_plan, write_plan
 
     pending = [job.wildcards for job in workflow.dag.needrun_jobs() if job.rule.name == "train"]
     jobs = [Job(w.dataset, w.variant, int(w.seed), train_config(config, w.dataset) | {"device": config["device"]})

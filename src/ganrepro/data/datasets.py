@@ -522,7 +522,7 @@ def _check_cifar(record: dict[str, Any], label: str) -> None:
         raise _Rejected(
             f"{label}: checksum mismatch: MD5 {record['md5']}, expected {CIFAR10_MD5} (the official "
             "tarball). The per-member SHA-256 values are not recorded in "
-            "ganrepro.datasets.CIFAR10_MEMBER_SHA256, so a re-packed copy cannot be verified: use the "
+            "ganrepro.data.datasets.CIFAR10_MEMBER_SHA256, so a re-packed copy cannot be verified: use the "
             f"official {CIFAR10_FILE}.", "checksum")
 
 

@@ -1,5 +1,5 @@
 """A classifier per labelled dataset, and the sample scores it gives (`ganrepro classifier`,
-`ganrepro class-metrics`, `ganrepro conditional-figure`).
+`ganrepro class-metrics`).
 
 The classifier is a small convnet (two 3x3 conv + max-pool layers, two fully connected layers) for
 images (C, H, W), or a two-layer MLP for vectors (d,). Its penultimate layer (the hidden fully
@@ -22,19 +22,14 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 from torch.nn import functional as F
 
 from ganrepro.arrays import as_unit_matrix
-from ganrepro.artifacts import load_model
-from ganrepro.datasets import CLASS_NAMES, load_labels, load_split, read_meta
+from ganrepro.data.datasets import load_labels, load_split, read_meta
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
-from ganrepro.figures import image_grid, save_figure
 from ganrepro.io import atomic_path, write_json
-from ganrepro.models import condition_classes
-from ganrepro.sample import generate
 
 CHANNELS = (32, 64)  # conv layers (3x3, padding 1, each followed by 2x2 max-pool and ReLU)
 HIDDEN = 128  # units of the penultimate layer: the feature space of the Frechet distance
@@ -312,50 +307,12 @@ def class_metrics(model: Classifier, x: np.ndarray, labels: np.ndarray | None, d
 
 
 # ---------------------------------------------------------------------------------------------
-# Conditional samples figure
-# ---------------------------------------------------------------------------------------------
-
-
-def conditional_samples_figure(model_path: Path, per_class: int = 10, seed: int = 0, device: str = "auto") -> Figure:
-    """One row per class of samples from a conditional generator (sample i asks for class i % k),
-    titled with what it shows."""
-    G, _, meta = load_model(model_path, resolve_device(device))
-    k, shape = condition_classes(G), tuple(meta["example_shape"])
-    if not k:
-        raise UserError(f"{model_path}: the model is unconditional; list {meta['dataset']} under "
-                        "class_metrics.conditional in params.yaml to train a conditional GAN")
-    if len(shape) != 3:
-        raise UserError(f"{model_path}: conditional-figure draws images; {meta['dataset']} has examples "
-                        f"of shape {shape}")
-    x = generate(G, meta["config"], k * per_class, seed)["x"]
-    rows = np.clip(x.reshape(per_class, k, *shape).swapaxes(0, 1), 0.0, 1.0).reshape(k * per_class, *shape)
-    names = CLASS_NAMES.get(meta["dataset"]) or [str(c) for c in range(k)]
-    fig = Figure(figsize=(0.5 * per_class + 1.2, 0.5 * k + 0.5))
-    ax = fig.subplots()
-    ax.imshow(image_grid(rows, per_class), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_yticks([(shape[1] + 1) * (r + 0.5) for r in range(k)], names[:k])
-    ax.set_xticks([])
-    ax.tick_params(length=0)
-    for side in ax.spines.values():
-        side.set_visible(False)
-    ax.set_title(f"{meta['dataset']}: conditional GAN p(x | c), one row per class c\n"
-                 f"samples 0..{per_class - 1} of each class, seed {seed} (not selected)", fontsize=9)
-    return fig
-
-
-def conditional_figure(model_path: Path, out: Path, per_class: int = 10, seed: int = 0,
-                       device: str = "auto") -> list[Path]:
-    """`conditional_samples_figure` written as OUT.png and OUT.pdf."""
-    return save_figure(conditional_samples_figure(model_path, per_class, seed, device), out)
-
-
-# ---------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register `ganrepro classifier`, `ganrepro class-metrics` and `ganrepro conditional-figure`."""
+    """Register `ganrepro classifier` and `ganrepro class-metrics`."""
     p = subparsers.add_parser("classifier", help="train the dataset's classifier (for class-metrics)")
     p.add_argument("--data", type=Path, required=True, help="prepared dataset .npz")
     p.add_argument("--out-dir", type=Path, required=True, help="writes classifier.pt and classifier.json")
@@ -380,16 +337,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--device", default="auto",
                    help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)")
     m.set_defaults(func=_class_metrics_command)
-
-    f = subparsers.add_parser("conditional-figure", help="one row of samples per class from a conditional model")
-    f.add_argument("--model", type=Path, required=True, help="model.pt of a conditional `ganrepro train`")
-    f.add_argument("--out", type=Path, required=True, help="writes OUT.png and OUT.pdf")
-    f.add_argument("--per-class", type=int, default=10, help="samples per class, one row per class (default 10)")
-    f.add_argument("--seed", type=int, default=0, help="seed of the noise z (default 0)")
-    f.add_argument("--device", default="auto",
-                   help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)")
-    f.set_defaults(func=lambda a: print("wrote " + ", ".join(
-        map(str, conditional_figure(a.model, a.out, a.per_class, a.seed, a.device)))))
 
 
 def _classifier_command(args: argparse.Namespace) -> None:

@@ -29,17 +29,16 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from ganrepro import passes
-from ganrepro.artifacts import cpu_state_dict, save_model
 from ganrepro.config import check_train_overrides, resolve, train_config
-from ganrepro.datasets import load_labels, load_split, read_meta
+from ganrepro.data.datasets import load_labels, load_split, read_meta
+from ganrepro.density import parzen_log_density
 from ganrepro.device import keep_freed_memory, resolve_device
 from ganrepro.errors import UserError
 from ganrepro.io import atomic_path, write_json, write_text
-from ganrepro.models import Linear, bias_from_marginals, build_models, check_data_shape, sample_noise
+from ganrepro.models.artifacts import cpu_state_dict, save_model
+from ganrepro.models.networks import Linear, bias_from_marginals, build_models, check_data_shape, generate, sample_noise
 from ganrepro.paper import paper_grid
-from ganrepro.parzen import parzen_log_density
-from ganrepro.sample import generate
+from ganrepro.training import passes
 
 # Keys that may change between a checkpoint and its resumption (budgets and bookkeeping).
 # Changing the validation estimate's keys on resumption restarts model selection (scores of two

@@ -12,7 +12,7 @@ from torch import nn
 
 from ganrepro.errors import UserError
 from ganrepro.io import atomic_path
-from ganrepro.models import build_models
+from ganrepro.models.networks import build_models
 
 
 def save_model(path: str | Path, generator: nn.Module, discriminator: nn.Module, meta: dict[str, Any]) -> None:

@@ -352,7 +352,7 @@ def write_table(table: dict[str, Any], out_dir: Path) -> None:
     write_json(out_dir / "table1.json", {"source_paper": paper.SOURCE, **table})
 
 
-# The extended table: every metric of results/runs/<dataset>/metrics.json (see ganrepro.summary).
+# The extended table: every metric of results/runs/<dataset>/metrics.json (see ganrepro.evaluation.summary).
 PER_SEED = "_per_seed"  # a row key ending so lists the metric's `<key>_s<seed>` values
 ERROR_KEYS = {"paper_log_likelihood": "paper_error"}  # the ± of a row, where it is not `<key>_std`
 EXTENDED_ROWS = (

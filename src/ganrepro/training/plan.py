@@ -15,7 +15,7 @@ import torch
 from ganrepro import paths
 from ganrepro.device import resolve_device, synchronize
 from ganrepro.io import read_json, write_json
-from ganrepro.train import GAN
+from ganrepro.training.loop import GAN
 
 # Shape of a training example, classes and training examples of the built-in image sets (the
 # paper's splits), for a plan made before the data is prepared; prepared data overrides them.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ganrepro.models import MaxoutDiscriminator, MLPGenerator, _with_condition, dropout_mask
+from ganrepro.models.networks import MaxoutDiscriminator, MLPGenerator, _with_condition, dropout_mask
 
 IN_PLACE = {"relu": torch.relu_, "sigmoid": torch.sigmoid_}  # models.ACTIVATIONS, in place
 Take = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], None]  # (weight, bias, dy, x)
@@ -120,7 +120,8 @@ def discriminator_backward(D: MaxoutDiscriminator, tape: DiscriminatorTape, dlog
     layers = [layer.linear for layer in D.hidden] + [D.out]
     for i in reversed(range(len(layers))):
         if i < len(D.hidden):
-            dy = tape.max_masks[i].mul_(grad.unsqueeze(1)).view(len(grad), -1)  # the mask is used once
+            # grad: the layer above's input gradient (the output layer comes first); the mask is used once
+            dy = tape.max_masks[i].mul_(grad.unsqueeze(1)).view(len(grad), -1)  # noqa: F821
         rows = input_rows if i == 0 else slice(None)
         grad = dy[rows] @ layers[i].weight
         take(layers[i].weight, layers[i].bias, dy, tape.inputs[i])

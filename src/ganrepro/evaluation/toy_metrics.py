@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from ganrepro import datasets
 from ganrepro.arrays import load_array
+from ganrepro.data import datasets
 from ganrepro.errors import UserError
 from ganrepro.io import write_json
 

@@ -24,17 +24,16 @@ from scipy import stats
 from torch import nn
 from torch.nn import functional as F
 
-from ganrepro import datasets
 from ganrepro.arrays import load_array
-from ganrepro.artifacts import load_model
+from ganrepro.data import datasets
+from ganrepro.density import nearest_indices
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
-from ganrepro.infer import load_encoder, reconstruct
+from ganrepro.evaluation.infer import load_encoder, reconstruct
+from ganrepro.evaluation.toy_metrics import ring_geometry, ring_metrics
 from ganrepro.io import atomic_path, read_json, write_json
-from ganrepro.models import condition_classes, sample_noise
-from ganrepro.parzen import nearest_indices
-from ganrepro.sample import generate
-from ganrepro.toy_metrics import ring_geometry, ring_metrics
+from ganrepro.models.artifacts import load_model
+from ganrepro.models.networks import condition_classes, generate, sample_noise
 
 NEIGHBOUR_COLOUR = "#d62728"
 CELL_INCHES = 0.6  # size of one image in a grid figure
@@ -522,6 +521,8 @@ def figure_sigma_sweep(parzen: list[Path], out: Path) -> dict[str, float]:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register `ganrepro figure <kind>` and `ganrepro conditional-figure`."""
+    add_conditional_parser(subparsers)
     p = subparsers.add_parser("figure", help="draw a figure as PNG and PDF: toy1d, samples, interp, reconstruct, "
                                               "ring, sigma-sweep or curves")
     kinds = p.add_subparsers(dest="figure", required=True, metavar="KIND")
@@ -592,3 +593,53 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     k.add_argument("--logs", type=Path, nargs="+", required=True, help="train_log.csv of each seed")
     k.add_argument("--summaries", type=Path, nargs="*", default=[], help="train.json of each seed (valid_history)")
     k.add_argument("--parzen", type=Path, nargs="*", default=[], help="parzen json files (none for the toy sets)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Conditional samples figure
+# ---------------------------------------------------------------------------------------------
+
+
+def conditional_samples_figure(model_path: Path, per_class: int = 10, seed: int = 0, device: str = "auto") -> Figure:
+    """One row per class of samples from a conditional generator (sample i asks for class i % k),
+    titled with what it shows."""
+    G, _, meta = load_model(model_path, resolve_device(device))
+    k, shape = condition_classes(G), tuple(meta["example_shape"])
+    if not k:
+        raise UserError(f"{model_path}: the model is unconditional; list {meta['dataset']} under "
+                        "class_metrics.conditional in params.yaml to train a conditional GAN")
+    if len(shape) != 3:
+        raise UserError(f"{model_path}: conditional-figure draws images; {meta['dataset']} has examples "
+                        f"of shape {shape}")
+    x = generate(G, meta["config"], k * per_class, seed)["x"]
+    rows = np.clip(x.reshape(per_class, k, *shape).swapaxes(0, 1), 0.0, 1.0).reshape(k * per_class, *shape)
+    names = datasets.CLASS_NAMES.get(meta["dataset"]) or [str(c) for c in range(k)]
+    fig = Figure(figsize=(0.5 * per_class + 1.2, 0.5 * k + 0.5))
+    ax = fig.subplots()
+    ax.imshow(image_grid(rows, per_class), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_yticks([(shape[1] + 1) * (r + 0.5) for r in range(k)], names[:k])
+    ax.set_xticks([])
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_title(f"{meta['dataset']}: conditional GAN p(x | c), one row per class c\n"
+                 f"samples 0..{per_class - 1} of each class, seed {seed} (not selected)", fontsize=9)
+    return fig
+
+
+def conditional_figure(model_path: Path, out: Path, per_class: int = 10, seed: int = 0,
+                       device: str = "auto") -> list[Path]:
+    """`conditional_samples_figure` written as OUT.png and OUT.pdf."""
+    return save_figure(conditional_samples_figure(model_path, per_class, seed, device), out)
+
+
+def add_conditional_parser(subparsers: argparse._SubParsersAction) -> None:
+    f = subparsers.add_parser("conditional-figure", help="one row of samples per class from a conditional model")
+    f.add_argument("--model", type=Path, required=True, help="model.pt of a conditional `ganrepro train`")
+    f.add_argument("--out", type=Path, required=True, help="writes OUT.png and OUT.pdf")
+    f.add_argument("--per-class", type=int, default=10, help="samples per class, one row per class (default 10)")
+    f.add_argument("--seed", type=int, default=0, help="seed of the noise z (default 0)")
+    f.add_argument("--device", default="auto",
+                   help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)")
+    f.set_defaults(func=lambda a: print("wrote " + ", ".join(
+        map(str, conditional_figure(a.model, a.out, a.per_class, a.seed, a.device)))))

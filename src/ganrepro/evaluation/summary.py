@@ -19,7 +19,6 @@ import pandas as pd
 from ganrepro import paper
 from ganrepro.io import read_json, write_json, write_text
 
-
 GROUPS = ("train", "parzen", "reference", "kmeans", "infer", "class-metrics", "classifier", "conditional", "toy")
 PARZEN_KEYS = ["log_likelihood", "standard_error", "sigma"]
 WANTED = {

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import base64
 import html
-import json
 import importlib.metadata
+import json
 import math
 import platform
 import sys
@@ -29,7 +29,7 @@ from ganrepro import __version__, paper, paths
 from ganrepro.config import load_params
 from ganrepro.device import resolve_device
 from ganrepro.io import read_json, write_text
-from ganrepro.tables import ANCHOR_NOTES, DATASET_NAMES, MODEL_LABELS, anchors_frame, format_score, to_frame
+from ganrepro.reporting.tables import ANCHOR_NOTES, DATASET_NAMES, MODEL_LABELS, anchors_frame, format_score, to_frame
 
 # Captions of the figures and of Table 1; workflow/report/<key>.rst holds the same text for
 # `snakemake --report` ({dataset} written there as the Jinja field of the job's wildcard).

@@ -22,14 +22,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ganrepro.artifacts import load_generator
 from ganrepro.config import load_params
-from ganrepro.datasets import load_labels, load_split
+from ganrepro.data.datasets import load_labels, load_split
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
 from ganrepro.io import atomic_path, write_json
-from ganrepro.models import InferenceNet, condition_classes, sample_noise
-from ganrepro.sample import generate
+from ganrepro.models.artifacts import load_generator
+from ganrepro.models.networks import InferenceNet, condition_classes, generate, sample_noise
 
 DEFAULTS: dict[str, Any] = {"hidden": [1200, 1200], "steps": 20000, "batch_size": 100, "lr": 0.001,
                             "seed": 0, "n_eval": 10000}

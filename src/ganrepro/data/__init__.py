@@ -1,0 +1,1 @@
+"""Datasets: fetching with checksums, the paper's splits, toy and custom sets."""

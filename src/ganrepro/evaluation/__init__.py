@@ -1,0 +1,1 @@
+"""Samples, Parzen protocol, reference rows, inference net, classifier metrics, toy metrics."""

@@ -1,0 +1,1 @@
+"""Figures, Table 1 and the HTML report."""
