@@ -51,7 +51,7 @@ def make_data(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
         rows = torch.from_numpy(load_matrix(args.data))
         if len(rows) < args.n_samples + args.n_points:
             raise SystemExit(f"{args.data} has {len(rows)} rows; need {args.n_samples + args.n_points}")
-        return rows[:args.n_samples].clone(), rows[args.n_samples:args.n_samples + args.n_points].clone()
+        return rows[: args.n_samples].clone(), rows[args.n_samples : args.n_samples + args.n_points].clone()
     g = torch.Generator().manual_seed(0)
     return torch.rand(args.n_samples, args.dim, generator=g), torch.rand(args.n_points, args.dim, generator=g)
 
@@ -74,9 +74,9 @@ def floor_passes(samples: torch.Tensor, points: torch.Tensor) -> tuple[Callable[
 
     def exp_sum() -> None:
         for r in range(0, len(args), rows):
-            block = args[r:r + rows]
-            torch.exp(block, out=work[:len(block)])
-            work[:len(block)].sum(1)
+            block = args[r : r + rows]
+            torch.exp(block, out=work[: len(block)])
+            work[: len(block)].sum(1)
 
     return (lambda: torch.mm(points, samples.T, out=out)), exp_sum
 
@@ -96,9 +96,11 @@ def main() -> None:
     sigmas = paper_grid()
     samples, points = make_data(args)
     n, m, d = len(samples), len(points), samples.shape[1]
-    print(f"Parzen sweep: {n} samples x {m} points x {d} dims x {len(sigmas)} sigmas, "
-          f"{'data ' + args.data if args.data else 'uniform random data'}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"Parzen sweep: {n} samples x {m} points x {d} dims x {len(sigmas)} sigmas, "
+        f"{'data ' + args.data if args.data else 'uniform random data'}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
     mem_data = peak_mb()
     load_before = os.getloadavg()[0]
 
@@ -121,18 +123,26 @@ def main() -> None:
     mem_authors = peak_mb()
     diff = float(np.abs(timings[-1][1].double().numpy() - ours_slice).max())
 
-    print(f"load average (1 min): {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; "
-          f"(a) and (c) timed in {args.repeats} interleaved rounds, medians shown")
+    print(
+        f"load average (1 min): {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; "
+        f"(a) and (c) timed in {args.repeats} interleaved rounds, medians shown"
+    )
     print(f"(a) this implementation : {t_ours:8.2f} s")
-    print(f"(b) authors' algorithm  : {t_authors:8.1f} s  ({t_batch:.2f} s per batch of {AUTHORS_BATCH} points "
-          f"and sigma, median of {args.authors_batches}, x {math.ceil(m / AUTHORS_BATCH)} batches x {len(sigmas)} sigmas)")
-    print(f"(c) floor               : {t_floor:8.2f} s  (matmul {t_mm:.2f} s at {gflops:.0f} GFLOP/s "
-          f"+ {len(sigmas)} x exp-and-sum {t_exp:.3f} s)")
+    print(
+        f"(b) authors' algorithm  : {t_authors:8.1f} s  ({t_batch:.2f} s per batch of {AUTHORS_BATCH} points "
+        f"and sigma, median of {args.authors_batches}, x {math.ceil(m / AUTHORS_BATCH)} batches x {len(sigmas)} sigmas)"
+    )
+    print(
+        f"(c) floor               : {t_floor:8.2f} s  (matmul {t_mm:.2f} s at {gflops:.0f} GFLOP/s "
+        f"+ {len(sigmas)} x exp-and-sum {t_exp:.3f} s)"
+    )
     print(f"ratio (a)/(c) = {t_ours / t_floor:.2f}  (target <= 1.5)")
     print(f"ratio (b)/(a) = {t_authors / t_ours:.0f}  (target >= 100)")
     print(f"max |(a) - (b)| on the timed batch at sigma {sigmas[0]:.3f}: {diff:.1e} nats")
-    print(f"peak RSS (ru_maxrss): data {mem_data:.0f} MB; after (a) {mem_ours:.0f} MB "
-          f"(+{mem_ours - mem_data:.0f} MB for the sweep); after (b) {mem_authors:.0f} MB")
+    print(
+        f"peak RSS (ru_maxrss): data {mem_data:.0f} MB; after (a) {mem_ours:.0f} MB "
+        f"(+{mem_ours - mem_data:.0f} MB for the sweep); after (b) {mem_authors:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

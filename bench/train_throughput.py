@@ -114,8 +114,9 @@ def conventional_loop(cfg: dict, x: torch.Tensor, gan: GAN):
         z = gan.noise(len(xb))
         fake = G(z)
         opt_d.zero_grad()
-        d_loss = (F.binary_cross_entropy_with_logits(D(xb), ones)
-                  + F.binary_cross_entropy_with_logits(D(fake.detach()), zeros))
+        d_loss = F.binary_cross_entropy_with_logits(D(xb), ones) + F.binary_cross_entropy_with_logits(
+            D(fake.detach()), zeros
+        )
         d_loss.backward()
         opt_d.step()
         opt_g.zero_grad()
@@ -139,8 +140,15 @@ def main() -> None:
     keep_freed_memory()  # as Trainer does; the conventional loop and the floor run in this process too
     torch.manual_seed(0)
     device = resolve_device(args.device)
-    cfg = {**train_config(load_params(ROOT / "params.yaml"), "mnist"), "device": str(device), "seed": 0,
-           "epochs": 1, "valid_every": 0, "log_every": 100, "checkpoint_every": 500}
+    cfg = {
+        **train_config(load_params(ROOT / "params.yaml"), "mnist"),
+        "device": str(device),
+        "seed": 0,
+        "epochs": 1,
+        "valid_every": 0,
+        "log_every": 100,
+        "checkpoint_every": 500,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         data = write_bench_data(Path(tmp) / "bench.npz", args.epoch_examples)
         measure(cfg, data, Path(tmp), args)
@@ -150,8 +158,16 @@ def write_bench_data(path: Path, n: int) -> Path:
     """An MNIST-shaped dataset file of n random uint8 images (the step's cost does not depend on content)."""
     x = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8).numpy()
     meta = {"dataset": "bench", "kind": "image", "example_shape": [1, 28, 28], "unit_scale": 255, "num_classes": 10}
-    save_npz(path, x_train=x, y_train=np.zeros(n, np.int64), x_valid=x[:100], y_valid=np.zeros(100, np.int64),
-             x_test=x[:100], y_test=np.zeros(100, np.int64), meta=np.array(json.dumps(meta)))
+    save_npz(
+        path,
+        x_train=x,
+        y_train=np.zeros(n, np.int64),
+        x_valid=x[:100],
+        y_valid=np.zeros(100, np.int64),
+        x_test=x[:100],
+        y_test=np.zeros(100, np.int64),
+        meta=np.array(json.dumps(meta)),
+    )
     return path
 
 
@@ -183,12 +199,19 @@ def measure(cfg: dict, data: Path, tmp: Path, args: argparse.Namespace) -> None:
     speedup = statistics.median(c / o for c, o in zip(t_conv, t_ours))
     t_ours, t_conv, t_floor = (statistics.median(t) for t in (t_ours, t_conv, t_floor))
     b = cfg["batch_size"]
-    print(f"device={device}  threads={args.threads}  batch={b}  paper MNIST model (G 100-1200-1200-784, D maxout 240x5 x2)")
-    print(f"matmul FLOP per step: ours {flops / 1e9:.3f} GFLOP, conventional {flops_of(rec_conv.calls) / 1e9:.3f} GFLOP")
+    print(
+        f"device={device}  threads={args.threads}  batch={b}  "
+        "paper MNIST model (G 100-1200-1200-784, D maxout 240x5 x2)"
+    )
+    print(
+        f"matmul FLOP per step: ours {flops / 1e9:.3f} GFLOP, conventional {flops_of(rec_conv.calls) / 1e9:.3f} GFLOP"
+    )
     print(f"(c) floor (same matmuls alone): {t_floor * 1e3:7.2f} ms/step  {flops / t_floor / 1e9:6.1f} GFLOP/s")
     print(f"(a) this project's step:        {t_ours * 1e3:7.2f} ms/step  {b / t_ours:8.0f} examples/s")
     print(f"(b) conventional loop:          {t_conv * 1e3:7.2f} ms/step  {b / t_conv:8.0f} examples/s")
-    print(f"ratio (a) vs floor: {of_floor:.1%} of the matmul rate (goal >= 85%; median of {args.repeats} paired repeats)")
+    print(
+        f"ratio (a) vs floor: {of_floor:.1%} of the matmul rate (goal >= 85%; median of {args.repeats} paired repeats)"
+    )
     print(f"ratio (a) / (b) examples/s: {speedup:.2f}x (goal >= 1.2x)")
 
     # (d) A whole epoch with logging, progress lines and checkpointing, against bare steps.
@@ -208,9 +231,11 @@ def measure(cfg: dict, data: Path, tmp: Path, args: argparse.Namespace) -> None:
         synchronize(device)
         full.append(time.perf_counter() - t)
     overhead = statistics.median(f / b - 1 for f, b in zip(full, bare))
-    print(f"(d) one epoch of {trainer.steps_per_epoch} steps: bare {statistics.median(bare):.2f} s, with "
-          f"logging/progress/checkpoint {statistics.median(full):.2f} s: overhead {overhead:+.1%} "
-          f"(goal within 5%; median of {args.epoch_repeats} paired repeats)")
+    print(
+        f"(d) one epoch of {trainer.steps_per_epoch} steps: bare {statistics.median(bare):.2f} s, with "
+        f"logging/progress/checkpoint {statistics.median(full):.2f} s: overhead {overhead:+.1%} "
+        f"(goal within 5%; median of {args.epoch_repeats} paired repeats)"
+    )
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def paper_mnist_step_flop(m: int = 100, z: int = 100, g=(1200, 1200), d_in: int = 784,
-                          d_units: int = 240, pieces: int = 5) -> int:
+def paper_mnist_step_flop(
+    m: int = 100, z: int = 100, g=(1200, 1200), d_in: int = 784, d_units: int = 240, pieces: int = 5
+) -> int:
     """Matrix-product FLOPs of one simultaneous update, counted by hand: G forward, D forward on
     2m rows, D backward (weight products; input products of every layer, of the first layer for
     the m fakes only: the real rows' input gradient is not needed), G backward (weight products,
@@ -27,9 +28,25 @@ def paper_mnist_step_flop(m: int = 100, z: int = 100, g=(1200, 1200), d_in: int 
 
 def test_train_throughput_bench_prints_its_ratios(tmp_path):
     out = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "train_throughput.py"), "--steps", "2", "--repeats", "1",
-         "--epoch-examples", "1000", "--epoch-repeats", "1", "--device", "cpu"],
-        capture_output=True, text=True, check=True, cwd=tmp_path, timeout=300,
+        [
+            sys.executable,
+            str(ROOT / "bench" / "train_throughput.py"),
+            "--steps",
+            "2",
+            "--repeats",
+            "1",
+            "--epoch-examples",
+            "1000",
+            "--epoch-repeats",
+            "1",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        timeout=300,
     ).stdout
     flop = re.search(r"matmul FLOP per step: ours ([\d.]+) GFLOP", out)
     assert flop and abs(float(flop.group(1)) - paper_mnist_step_flop() / 1e9) < 0.0005, out

@@ -119,9 +119,9 @@ def _images(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
     for i, c in enumerate(labels):
         at = rng.integers(2, 8) if c % 2 == 0 else rng.integers(SIDE - 12, SIDE - 6)
         if c < 2:
-            x[i, at:at + 4, 4:-4] = 1.0
+            x[i, at : at + 4, 4:-4] = 1.0
         else:
-            x[i, 4:-4, at:at + 4] = 1.0
+            x[i, 4:-4, at : at + 4] = 1.0
     return np.rint(x * 255).astype(np.uint8)[:, None]
 
 
@@ -133,9 +133,20 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for split, n in (("train", 800), ("valid", 200), ("test", 400)):
         y = np.arange(n) % CLASSES
         arrays[f"x_{split}"], arrays[f"y_{split}"] = _images(rng, y), y.astype(np.int64)
-    meta = {"dataset": "bars", "kind": "image", "example_shape": [1, SIDE, SIDE], "value_range": [0, 255],
-            "unit_scale": 255, "n_train": 800, "n_valid": 200, "n_test": 400, "num_classes": CLASSES,
-            "class_names": None, "splits": "synthetic", "source": {}}
+    meta = {
+        "dataset": "bars",
+        "kind": "image",
+        "example_shape": [1, SIDE, SIDE],
+        "value_range": [0, 255],
+        "unit_scale": 255,
+        "n_train": 800,
+        "n_valid": 200,
+        "n_test": 400,
+        "num_classes": CLASSES,
+        "class_names": None,
+        "splits": "synthetic",
+        "source": {},
+    }
     path = tmp_path_factory.mktemp("bars") / "dataset.npz"
     save_npz(path, meta=np.array(json.dumps(meta)), **arrays)
     return path
@@ -191,12 +202,37 @@ def test_class_metrics_cli_writes_all_keys(trained: Path, dataset: Path, tmp_pat
     samples = tmp_path / "samples.npz"
     save_npz(samples, x=_images(rng, labels).reshape(200, -1) / np.float32(255), z=np.zeros((200, 1)), labels=labels)
     out = tmp_path / "metrics.json"
-    _run("class-metrics", "--classifier", trained / "classifier.pt", "--samples", samples, "--data", dataset,
-         "--out", out, "--reference", "--device", "cpu")
+    _run(
+        "class-metrics",
+        "--classifier",
+        trained / "classifier.pt",
+        "--samples",
+        samples,
+        "--data",
+        dataset,
+        "--out",
+        out,
+        "--reference",
+        "--device",
+        "cpu",
+    )
     m = json.loads(out.read_text())
-    assert {"dataset", "n_samples", "n_test", "num_classes", "conditional", "label_accuracy", "classifier_fid",
-            "classifier_fid_reference", "class_histogram", "class_kl_uniform", "classes_covered",
-            "class_coverage_min_share", "class_share_max", "class_share_min"} == set(m)
+    assert {
+        "dataset",
+        "n_samples",
+        "n_test",
+        "num_classes",
+        "conditional",
+        "label_accuracy",
+        "classifier_fid",
+        "classifier_fid_reference",
+        "class_histogram",
+        "class_kl_uniform",
+        "classes_covered",
+        "class_coverage_min_share",
+        "class_share_max",
+        "class_share_min",
+    } == set(m)
     assert m["conditional"] and m["label_accuracy"] > 0.95 and m["n_samples"] == 200
     assert sum(m["class_histogram"]) == 200 and m["classes_covered"] == CLASSES
     assert 0 <= m["classifier_fid_reference"] and 0 <= m["classifier_fid"]
@@ -223,29 +259,54 @@ def test_classifier_is_generic_on_example_shape(shape: tuple[int, ...]) -> None:
 
 
 def _model_file(path: Path, conditional: bool) -> Path:
-    cfg = {"arch": "mlp", "z_dim": 4, "g_hidden": [8], "g_irange": 0.05, "g_output": "sigmoid", "d_units": [8],
-           "d_pieces": 2, "d_irange": 0.005, "d_input_keep": 0.8, "d_hidden_keep": 0.5, "noise": "uniform",
-           "conditional": conditional}
+    cfg = {
+        "arch": "mlp",
+        "z_dim": 4,
+        "g_hidden": [8],
+        "g_irange": 0.05,
+        "g_output": "sigmoid",
+        "d_units": [8],
+        "d_pieces": 2,
+        "d_irange": 0.005,
+        "d_input_keep": 0.8,
+        "d_hidden_keep": 0.5,
+        "noise": "uniform",
+        "conditional": conditional,
+    }
     G, D = build_models(cfg, SIDE * SIDE, CLASSES)
     # as `ganrepro train` writes it: the dataset's class count, conditional model or not
-    save_model(path, G, D, {"config": cfg, "dataset": "bars", "seed": 0, "data_dim": SIDE * SIDE,
-                            "example_shape": [1, SIDE, SIDE], "n_classes": CLASSES, "kind": "image"})
+    save_model(
+        path,
+        G,
+        D,
+        {
+            "config": cfg,
+            "dataset": "bars",
+            "seed": 0,
+            "data_dim": SIDE * SIDE,
+            "example_shape": [1, SIDE, SIDE],
+            "n_classes": CLASSES,
+            "kind": "image",
+        },
+    )
     return path
 
 
 def test_conditional_figure(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = _model_file(tmp_path / "model.pt", conditional=True)
-    _run("conditional-figure", "--model", model, "--out", tmp_path / "fig" / "cond", "--per-class", 3,
-         "--device", "cpu")
+    _run(
+        "conditional-figure", "--model", model, "--out", tmp_path / "fig" / "cond", "--per-class", 3, "--device", "cpu"
+    )
     assert (tmp_path / "fig" / "cond.png").stat().st_size > 0 and (tmp_path / "fig" / "cond.pdf").stat().st_size > 0
 
 
 def test_conditional_figure_says_what_it_shows(tmp_path: Path) -> None:
     """A title naming the model, the layout and the seed; one labelled row per class, in class order."""
     torch.manual_seed(0)
-    fig = conditional_samples_figure(_model_file(tmp_path / "model.pt", conditional=True), per_class=3, seed=5,
-                                     device="cpu")
+    fig = conditional_samples_figure(
+        _model_file(tmp_path / "model.pt", conditional=True), per_class=3, seed=5, device="cpu"
+    )
     (ax,) = fig.axes
     title = ax.get_title()
     assert title.startswith("bars: conditional GAN p(x | c), one row per class c")

@@ -15,8 +15,17 @@ from ganrepro.cli import COMMANDS, build_parser
 
 PACKAGE = Path(importlib.import_module("ganrepro").__file__).parent
 # Lower layers never import higher ones (a module may import its own layer and those below).
-LAYERS = {"base": 0, "config": 1, "data": 1, "models": 1, "training": 2, "evaluation": 3, "reporting": 4, "cli": 5,
-          "__main__": 5}
+LAYERS = {
+    "base": 0,
+    "config": 1,
+    "data": 1,
+    "models": 1,
+    "training": 2,
+    "evaluation": 3,
+    "reporting": 4,
+    "cli": 5,
+    "__main__": 5,
+}
 BASE = {"errors", "io", "arrays", "device", "paper", "paths", "density", "__init__"}
 
 
@@ -34,8 +43,11 @@ SUBCOMMANDS = {sub.prog: sub for sub in subcommand_parsers(build_parser())}
 
 @pytest.mark.parametrize("prog", SUBCOMMANDS)
 def test_every_option_of_every_subcommand_has_a_help_text(prog: str) -> None:
-    undocumented = [action.option_strings or [action.dest] for action in SUBCOMMANDS[prog]._actions
-                    if not action.help and not isinstance(action, argparse._SubParsersAction)]
+    undocumented = [
+        action.option_strings or [action.dest]
+        for action in SUBCOMMANDS[prog]._actions
+        if not action.help and not isinstance(action, argparse._SubParsersAction)
+    ]
     assert undocumented == [], f"{prog}: options without help text"
 
 

@@ -22,12 +22,18 @@ def params() -> dict:
 
 def test_command_line_strings_become_the_schemas_types() -> None:
     """Snakemake passes `--config seeds=[0,1,2]` and nested JSON on as strings."""
-    given = {"seeds": ["0", "1", "2"], "train": {"mnist": {"lr": "0.05", "g_hidden": ["10"], "max_col_norm": "null",
-                                                           "update": "alternating"}},
-             "sample": {"seed": "7"}, "datasets": ["mnist"]}
-    assert coerce(given) == {"seeds": [0, 1, 2], "sample": {"seed": 7}, "datasets": ["mnist"],
-                             "train": {"mnist": {"lr": 0.05, "g_hidden": [10], "max_col_norm": None,
-                                                 "update": "alternating"}}}
+    given = {
+        "seeds": ["0", "1", "2"],
+        "train": {"mnist": {"lr": "0.05", "g_hidden": ["10"], "max_col_norm": "null", "update": "alternating"}},
+        "sample": {"seed": "7"},
+        "datasets": ["mnist"],
+    }
+    assert coerce(given) == {
+        "seeds": [0, 1, 2],
+        "sample": {"seed": 7},
+        "datasets": ["mnist"],
+        "train": {"mnist": {"lr": 0.05, "g_hidden": [10], "max_col_norm": None, "update": "alternating"}},
+    }
     assert coerce({"seeds": ["a"]}) == {"seeds": ["a"]}  # left for validation to refuse
 
 
@@ -39,15 +45,21 @@ def test_preset_is_merged_over_params_and_under_overrides() -> None:
     assert resolve(PARAMS)["train"]["mnist"]["epochs"] == params()["train"]["mnist"]["epochs"]
 
 
-@pytest.mark.parametrize("overlay, expected", [
-    ({"train": {"mnist": {"lrr": 0.1}}}, "train.mnist.lrr: unknown key (set in my.yaml); did you mean 'lr'?"),
-    ({"trian": {}}, "trian: unknown key (set in my.yaml); did you mean 'train'?"),
-    ({"datasets": ["mnsit"]}, "datasets: unknown dataset 'mnsit' (set in my.yaml); did you mean 'mnist'?"),
-    ({"train": {"mnsit": {"lr": 0.1}}}, "train.mnsit: no dataset of that name (set in my.yaml); did you mean 'mnist'?"),
-    ({"seeds": ["x"]}, "seeds.0 = 'x': must be of type integer (set in my.yaml)"),
-    ({"sample": {"n": 0}}, "sample.n = 0: must be >= 1 (set in my.yaml)"),
-    ({"preset": "fats"}, "preset: unknown preset 'fats' (available: fast, paper)"),
-])
+@pytest.mark.parametrize(
+    "overlay, expected",
+    [
+        ({"train": {"mnist": {"lrr": 0.1}}}, "train.mnist.lrr: unknown key (set in my.yaml); did you mean 'lr'?"),
+        ({"trian": {}}, "trian: unknown key (set in my.yaml); did you mean 'train'?"),
+        ({"datasets": ["mnsit"]}, "datasets: unknown dataset 'mnsit' (set in my.yaml); did you mean 'mnist'?"),
+        (
+            {"train": {"mnsit": {"lr": 0.1}}},
+            "train.mnsit: no dataset of that name (set in my.yaml); did you mean 'mnist'?",
+        ),
+        ({"seeds": ["x"]}, "seeds.0 = 'x': must be of type integer (set in my.yaml)"),
+        ({"sample": {"n": 0}}, "sample.n = 0: must be >= 1 (set in my.yaml)"),
+        ({"preset": "fats"}, "preset: unknown preset 'fats' (available: fast, paper)"),
+    ],
+)
 def test_a_bad_parameter_is_one_line_naming_the_key_where_and_the_closest_name(overlay: dict, expected: str) -> None:
     with pytest.raises(UserError) as err:
         resolve(PARAMS, [("my.yaml", overlay)])
@@ -58,8 +70,11 @@ def test_a_bad_value_in_params_yaml_names_params_yaml(tmp_path: Path) -> None:
     bad = params()
     bad["train"]["mnist"]["update"] = "alt"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(bad))
-    with pytest.raises(UserError, match=r"^train\.mnist\.update = 'alt': must be one of simultaneous, alternating "
-                                        r"\(set in params\.yaml\)$"):
+    with pytest.raises(
+        UserError,
+        match=r"^train\.mnist\.update = 'alt': must be one of simultaneous, alternating "
+        r"\(set in params\.yaml\)$",
+    ):
         resolve(tmp_path / "params.yaml")
 
 
@@ -81,8 +96,11 @@ def test_a_section_without_a_complete_base_names_the_missing_keys() -> None:
     cfg = params()
     cfg["datasets"] = ["mnist"]
     cfg["train"]["fashion-mnist"] = {"epochs": 3}
-    with pytest.raises(UserError, match=r"^train\.fashion-mnist: missing arch, noise, .*g_irange.* after merging "
-                                        r"train\.fashion-mnist over train\.common; .*base"):
+    with pytest.raises(
+        UserError,
+        match=r"^train\.fashion-mnist: missing arch, noise, .*g_irange.* after merging "
+        r"train\.fashion-mnist over train\.common; .*base",
+    ):
         train_config(cfg, "fashion-mnist")
     cfg["train"]["fashion-mnist"]["base"] = "fashion-mnist"
     with pytest.raises(UserError, match="makes a cycle"):
@@ -92,8 +110,17 @@ def test_a_section_without_a_complete_base_names_the_missing_keys() -> None:
 def test_train_cli_takes_a_partial_config_over_the_defaults(run_cli, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(REPO_ROOT)  # the project's params.yaml gives the defaults
     data = write_images(tmp_path / "tiny.npz", n=100, side=4)
-    partial = {"epochs": 1, "g_hidden": [8], "d_units": [8], "d_pieces": 2, "batch_size": 20, "valid_every": 0,
-               "log_every": 5, "checkpoint_every": 5, "select": "last"}
+    partial = {
+        "epochs": 1,
+        "g_hidden": [8],
+        "d_units": [8],
+        "d_pieces": 2,
+        "batch_size": 20,
+        "valid_every": 0,
+        "log_every": 5,
+        "checkpoint_every": 5,
+        "select": "last",
+    }
     result = run_cli("train", "mnist", "--data", data, "--out", tmp_path / "run", "--config-json", json.dumps(partial))
     assert result.code == 0, result.err
     summary = json.loads((tmp_path / "run/train.json").read_text())

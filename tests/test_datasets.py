@@ -113,11 +113,14 @@ def flip_bytes(gz: bytes) -> bytes:
     return bytes(damaged)
 
 
-@pytest.mark.parametrize(("damage", "message"), [
-    (flip_content, "checksum mismatch"),
-    (flip_bytes, "truncated or corrupt"),
-    (lambda gz: gz[: len(gz) // 2], "truncated or corrupt"),
-])
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (flip_content, "checksum mismatch"),
+        (flip_bytes, "truncated or corrupt"),
+        (lambda gz: gz[: len(gz) // 2], "truncated or corrupt"),
+    ],
+)
 def test_idx_damaged_mirror_file_is_refused(idx_mirror, run_cli, tmp_path, damage, message):
     mirror, _ = idx_mirror
     bad = mirror / "mnist/train-labels-idx1-ubyte.gz"
@@ -176,7 +179,9 @@ def test_no_network_and_no_mirror(run_cli, tmp_path, monkeypatch):
     assert f"({datasets.RETRIES} attempts)" in result.err
     assert "--mirror" in result.err and "GANREPRO_MIRROR" in result.err and "network" in result.err
     result = run_cli("fetch", "mnist", "--raw-dir", "raw", "--mirror", tmp_path / "empty")
-    assert result.code == 2 and f"{tmp_path / 'empty/mnist/train-images-idx3-ubyte.gz'}: not in the mirror" in result.err
+    assert (
+        result.code == 2 and f"{tmp_path / 'empty/mnist/train-images-idx3-ubyte.gz'}: not in the mirror" in result.err
+    )
     assert not any((tmp_path / "raw").rglob("*.*"))
 
 
@@ -233,13 +238,19 @@ def write_cifar_tarball(path: Path, n: int = 6) -> tuple[dict[str, bytes], dict[
     """cifar-10-python.tar.gz in the real layout: pickled dicts with bytes keys, N x 3072 uint8 rows."""
     rng = np.random.default_rng(1)
     batches = {
-        name: {b"batch_label": name.encode(), b"labels": rng.integers(0, 10, n).tolist(),
-               b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-               b"filenames": [f"{name}_{i}.png".encode() for i in range(n)]}
+        name: {
+            b"batch_label": name.encode(),
+            b"labels": rng.integers(0, 10, n).tolist(),
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            b"filenames": [f"{name}_{i}.png".encode() for i in range(n)],
+        }
         for name in CIFAR_BATCHES
     }
-    batches["batches.meta"] = {b"label_names": [f"class{i}".encode() for i in range(10)],
-                               b"num_cases_per_batch": n, b"num_vis": 3072}
+    batches["batches.meta"] = {
+        b"label_names": [f"class{i}".encode() for i in range(10)],
+        b"num_cases_per_batch": n,
+        b"num_vis": 3072,
+    }
     members = {name: pickle.dumps(batch, protocol=2) for name, batch in batches.items()}
     with tarfile.open(path, "w:gz") as tar:
         for name, data in {**members, "readme.html": b"<html></html>"}.items():
@@ -271,8 +282,10 @@ def test_cifar10_member_hashes_verify_a_repacked_copy(cifar_mirror, run_cli, tmp
     assert entry["sha256"] == hashlib.sha256(gzip.decompress(tarball)).hexdigest()
 
     assert run_cli("prepare", "cifar10", "--raw-dir", "raw", "--out", "c.npz").code == 0
+
     def rows(*names: str) -> np.ndarray:
         return np.concatenate([batches[n][b"data"] for n in names])
+
     expected = {"train": CIFAR_BATCHES[:4], "valid": ["data_batch_5"], "test": ["test_batch"]}
     for split, names in expected.items():
         x = datasets.load_split("c.npz", split, unit=False)
@@ -340,7 +353,8 @@ def test_users_repacked_cifar10_is_moved_aside_never_deleted(run_cli, tmp_path, 
     write_cifar_tarball(placed)
     assert run_cli("fetch", "cifar10", "--raw-dir", "raw").code == 2
     assert sorted(p.name for p in placed.parent.iterdir()) == [
-        f"{datasets.CIFAR10_FILE}.rejected-{why}" for why in ("checksum", "checksum-2", "corrupt")]
+        f"{datasets.CIFAR10_FILE}.rejected-{why}" for why in ("checksum", "checksum-2", "corrupt")
+    ]
     assert aside.read_bytes() == users_bytes
 
 
@@ -367,8 +381,10 @@ def test_fetch_unavailable_reason(shared_mirror, tmp_path, monkeypatch):
     began = time.perf_counter()
     reason = datasets.fetch_unavailable_reason("cifar10", offline, timeout=1.0)
     assert time.perf_counter() - began < 1.5
-    assert reason == (f"cannot fetch {datasets.CIFAR10_FILE}: no network (http://127.0.0.1:9 unreachable) "
-                      f"and no copy in the mirror {empty}")
+    assert reason == (
+        f"cannot fetch {datasets.CIFAR10_FILE}: no network (http://127.0.0.1:9 unreachable) "
+        f"and no copy in the mirror {empty}"
+    )
     assert "\n" not in reason and len(reason) < 200
     assert "no mirror set" in datasets.fetch_unavailable_reason("cifar10", datasets.Settings(raw_dir=tmp_path / "raw"))
     for name in ("toy1d", "ring"):
@@ -400,8 +416,12 @@ def write_tfd(path: Path, n: int = 60) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(2)
     folds = rng.integers(0, 4, (n, 5))
     labs_ex = np.where(folds[:, :1] == 0, 0, rng.integers(1, 8, (n, 1)))
-    mat = {"images": rng.integers(0, 256, (n, 48, 48), dtype=np.uint8), "folds": folds.astype(float),
-           "labs_ex": labs_ex.astype(float), "labs_id": rng.integers(1, 100, (n, 1)).astype(float)}
+    mat = {
+        "images": rng.integers(0, 256, (n, 48, 48), dtype=np.uint8),
+        "folds": folds.astype(float),
+        "labs_ex": labs_ex.astype(float),
+        "labs_id": rng.integers(1, 100, (n, 1)).astype(float),
+    }
     scipy.io.savemat(path, mat, do_compression=True)
     return mat
 
@@ -435,10 +455,13 @@ def test_tfd_folds_and_labels(run_cli, tmp_path):
     assert meta["n_test"] == int((folds[:, 0] == 3).sum())
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda mat: mat.update(folds=mat["folds"][:, :4]), "folds has shape"),
-    (lambda mat: mat.pop("labs_id"), "lacks labs_id"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda mat: mat.update(folds=mat["folds"][:, :4]), "folds has shape"),
+        (lambda mat: mat.pop("labs_id"), "lacks labs_id"),
+    ],
+)
 def test_tfd_bad_layout(run_cli, tmp_path, change, message):
     mat = write_tfd(tmp_path / "TFD_48x48.mat")
     change(mat)
@@ -493,11 +516,14 @@ def declare_custom(tmp_path: Path, path: str, **spec: float) -> None:
     (tmp_path / "params.yaml").write_text(f"data:\n  custom:\n    mine: {{{entry}}}\n")
 
 
-@pytest.mark.parametrize(("key", "layout", "label_key"), [
-    ("images", "NHW", "labels"),
-    ("x", "NHWC", "y"),
-    ("images", "NCHW", None),
-])
+@pytest.mark.parametrize(
+    ("key", "layout", "label_key"),
+    [
+        ("images", "NHW", "labels"),
+        ("x", "NHWC", "y"),
+        ("images", "NCHW", None),
+    ],
+)
 def test_custom_npz(key, layout, label_key, run_cli, tmp_path):
     rng = np.random.default_rng(3)
     channels = 1 if layout == "NHW" else 3
@@ -538,8 +564,11 @@ def write_png(path: Path, array: np.ndarray) -> None:
 
 def test_custom_png_folder_with_class_subfolders(run_cli, tmp_path):
     rng = np.random.default_rng(4)
-    pictures = {f"pics/{cls}/{i}.png": rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
-                for cls in ("cat", "dog") for i in range(5)}
+    pictures = {
+        f"pics/{cls}/{i}.png": rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+        for cls in ("cat", "dog")
+        for i in range(5)
+    }
     for name, array in pictures.items():
         write_png(tmp_path / name, array)
     declare_custom(tmp_path, "pics", valid_fraction=0.2, test_fraction=0.2)
@@ -588,11 +617,14 @@ def test_custom_spec_from_the_command_line_without_params(run_cli, tmp_path):
     assert datasets.read_meta("m.npz")["n_valid"] == 10
 
 
-@pytest.mark.parametrize(("name", "text", "message"), [
-    ("mine", "{path: own.npz}", "--custom-json is not valid JSON"),
-    ("mine", '{"valid_fraction": 0.1}', "--custom-json: expected a mapping with 'path'"),
-    ("mnist", '{"path": "own.npz"}', "may not reuse built-in names (mnist)"),
-])
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("mine", "{path: own.npz}", "--custom-json is not valid JSON"),
+        ("mine", '{"valid_fraction": 0.1}', "--custom-json: expected a mapping with 'path'"),
+        ("mnist", '{"path": "own.npz"}', "may not reuse built-in names (mnist)"),
+    ],
+)
 def test_custom_json_errors(run_cli, name, text, message):
     result = run_cli("fetch", name, "--raw-dir", "raw", "--custom-json", text)
     assert result.code == 2 and message in result.err
@@ -617,7 +649,8 @@ def test_custom_source_files(tmp_path):
         write_png(tmp_path / "pics" / name, np.zeros((2, 2), np.uint8))
     (tmp_path / "pics/notes.txt").write_text("not an image")
     assert datasets.custom_source_files({"path": str(tmp_path / "pics"), "seed": 2}) == [
-        tmp_path / "pics" / name for name in ("a.jpg", "b/1.JPEG", "b/2.png", "c/deeper/0.png")]
+        tmp_path / "pics" / name for name in ("a.jpg", "b/1.JPEG", "b/2.png", "c/deeper/0.png")
+    ]
     assert datasets.custom_source_files({"path": "missing.npz"}) == [Path("missing.npz")]  # the caller reports it
     with pytest.raises(UserError, match="expected a mapping with 'path'"):
         datasets.custom_source_files({"valid_fraction": 0.1})
@@ -646,7 +679,7 @@ def test_load_split_names_the_available_splits(run_cli):
 def read_idx(path: Path) -> np.ndarray:
     data = gzip.decompress(path.read_bytes())
     ndim = data[3]
-    dims = struct.unpack(f">{ndim}I", data[4: 4 + 4 * ndim])
+    dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 

@@ -24,14 +24,19 @@ def documented_commands(text: str) -> list[str]:
     commands = []
     for block in MARKED_BLOCK.findall(text):
         joined = re.sub(r"\s*\\\n\s*", " ", block)
-        commands += [re.sub(r"\s+#.*$", "", line).strip() for line in joined.splitlines()
-                     if line.strip() and not line.lstrip().startswith("#")]
+        commands += [
+            re.sub(r"\s+#.*$", "", line).strip()
+            for line in joined.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
     return commands
 
 
 def test_marked_blocks_are_found_and_joined() -> None:
-    text = ("x\n<!-- doctest -->\n```sh\n# a comment\nsnakemake -n \\\n  --config a=1\ndvc exp show   # why\n```\n"
-            "```sh\nnot run\n```\n")
+    text = (
+        "x\n<!-- doctest -->\n```sh\n# a comment\nsnakemake -n \\\n  --config a=1\ndvc exp show   # why\n```\n"
+        "```sh\nnot run\n```\n"
+    )
     assert documented_commands(text) == ["snakemake -n --config a=1", "dvc exp show"]
 
 
@@ -43,9 +48,13 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = project_copy(tmp_path_factory.mktemp("e2e") / "project")
     params = project / "params.yaml"
     params.write_text(re.sub(r"^preset: paper\b", "preset: fast", params.read_text(), count=1, flags=re.M))
-    for command in (["git", "init", "-q"], ["git", "config", "user.name", "test"],
-                    ["git", "config", "user.email", "test@example.com"], ["git", "add", "-A"],
-                    ["git", "commit", "-qm", "project on the fast preset"]):
+    for command in (
+        ["git", "init", "-q"],
+        ["git", "config", "user.name", "test"],
+        ["git", "config", "user.email", "test@example.com"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "project on the fast preset"],
+    ):
         run(command, project)  # dvc exp commits through its own git backend, which needs the identity
     return project
 
@@ -55,8 +64,15 @@ def test_fast_preset_runs_the_whole_dag_then_has_nothing_to_do(clone: Path) -> N
     first = snakemake("--cores", CORES, cwd=clone)
     assert "[plan] models to train" in first.stderr and "mnist conditional seed 0" in first.stderr
     results = clone / "results"
-    for name in ("figure1_toy1d", "figure2_mnist", "figure3_mnist", "inference_mnist", "curves_mnist",
-                 "ring_modes", "conditional_mnist"):
+    for name in (
+        "figure1_toy1d",
+        "figure2_mnist",
+        "figure3_mnist",
+        "inference_mnist",
+        "curves_mnist",
+        "ring_modes",
+        "conditional_mnist",
+    ):
         for ext in ("png", "pdf"):
             assert (results / "figures" / f"{name}.{ext}").stat().st_size > 1000
     table = (results / "table1/table1.md").read_text()
@@ -69,11 +85,22 @@ def test_fast_preset_runs_the_whole_dag_then_has_nothing_to_do(clone: Path) -> N
     parzen = json.loads((results / "runs/mnist/eval/s0/parzen.json").read_text())
     draws = parzen["draws"]  # sample.draws: 3 (seeds 1234, 1235, 1236)
     assert draws["n"] == 3 and draws["log_likelihoods"][0] == parzen["log_likelihood"]
-    assert [Path(s.split(":")[0]).name for s in draws["samples"]] == ["samples.npz", "samples_draw1.npz", "samples_draw2.npz"]
+    assert [Path(s.split(":")[0]).name for s in draws["samples"]] == [
+        "samples.npz",
+        "samples_draw1.npz",
+        "samples_draw2.npz",
+    ]
     assert len(set(draws["log_likelihoods"])) == 3
     assert "| Parzen log-likelihood, SD across sample draws |" in (results / "table1/table1_extended.md").read_text()
-    for key in ("parzen_log_likelihood", "parzen_draws_mean", "reference_log_likelihood", "class_metrics_classifier_fid",
-                "class_metrics_classifier_fid_reference", "conditional_label_accuracy", "infer_z_recovery_mse"):
+    for key in (
+        "parzen_log_likelihood",
+        "parzen_draws_mean",
+        "reference_log_likelihood",
+        "class_metrics_classifier_fid",
+        "class_metrics_classifier_fid_reference",
+        "conditional_label_accuracy",
+        "infer_z_recovery_mse",
+    ):
         assert key in metrics, key
     for ds, reason in NOT_FETCHABLE.items():  # left out offline, each with its reason in the outputs
         if f"{ds}: left out" in first.stderr:
@@ -90,8 +117,9 @@ def test_documented_commands_then_dvc_experiments_resume_and_remote(clone: Path,
     for page, commands in pages.items():
         for command in commands:
             result = run(["bash", "-c", command], clone, check=False)
-            assert result.returncode == 0, (f"{page.relative_to(REPO_ROOT)}: `{command}` failed:\n"
-                                            f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+            assert result.returncode == 0, (
+                f"{page.relative_to(REPO_ROOT)}: `{command}` failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+            )
     dvc = str(BIN / "dvc")
     if not any("train.mnist.lr=0.05" in c for commands in pages.values() for c in commands):
         run([dvc, "exp", "run", "-S", "preset=fast"], clone)

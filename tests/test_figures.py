@@ -33,7 +33,7 @@ def test_neighbour_of_an_exact_copy_is_that_training_image() -> None:
     train = rng.random((500, 36), dtype=np.float32)
     rows, cols = 3, 4
     samples = rng.random((rows * (cols - 1) + 5, 36), dtype=np.float32)
-    copied = {0: 17, 2: 499}                       # row -> training index copied into its last sample
+    copied = {0: 17, 2: 499}  # row -> training index copied into its last sample
     for row, k in copied.items():
         samples[row * (cols - 1) + cols - 2] = train[k]
     shown, idx = figures.neighbour_column(samples, train, rows, cols)
@@ -56,14 +56,26 @@ def test_samples_interp_and_reconstruct_figures(tmp_path: Path, shape: tuple[int
     model = tiny_model(tmp_path / "model.pt", shape)
     data = tiny_dataset(tmp_path / "data.npz", shape=shape)
     d = int(np.prod(shape))
-    save_encoder(tmp_path / "encoder.pt", InferenceNet(d, [8], 4),
-                 {"in_dim": d, "hidden": [8], "z_dim": 4, "n_classes": 0})
+    save_encoder(
+        tmp_path / "encoder.pt", InferenceNet(d, [8], 4), {"in_dim": d, "hidden": [8], "z_dim": 4, "n_classes": 0}
+    )
     out = tmp_path / "figs"
     commands = {
         "figure2": ["samples", "--model", model, "--data", data, "--rows", 3, "--cols", 4],
         "figure3": ["interp", "--model", model, "--rows", 2, "--steps", 5],
-        "inference": ["reconstruct", "--model", model, "--encoder", tmp_path / "encoder.pt", "--data", data,
-                      "--rows", 2, "--cols", 3],
+        "inference": [
+            "reconstruct",
+            "--model",
+            model,
+            "--encoder",
+            tmp_path / "encoder.pt",
+            "--data",
+            data,
+            "--rows",
+            2,
+            "--cols",
+            3,
+        ],
     }
     for name, args in commands.items():
         assert main(["figure", *map(str, args), "--out", str(out / name), "--device", "cpu"]) == 0
@@ -79,27 +91,49 @@ def test_figure_on_vector_model_is_a_clear_error(tmp_path: Path, capsys: pytest.
 def test_interpolation_of_a_conditional_model(tmp_path: Path) -> None:
     G, _, meta = load_model(tiny_model(tmp_path / "model.pt", n_classes=3), torch.device("cpu"))
     x = figures.interpolate(G, meta["config"], rows=2, steps=4, seed=0).reshape(2, 4, -1)
-    assert not np.allclose(x[:, 0], x[:, -1])           # each row moves from G(z0) to G(z1)
+    assert not np.allclose(x[:, 0], x[:, -1])  # each row moves from G(z0) to G(z1)
     assert np.array_equal(x, figures.interpolate(G, meta["config"], rows=2, steps=4, seed=0).reshape(2, 4, -1))
 
 
 def test_ring_metrics_and_figure(tmp_path: Path) -> None:
     centres = datasets.ring_centres(datasets.RING_MODES, datasets.RING_RADIUS)
     rng = np.random.default_rng(0)
-    x = np.concatenate([centres[k] + 0.5 * datasets.RING_STD * rng.standard_normal((50, 2)) for k in range(6)]
-                       + [np.zeros((100, 2)), centres[6:7] + 0.01 * datasets.RING_STD])  # 1 sample: below 1%
+    x = np.concatenate(
+        [centres[k] + 0.5 * datasets.RING_STD * rng.standard_normal((50, 2)) for k in range(6)]
+        + [np.zeros((100, 2)), centres[6:7] + 0.01 * datasets.RING_STD]
+    )  # 1 sample: below 1%
     metrics = ring_metrics(x, centres, datasets.RING_STD)
     assert metrics["modes_covered"] == 6 and metrics["per_mode_counts"] == [50] * 6 + [1, 0]
     assert metrics["high_quality_fraction"] == pytest.approx(301 / 401)
 
     data = tmp_path / "ring.npz"
     test = np.concatenate([centres] * 10).astype(np.float32)
-    meta = {"dataset": "ring", "kind": "vector", "example_shape": [2], "unit_scale": 1,
-            "source": {"generator": "ring", "modes": 8, "radius": datasets.RING_RADIUS, "std": datasets.RING_STD}}
+    meta = {
+        "dataset": "ring",
+        "kind": "vector",
+        "example_shape": [2],
+        "unit_scale": 1,
+        "source": {"generator": "ring", "modes": 8, "radius": datasets.RING_RADIUS, "std": datasets.RING_STD},
+    }
     save_npz(data, meta=np.array(json.dumps(meta)), x_test=test, y_test=np.arange(80) % 8)
     save_npz(tmp_path / "samples.npz", x=x.astype(np.float32), z=np.zeros((len(x), 2)), labels=-np.ones(len(x)))
-    assert main(["figure", "ring", "--samples", str(tmp_path / "samples.npz"), "--data", str(data),
-                 "--out", str(tmp_path / "ring_modes"), "--metrics-out", str(tmp_path / "modes.json")]) == 0
+    assert (
+        main(
+            [
+                "figure",
+                "ring",
+                "--samples",
+                str(tmp_path / "samples.npz"),
+                "--data",
+                str(data),
+                "--out",
+                str(tmp_path / "ring_modes"),
+                "--metrics-out",
+                str(tmp_path / "modes.json"),
+            ]
+        )
+        == 0
+    )
     assert_written(tmp_path / "ring_modes")
     assert read_json(tmp_path / "modes.json")["modes_covered"] == 6
 
@@ -108,16 +142,53 @@ def test_toy1d_figure_on_a_tiny_model(tmp_path: Path) -> None:
     cfg = tiny_config(z_dim=1, g_output="linear", g_hidden=[8], d_units=[8], g_irange=0.5, d_irange=0.5)
     torch.manual_seed(0)
     G, D = build_models(cfg, 1)
-    save_model(tmp_path / "model.pt", G, D, {"config": cfg, "data_dim": 1, "example_shape": [1], "n_classes": 0,
-                                              "kind": "vector", "dataset": "toy1d", "seed": 0})
+    save_model(
+        tmp_path / "model.pt",
+        G,
+        D,
+        {
+            "config": cfg,
+            "data_dim": 1,
+            "example_shape": [1],
+            "n_classes": 0,
+            "kind": "vector",
+            "dataset": "toy1d",
+            "seed": 0,
+        },
+    )
     x = np.random.default_rng(0).normal(datasets.TOY1D_MEAN, datasets.TOY1D_STD, (300, 1)).astype(np.float32)
-    save_npz(tmp_path / "toy1d.npz", meta=np.array(json.dumps({"dataset": "toy1d", "kind": "vector",
-                                                               "example_shape": [1], "unit_scale": 1})),
-             x_train=x, y_train=-np.ones(300, np.int64))
+    save_npz(
+        tmp_path / "toy1d.npz",
+        meta=np.array(json.dumps({"dataset": "toy1d", "kind": "vector", "example_shape": [1], "unit_scale": 1})),
+        x_train=x,
+        y_train=-np.ones(300, np.int64),
+    )
     out = tmp_path / "figure1_toy1d"
-    assert main(["figure", "toy1d", "--model", str(tmp_path / "model.pt"), "--data", str(tmp_path / "toy1d.npz"),
-                 "--out", str(out), "--d-steps", "20", "--g-steps", "5", "--joint-steps", "20",
-                 "--batch-size", "32", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "figure",
+                "toy1d",
+                "--model",
+                str(tmp_path / "model.pt"),
+                "--data",
+                str(tmp_path / "toy1d.npz"),
+                "--out",
+                str(out),
+                "--d-steps",
+                "20",
+                "--g-steps",
+                "5",
+                "--joint-steps",
+                "20",
+                "--batch-size",
+                "32",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert_written(out)
 
 
@@ -130,20 +201,63 @@ def test_curves_with_and_without_parzen(tmp_path: Path) -> None:
         rows = ["step,epoch,d_loss,g_loss,d_real,d_fake,lr,momentum,examples_per_s"]
         rows += [f"{s},{s / 100},{1.3 - s / 1e4},{0.7 + s / 1e4},0.6,0.4,0.1,0.5,1000" for s in steps]
         (run / "train_log.csv").write_text("\n".join(rows) + "\n")
-        write_json(run / "train.json", {"seed": seed, "valid_history": [
-            {"epoch": e, "step": e * 100, "log_likelihood": 100.0 + e + seed, "sigma": 0.2} for e in (1, 3, 5)]})
-        write_json(run / "parzen.json", {"dataset": "mnist", "seed": seed, "fold": None, "sigma": 0.2,
-                                         "valid_scores": [{"sigma": s, "log_likelihood": 200 - 1000 * (s - 0.2) ** 2}
-                                                          for s in (0.1, 0.2, 0.4)]})
+        write_json(
+            run / "train.json",
+            {
+                "seed": seed,
+                "valid_history": [
+                    {"epoch": e, "step": e * 100, "log_likelihood": 100.0 + e + seed, "sigma": 0.2} for e in (1, 3, 5)
+                ],
+            },
+        )
+        write_json(
+            run / "parzen.json",
+            {
+                "dataset": "mnist",
+                "seed": seed,
+                "fold": None,
+                "sigma": 0.2,
+                "valid_scores": [{"sigma": s, "log_likelihood": 200 - 1000 * (s - 0.2) ** 2} for s in (0.1, 0.2, 0.4)],
+            },
+        )
         logs.append(str(run / "train_log.csv"))
         summaries.append(str(run / "train.json"))
     parzen = [str(Path(s).with_name("parzen.json")) for s in summaries]
     out = tmp_path / "figures"
-    assert main(["figure", "curves", "--logs", *logs, "--summaries", *summaries, "--parzen", *parzen,
-                 "--out", str(out / "curves_mnist")]) == 0
+    assert (
+        main(
+            [
+                "figure",
+                "curves",
+                "--logs",
+                *logs,
+                "--summaries",
+                *summaries,
+                "--parzen",
+                *parzen,
+                "--out",
+                str(out / "curves_mnist"),
+            ]
+        )
+        == 0
+    )
     assert_written(out / "curves_mnist")
-    assert main(["figure", "curves", "--logs", *logs, "--summaries", *summaries, "--parzen",
-                 "--out", str(out / "curves_toy")]) == 0
+    assert (
+        main(
+            [
+                "figure",
+                "curves",
+                "--logs",
+                *logs,
+                "--summaries",
+                *summaries,
+                "--parzen",
+                "--out",
+                str(out / "curves_toy"),
+            ]
+        )
+        == 0
+    )
     assert_written(out / "curves_toy")
 
 
@@ -158,9 +272,18 @@ def test_sigma_sweep_figure_marks_the_grid_and_measures_its_loss(tmp_path: Path)
         result = evaluate(draw, valid, valid[:50], sweep_num=30, valid_limit=0)
         files.append(tmp_path / f"{model}.json")
         write_json(files[-1], {"dataset": "mnist", "model": model, "seed": seed, "fold": None, **result})
-    write_json(tmp_path / "old.json", {"dataset": "mnist", "model": "kmeans", "seed": None, "fold": None,
-                                       "sigma": 0.2, "fine": None, "valid_scores": [
-                                           {"sigma": s, "log_likelihood": -((s - 0.25) ** 2)} for s in (0.1, 0.2, 0.4)]})
+    write_json(
+        tmp_path / "old.json",
+        {
+            "dataset": "mnist",
+            "model": "kmeans",
+            "seed": None,
+            "fold": None,
+            "sigma": 0.2,
+            "fine": None,
+            "valid_scores": [{"sigma": s, "log_likelihood": -((s - 0.25) ** 2)} for s in (0.1, 0.2, 0.4)],
+        },
+    )
     losses = figures.figure_sigma_sweep([*files, tmp_path / "old.json"], tmp_path / "sigma_sweep_mnist")
     assert_written(tmp_path / "sigma_sweep_mnist")
     for path, label in zip(files, ("GAN seed 0", "training images")):

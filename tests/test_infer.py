@@ -21,25 +21,50 @@ FAST_INFER = ["--hidden", "32", "--steps", "300", "--batch-size", "64", "--lr", 
 
 
 def tiny_config(**overrides: object) -> dict:
-    cfg = {"arch": "mlp", "z_dim": 4, "noise": "uniform", "g_hidden": [16], "g_irange": 0.5, "g_output": "sigmoid",
-           "d_units": [8], "d_pieces": 2, "d_irange": 0.05, "d_input_keep": 1.0, "d_hidden_keep": 1.0,
-           "conditional": False}
+    cfg = {
+        "arch": "mlp",
+        "z_dim": 4,
+        "noise": "uniform",
+        "g_hidden": [16],
+        "g_irange": 0.5,
+        "g_output": "sigmoid",
+        "d_units": [8],
+        "d_pieces": 2,
+        "d_irange": 0.05,
+        "d_input_keep": 1.0,
+        "d_hidden_keep": 1.0,
+        "conditional": False,
+    }
     return {**cfg, **overrides}
 
 
-def tiny_model(path: Path, shape: tuple[int, ...] = SHAPE, n_classes: int = 0, kind: str = "image",
-               **overrides: object) -> Path:
+def tiny_model(
+    path: Path, shape: tuple[int, ...] = SHAPE, n_classes: int = 0, kind: str = "image", **overrides: object
+) -> Path:
     """A small untrained G/D pair saved as model.pt (conditional when n_classes > 0)."""
     cfg = tiny_config(conditional=bool(n_classes), **overrides)
     torch.manual_seed(0)
     G, D = build_models(cfg, int(np.prod(shape)), n_classes)
-    save_model(path, G, D, {"config": cfg, "data_dim": int(np.prod(shape)), "example_shape": list(shape),
-                            "n_classes": n_classes, "kind": kind, "dataset": "tiny", "seed": 0})
+    save_model(
+        path,
+        G,
+        D,
+        {
+            "config": cfg,
+            "data_dim": int(np.prod(shape)),
+            "example_shape": list(shape),
+            "n_classes": n_classes,
+            "kind": kind,
+            "dataset": "tiny",
+            "seed": 0,
+        },
+    )
     return path
 
 
-def tiny_dataset(path: Path, model: Path | None = None, shape: tuple[int, ...] = SHAPE, n: int = 120,
-                 n_classes: int = 3) -> Path:
+def tiny_dataset(
+    path: Path, model: Path | None = None, shape: tuple[int, ...] = SHAPE, n: int = 120, n_classes: int = 3
+) -> Path:
     """A prepared .npz of uint8 images: G's own outputs when `model` is given (so E can invert
     them), else random pixels; labels cycle over n_classes."""
     rng = np.random.default_rng(0)
@@ -56,8 +81,16 @@ def tiny_dataset(path: Path, model: Path | None = None, shape: tuple[int, ...] =
                 x = G(z, torch.from_numpy(y)).numpy()
         arrays[f"x_{split}"] = np.round(np.asarray(x).reshape(n, *shape) * 255).astype(np.uint8)
         arrays[f"y_{split}"] = y.astype(np.int64)
-    meta = {"dataset": "tiny", "kind": "image", "example_shape": list(shape), "unit_scale": 255,
-            "num_classes": n_classes, "n_train": n, "n_valid": n, "n_test": n}
+    meta = {
+        "dataset": "tiny",
+        "kind": "image",
+        "example_shape": list(shape),
+        "unit_scale": 255,
+        "num_classes": n_classes,
+        "n_train": n,
+        "n_valid": n,
+        "n_test": n,
+    }
     save_npz(path, meta=np.array(json.dumps(meta)), **arrays)
     return path
 
@@ -81,8 +114,25 @@ def test_infer_cli_beats_the_random_baseline(tmp_path: Path) -> None:
     model = tiny_model(tmp_path / "model.pt")
     data = tiny_dataset(tmp_path / "data.npz", model)
     out = tmp_path / "infer"
-    assert main(["infer", "--model", str(model), "--data", str(data), "--out-dir", str(out), "--device", "cpu",
-                 "--config-json", json.dumps({**infer.DEFAULTS, "n_eval": 999}), *FAST_INFER]) == 0
+    assert (
+        main(
+            [
+                "infer",
+                "--model",
+                str(model),
+                "--data",
+                str(data),
+                "--out-dir",
+                str(out),
+                "--device",
+                "cpu",
+                "--config-json",
+                json.dumps({**infer.DEFAULTS, "n_eval": 999}),
+                *FAST_INFER,
+            ]
+        )
+        == 0
+    )
     result = read_json(out / "infer.json")
     rec = result["reconstruction"]
     assert rec["n_test"] == 120
@@ -98,8 +148,23 @@ def test_infer_cli_beats_the_random_baseline(tmp_path: Path) -> None:
 def test_infer_conditional_generator(tmp_path: Path) -> None:
     model = tiny_model(tmp_path / "model.pt", n_classes=3)
     data = tiny_dataset(tmp_path / "data.npz", model, n_classes=3)
-    assert main(["infer", "--model", str(model), "--data", str(data), "--out-dir", str(tmp_path / "inf"),
-                 "--device", "cpu", *FAST_INFER]) == 0
+    assert (
+        main(
+            [
+                "infer",
+                "--model",
+                str(model),
+                "--data",
+                str(data),
+                "--out-dir",
+                str(tmp_path / "inf"),
+                "--device",
+                "cpu",
+                *FAST_INFER,
+            ]
+        )
+        == 0
+    )
     result = read_json(tmp_path / "inf" / "infer.json")
     assert result["conditional_classes"] == 3
     rec = result["reconstruction"]
@@ -109,10 +174,12 @@ def test_infer_conditional_generator(tmp_path: Path) -> None:
 def test_infer_config_from_params_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     params = tmp_path / "params.yaml"
     params.write_text("infer:\n  hidden: [8]\n  steps: 7\n  batch_size: 4\n  lr: 0.01\n  seed: 3\n  n_eval: 5\n")
-    args = build_parser().parse_args(["infer", "--model", "m.pt", "--data", "d.npz", "--out-dir", "o",
-                                      "--params", str(params), "--steps", "9"])
+    args = build_parser().parse_args(
+        ["infer", "--model", "m.pt", "--data", "d.npz", "--out-dir", "o", "--params", str(params), "--steps", "9"]
+    )
     expected = {"hidden": [8], "steps": 9, "batch_size": 4, "lr": 0.01, "seed": 3, "n_eval": 5}
     assert infer.resolve_config(args) == expected
-    code = main(["infer", "--model", "m.pt", "--data", "d.npz", "--out-dir", str(tmp_path),
-                 "--config-json", '{"hiden": [8]}'])
+    code = main(
+        ["infer", "--model", "m.pt", "--data", "d.npz", "--out-dir", str(tmp_path), "--config-json", '{"hiden": [8]}']
+    )
     assert code == 2 and "unknown parameter" in capsys.readouterr().err

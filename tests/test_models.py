@@ -63,15 +63,27 @@ def test_dropout_keeps_units_with_the_configured_probability_and_rescales() -> N
 def test_output_bias_from_marginals_reproduces_the_means_clipped_as_pylearn2() -> None:
     means = torch.tensor([0.0, 0.25, 0.5, 0.9, 1.0])
     bias = bias_from_marginals(means)
-    torch.testing.assert_close(torch.sigmoid(bias.double()), means.double().clamp(1e-7, 1 - 1e-7), rtol=1e-5, atol=1e-12)
+    torch.testing.assert_close(
+        torch.sigmoid(bias.double()), means.double().clamp(1e-7, 1 - 1e-7), rtol=1e-5, atol=1e-12
+    )
     assert bias[0].item() == pytest.approx(-16.118, abs=1e-3)
 
 
 def test_a_saved_model_loads_the_same_discriminator(tmp_path) -> None:
     """model.pt keeps the layout version of its maxout layers: D computes the same after a round trip."""
-    cfg = {"arch": "mlp", "noise": "uniform", "z_dim": 4, "g_hidden": [8], "g_output": "sigmoid",
-           "d_units": [6, 5], "d_pieces": 3, "g_irange": 0.5, "d_irange": 0.5, "d_input_keep": 1.0,
-           "d_hidden_keep": 1.0}
+    cfg = {
+        "arch": "mlp",
+        "noise": "uniform",
+        "z_dim": 4,
+        "g_hidden": [8],
+        "g_output": "sigmoid",
+        "d_units": [6, 5],
+        "d_pieces": 3,
+        "g_irange": 0.5,
+        "d_irange": 0.5,
+        "d_input_keep": 1.0,
+        "d_hidden_keep": 1.0,
+    }
     torch.manual_seed(3)
     G, D = build_models(cfg, 12)
     save_model(tmp_path / "model.pt", G, D, {"config": cfg, "data_dim": 12, "n_classes": 0})
@@ -84,9 +96,19 @@ def test_a_saved_model_loads_the_same_discriminator(tmp_path) -> None:
 def test_samples_of_an_unconditional_model_carry_no_class_labels() -> None:
     """A model of a labelled dataset is not conditional: its samples ask for no class (labels -1),
     so classifier label accuracy is not computed for them."""
-    cfg = {"arch": "mlp", "noise": "uniform", "z_dim": 4, "g_hidden": [8], "g_output": "sigmoid",
-           "d_units": [6], "d_pieces": 2, "g_irange": 0.5, "d_irange": 0.5, "d_input_keep": 1.0,
-           "d_hidden_keep": 1.0}
+    cfg = {
+        "arch": "mlp",
+        "noise": "uniform",
+        "z_dim": 4,
+        "g_hidden": [8],
+        "g_output": "sigmoid",
+        "d_units": [6],
+        "d_pieces": 2,
+        "g_irange": 0.5,
+        "d_irange": 0.5,
+        "d_input_keep": 1.0,
+        "d_hidden_keep": 1.0,
+    }
     G, _ = build_models(cfg, 12, 10)
     assert (generate(G, cfg, 30, seed=0)["labels"] == -1).all()
     G_cond, _ = build_models({**cfg, "conditional": True}, 12, 10)

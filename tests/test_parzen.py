@@ -105,7 +105,7 @@ def test_fine_search_uses_validation_only() -> None:
     rng = np.random.default_rng(5)
     samples = rng.random((400, 10))
     valid = noisy_copies(rng, samples, 300, 0.2)
-    test = noisy_copies(rng, samples, 300, 0.5)   # would prefer a larger sigma
+    test = noisy_copies(rng, samples, 300, 0.5)  # would prefer a larger sigma
     other_test = noisy_copies(rng, samples, 300, 0.05)
     result = evaluate(samples, valid, test, fine_step=0.01)
     grid = result["sigma_grid"]
@@ -129,23 +129,70 @@ def write_split(tmp_path, rng) -> dict[str, str]:
     np.save(tmp_path / "samples.npy", samples)
     np.savez(tmp_path / "valid.npz", x=valid)
     np.savez(tmp_path / "data.npz", x_valid=valid, x_test=test)
-    return {"samples": str(tmp_path / "samples.npy"), "valid": str(tmp_path / "valid.npz"),
-            "test": f"{tmp_path / 'data.npz'}:x_test"}
+    return {
+        "samples": str(tmp_path / "samples.npy"),
+        "valid": str(tmp_path / "valid.npz"),
+        "test": f"{tmp_path / 'data.npz'}:x_test",
+    }
 
 
 def test_cli_writes_every_field(tmp_path) -> None:
     rng = np.random.default_rng(6)
     files = write_split(tmp_path, rng)
     out = tmp_path / "out" / "parzen.json"
-    argv = ["parzen", "--samples", files["samples"], "--valid", files["valid"], "--test", files["test"],
-            "--out", str(out), "--valid-limit", "100", "--device", "cpu", "--dataset", "mnist", "--seed", "3",
-            "--model", "gan", "--label", "GAN run A"]
+    argv = [
+        "parzen",
+        "--samples",
+        files["samples"],
+        "--valid",
+        files["valid"],
+        "--test",
+        files["test"],
+        "--out",
+        str(out),
+        "--valid-limit",
+        "100",
+        "--device",
+        "cpu",
+        "--dataset",
+        "mnist",
+        "--seed",
+        "3",
+        "--model",
+        "gan",
+        "--label",
+        "GAN run A",
+    ]
     assert main(argv) == 0
     r = json.loads(out.read_text())
-    for key in ("log_likelihood", "standard_error", "sigma", "valid_scores", "fine", "n_samples", "n_test",
-                "n_valid_used", "d", "elapsed_seconds", "sigma_grid", "sigma_grid_spec", "valid_limit",
-                "fine_step", "precision", "standard_error_definition", "batch_size", "device",
-                "dataset", "seed", "fold", "model", "label", "samples", "valid", "test"):
+    for key in (
+        "log_likelihood",
+        "standard_error",
+        "sigma",
+        "valid_scores",
+        "fine",
+        "n_samples",
+        "n_test",
+        "n_valid_used",
+        "d",
+        "elapsed_seconds",
+        "sigma_grid",
+        "sigma_grid_spec",
+        "valid_limit",
+        "fine_step",
+        "precision",
+        "standard_error_definition",
+        "batch_size",
+        "device",
+        "dataset",
+        "seed",
+        "fold",
+        "model",
+        "label",
+        "samples",
+        "valid",
+        "test",
+    ):
         assert key in r, key
     assert (r["n_samples"], r["n_test"], r["n_valid_used"], r["d"]) == (300, 150, 100, 64)
     assert (r["dataset"], r["seed"], r["fold"], r["model"], r["label"]) == ("mnist", 3, None, "gan", "GAN run A")
@@ -162,7 +209,17 @@ def test_cli_writes_every_field(tmp_path) -> None:
 def test_cli_explicit_sigmas_no_fine_and_errors(tmp_path, capsys) -> None:
     files = write_split(tmp_path, np.random.default_rng(7))
     out = tmp_path / "p.json"
-    base = ["parzen", "--samples", files["samples"], "--valid", files["valid"], "--test", files["test"], "--out", str(out)]
+    base = [
+        "parzen",
+        "--samples",
+        files["samples"],
+        "--valid",
+        files["valid"],
+        "--test",
+        files["test"],
+        "--out",
+        str(out),
+    ]
     assert main(base + ["--sigmas", "0.1", "0.2", "--fine-step", "0", "--valid-limit", "0"]) == 0
     r = json.loads(out.read_text())
     assert r["fine"] is None and r["sigma_grid"] == [0.1, 0.2] and r["sigma_grid_spec"] == "explicit"
@@ -179,8 +236,19 @@ def test_cli_per_class_means_against_reference(tmp_path, capsys) -> None:
     labels = rng.integers(0, 3, 150)
     np.savez(tmp_path / "labels.npz", y_test=labels, y_none=np.full(150, -1), y_short=labels[:100])
     out = tmp_path / "p.json"
-    base = ["parzen", "--samples", files["samples"], "--valid", files["valid"], "--test", files["test"],
-            "--out", str(out), "--device", "cpu"]
+    base = [
+        "parzen",
+        "--samples",
+        files["samples"],
+        "--valid",
+        files["valid"],
+        "--test",
+        files["test"],
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+    ]
     assert main(base + ["--test-labels", f"{tmp_path / 'labels.npz'}:y_test", "--test-limit", "120"]) == 0
     r = json.loads(out.read_text())
     samples = np.load(files["samples"]).reshape(300, -1) / 255.0
@@ -210,8 +278,21 @@ def test_cli_more_sample_draws_give_each_draws_own_protocol_and_their_spread(tmp
         assert main(base + ["--samples", samples, "--out", str(tmp_path / "single.json")]) == 0
         singles.append(json.loads((tmp_path / "single.json").read_text()))
     out = tmp_path / "p.json"
-    assert main(base + ["--samples", files["samples"], "--more-samples", str(tmp_path / "draw1.npy"),
-                        str(tmp_path / "draw2.npy"), "--out", str(out)]) == 0
+    assert (
+        main(
+            base
+            + [
+                "--samples",
+                files["samples"],
+                "--more-samples",
+                str(tmp_path / "draw1.npy"),
+                str(tmp_path / "draw2.npy"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     r = json.loads(out.read_text())
     draws = r["draws"]
     assert r["log_likelihood"] == singles[0]["log_likelihood"]
@@ -223,8 +304,20 @@ def test_cli_more_sample_draws_give_each_draws_own_protocol_and_their_spread(tmp
     assert len(set(draws["log_likelihoods"])) == 3  # different samples, different scores
     assert "3 sample draws: mean" in capsys.readouterr().err
     np.save(tmp_path / "narrow.npy", np.zeros((10, 63), dtype=np.float32))
-    assert main(base + ["--samples", files["samples"], "--more-samples", str(tmp_path / "narrow.npy"),
-                        "--out", str(tmp_path / "bad.json")]) == 2
+    assert (
+        main(
+            base
+            + [
+                "--samples",
+                files["samples"],
+                "--more-samples",
+                str(tmp_path / "narrow.npy"),
+                "--out",
+                str(tmp_path / "bad.json"),
+            ]
+        )
+        == 2
+    )
     assert "narrow.npy (--more-samples) has 63 values per row" in capsys.readouterr().err
     assert not (tmp_path / "bad.json").exists()
 
@@ -285,8 +378,21 @@ def test_kmeans_cli_then_parzen_on_the_centres(tmp_path, capsys) -> None:
     files = write_split(tmp_path, rng)
     np.savez(tmp_path / "train.npz", x_train=rng.integers(0, 256, (500, 8, 8), dtype=np.uint8))
     out = tmp_path / "centres.npz"
-    argv = ["kmeans", "--data", f"{tmp_path / 'train.npz'}:x_train", "--k", "40", "--iters", "5", "--seed", "3",
-            "--device", "cpu", "--out", str(out)]
+    argv = [
+        "kmeans",
+        "--data",
+        f"{tmp_path / 'train.npz'}:x_train",
+        "--k",
+        "40",
+        "--iters",
+        "5",
+        "--seed",
+        "3",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     with np.load(out) as saved:
         centres, counts, inertia = saved["x"], saved["counts"], saved["inertia"]
@@ -294,11 +400,29 @@ def test_kmeans_cli_then_parzen_on_the_centres(tmp_path, capsys) -> None:
     np.testing.assert_allclose(centres, direct.centres, atol=1e-5)
     assert centres.shape == (40, 64) and counts.sum() == 500 and len(inertia) == len(direct.inertia)
     assert "40 centres of 500 rows" in capsys.readouterr().err
-    assert main(["parzen", "--samples", f"{out}:x", "--valid", files["valid"], "--test", files["test"], "--model", "kmeans",
-                 "--out", str(tmp_path / "kmeans_parzen.json"), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "parzen",
+                "--samples",
+                f"{out}:x",
+                "--valid",
+                files["valid"],
+                "--test",
+                files["test"],
+                "--model",
+                "kmeans",
+                "--out",
+                str(tmp_path / "kmeans_parzen.json"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     r = json.loads((tmp_path / "kmeans_parzen.json").read_text())
     assert (r["model"], r["n_samples"]) == ("kmeans", 40)
-    assert main(argv[:4] + ["501"] + argv[5:]) == 0   # more centres than rows: every row is a centre
+    assert main(argv[:4] + ["501"] + argv[5:]) == 0  # more centres than rows: every row is a centre
     with np.load(out) as saved:
         assert saved["x"].shape == (500, 64) and saved["counts"].tolist() == [1] * 500
     assert main(argv[:4] + ["0"] + argv[5:]) == 2

@@ -21,9 +21,22 @@ TFD_REASON = "TFD_48x48.mat not found at data/raw/tfd/TFD_48x48.mat (licensed)"
 
 
 def parzen_json(path: Path, dataset: str, model: str, ll: float, se: float) -> str:
-    write_json(path, {"dataset": dataset, "model": model, "seed": 0 if model == "gan" else None, "fold": None,
-                      "label": None, "log_likelihood": ll, "standard_error": se, "sigma": 0.2, "fine": None,
-                      "sigma_grid_spec": "logspace(-1.0, 0.0, 10)", "n_valid_used": 1000})
+    write_json(
+        path,
+        {
+            "dataset": dataset,
+            "model": model,
+            "seed": 0 if model == "gan" else None,
+            "fold": None,
+            "label": None,
+            "log_likelihood": ll,
+            "standard_error": se,
+            "sigma": 0.2,
+            "fine": None,
+            "sigma_grid_spec": "logspace(-1.0, 0.0, 10)",
+            "n_valid_used": 1000,
+        },
+    )
     return str(path)
 
 
@@ -36,15 +49,45 @@ def fake_results(tmp_path: Path) -> Path:
         save_figure(fig, results / "figures" / name)
     gan = parzen_json(results / "mnist" / "s0" / "parzen.json", "mnist", "gan", 212.34, 2.13)
     ref = parzen_json(results / "mnist" / "reference_parzen.json", "mnist", "reference", 239.6, 2.0)
-    assert main(["table", "--parzen", gan, "--reference", ref, "--skipped", f"tfd={TFD_REASON}",
-                 "--out-dir", str(results / "table1")]) == 0
+    assert (
+        main(
+            [
+                "table",
+                "--parzen",
+                gan,
+                "--reference",
+                ref,
+                "--skipped",
+                f"tfd={TFD_REASON}",
+                "--out-dir",
+                str(results / "table1"),
+            ]
+        )
+        == 0
+    )
     write_json(results / "runs/mnist/metrics.json", {"parzen_log_likelihood": 212.34, "parzen_standard_error": 2.13})
     write_json(results / "runs/tfd/metrics.json", {"not_run": TFD_REASON})
     write_json(results / "figures/ring_modes.json", {"modes": 8, "modes_covered": 7, "high_quality_fraction": 0.91})
     model = tiny_model(tmp_path / "model.pt")
-    assert main(["infer", "--model", str(model), "--data", str(tiny_dataset(tmp_path / "d.npz", model)),
-                 "--out-dir", str(results / "runs/mnist/eval/s0/infer"), "--device", "cpu", *FAST_INFER,
-                 "--steps", "20"]) == 0
+    assert (
+        main(
+            [
+                "infer",
+                "--model",
+                str(model),
+                "--data",
+                str(tiny_dataset(tmp_path / "d.npz", model)),
+                "--out-dir",
+                str(results / "runs/mnist/eval/s0/infer"),
+                "--device",
+                "cpu",
+                *FAST_INFER,
+                "--steps",
+                "20",
+            ]
+        )
+        == 0
+    )
     return results
 
 
@@ -60,36 +103,46 @@ def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
     assert len(images) == 3
     assert {base64.b64decode(i) for i in images} == {p.read_bytes() for p in (results / "figures").glob("*.png")}
     assert report.caption("figure2", "mnist") in text.replace("&#x27;", "'")
-    assert "212 ± 2.1" in text and "225 ± 2" in text and "240 ± 2" in text        # Table 1 and the paper's row
-    assert "lower than the paper" in text                                           # 212 vs 225: 4.3 errors apart
+    assert "212 ± 2.1" in text and "225 ± 2" in text and "240 ± 2" in text  # Table 1 and the paper's row
+    assert "lower than the paper" in text  # 212 vs 225: 4.3 errors apart
     assert "not run: " + TFD_REASON in text and "cifar10" in text.lower() and "no results yet" in text
     assert "7 of 8 modes covered" in text
     assert "Approximate inference (tiny" in text
-    assert "Helvetica" in text and "Evaluating p(x)" in text                        # Table 2
-    assert "datasets: [mnist, tfd, cifar10]" in text                               # the parameters
+    assert "Helvetica" in text and "Evaluating p(x)" in text  # Table 2
+    assert "datasets: [mnist, tfd, cifar10]" in text  # the parameters
     assert re.search(r"<td>torch</td>\s*<td>\d", text) and "<td>snakemake</td>" in text
-    assert "src=\"http" not in text and "<link" not in text                          # nothing external
+    assert 'src="http' not in text and "<link" not in text  # nothing external
 
 
 def test_report_shows_parzen_per_class_and_the_gap(tmp_path: Path) -> None:
     eval_dir = tmp_path / "results/runs/mnist/eval"
-    per_class = {"reference_parzen.json": {"0": 200.0, "1": 580.0},
-                 "s0/parzen.json": {"0": 140.0, "1": 550.0}, "s1/parzen.json": {"0": 150.0, "1": 560.0}}
+    per_class = {
+        "reference_parzen.json": {"0": 200.0, "1": 580.0},
+        "s0/parzen.json": {"0": 140.0, "1": 550.0},
+        "s1/parzen.json": {"0": 150.0, "1": 560.0},
+    }
     for name, means in per_class.items():
-        write_json(eval_dir / name, {"seed": None if name.startswith("ref") else int(name[1]),
-                                     "per_class": {c: {"n": 5, "log_likelihood": v} for c, v in means.items()}})
+        write_json(
+            eval_dir / name,
+            {
+                "seed": None if name.startswith("ref") else int(name[1]),
+                "per_class": {c: {"n": 5, "log_likelihood": v} for c, v in means.items()},
+            },
+        )
     text = report.per_class_html(tmp_path / "results")
     rows = re.findall(r"<th>(\d)</th>\s*" + r"\s*".join([r"<td>([-\d.]+)</td>"] * 4), text)
     assert rows == [("0", "200.0", "140.0", "150.0", "55.0"), ("1", "580.0", "550.0", "560.0", "25.0")], text
     assert "GAN seed 1" in text and "MNIST" in text
-    write_json(eval_dir / "s1/parzen.json", {"seed": 1, "per_class": None})   # an older parzen.json
+    write_json(eval_dir / "s1/parzen.json", {"seed": 1, "per_class": None})  # an older parzen.json
     assert "No per-class Parzen scores" in report.per_class_html(tmp_path / "results")
 
 
 def test_report_without_results_says_what_is_missing(tmp_path: Path) -> None:
     out = tmp_path / "report.html"
-    assert main(["report", "--results", str(tmp_path / "none"), "--params", str(tmp_path / "no.yaml"),
-                 "--out", str(out)]) == 0
+    assert (
+        main(["report", "--results", str(tmp_path / "none"), "--params", str(tmp_path / "no.yaml"), "--out", str(out)])
+        == 0
+    )
     text = out.read_text()
     assert "Table 1 has not been built" in text and "No figures" in text and "No inference results" in text
 
@@ -107,24 +160,58 @@ def test_report_labels_a_reduced_budget_at_the_top_and_beside_the_comparison(tmp
     gan = parzen_json(results / "runs/mnist/eval/s0/parzen.json", "mnist", "gan", -45.3, 2.1)
     ref = parzen_json(results / "runs/mnist/eval/reference_parzen.json", "mnist", "reference", 120.0, 2.0)
     km = parzen_json(results / "runs/mnist/eval/kmeans_parzen.json", "mnist", "kmeans", 150.0, 2.0)
-    assert main(["table", "--parzen", gan, "--reference", ref, "--kmeans", km, "--config-json", json.dumps(config),
-                 "--params", str(repo_root / "params.yaml"), "--out-dir", str(results / "table1")]) == 0
+    assert (
+        main(
+            [
+                "table",
+                "--parzen",
+                gan,
+                "--reference",
+                ref,
+                "--kmeans",
+                km,
+                "--config-json",
+                json.dumps(config),
+                "--params",
+                str(repo_root / "params.yaml"),
+                "--out-dir",
+                str(results / "table1"),
+            ]
+        )
+        == 0
+    )
     write_json(results / "runs/mnist/metrics.json", {"dataset": "mnist", "parzen_log_likelihood": -45.3})
     fig = Figure(figsize=(2, 2))
     fig.subplots().plot(np.arange(3))
     sweep = save_figure(fig, results / "figures" / "sigma_sweep_mnist")[0]
     out = tmp_path / "report.html"
-    assert main(["report", "--results", str(results), "--config-json", json.dumps(config), "--figures", str(sweep),
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--results",
+                str(results),
+                "--config-json",
+                json.dumps(config),
+                "--figures",
+                str(sweep),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = out.read_text().replace("&#x27;", "'")
     banner = text.index("Reduced budgets (fast preset): these results are not comparable with the paper.")
     assert banner < text.index("<h2>") and "MNIST: fast preset, 2000 samples (the paper: 10,000)" in text
-    assert ("MNIST: measured -45 ± 2.1 on a reduced budget (fast preset, 2000 samples (the paper: 10,000)): "
-            "not comparable with the paper's 225 ± 2.") in text
+    assert (
+        "MNIST: measured -45 ± 2.1 on a reduced budget (fast preset, 2000 samples (the paper: 10,000)): "
+        "not comparable with the paper's 225 ± 2."
+    ) in text
     assert "lower than the paper" not in text and "difference" not in text
     assert "k-means centres of the training set (as many as samples) score 150 ± 2, above the real images" in text
-    assert "TFD" not in text.split("What matches the paper")[1].split("<h2>")[0]    # not in the datasets list
-    assert "Reduced budget (not comparable with the paper)</th>" in text            # Table 1's column
+    assert "TFD" not in text.split("What matches the paper")[1].split("<h2>")[0]  # not in the datasets list
+    assert "Reduced budget (not comparable with the paper)</th>" in text  # Table 1's column
     assert report.caption("sigma_sweep", "mnist") in text and "Sigma sweep (MNIST)" in text
     assert "Published MNIST scores under the same protocol (quoted, not measured)" in text
     assert "<td>GMMN + AE</td>" in text and "<td>282 ± 2</td>" in text

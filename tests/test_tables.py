@@ -16,15 +16,37 @@ from ganrepro.io import write_json
 from ganrepro.reporting.tables import format_score, reduced_budget
 
 
-def parzen_json(path: Path, dataset: str, ll: float, se: float, *, model: str = "gan", seed: int | None = 0,
-                fold: int | None = None, fine: tuple[float, float] | None = None) -> str:
+def parzen_json(
+    path: Path,
+    dataset: str,
+    ll: float,
+    se: float,
+    *,
+    model: str = "gan",
+    seed: int | None = 0,
+    fold: int | None = None,
+    fine: tuple[float, float] | None = None,
+) -> str:
     """A json shaped like `ganrepro parzen` output (the fields the table reads)."""
-    write_json(path, {
-        "dataset": dataset, "model": model, "seed": seed, "fold": fold, "label": None,
-        "log_likelihood": ll, "standard_error": se, "sigma": 0.2154,
-        "fine": {"sigma": 0.19, "log_likelihood": fine[0], "standard_error": fine[1], "valid_scores": []} if fine else None,
-        "sigma_grid_spec": "logspace(-1.0, 0.0, 10)", "n_valid_used": 1000, "fine_step": 0.01,
-    })
+    write_json(
+        path,
+        {
+            "dataset": dataset,
+            "model": model,
+            "seed": seed,
+            "fold": fold,
+            "label": None,
+            "log_likelihood": ll,
+            "standard_error": se,
+            "sigma": 0.2154,
+            "fine": {"sigma": 0.19, "log_likelihood": fine[0], "standard_error": fine[1], "valid_scores": []}
+            if fine
+            else None,
+            "sigma_grid_spec": "logspace(-1.0, 0.0, 10)",
+            "n_valid_used": 1000,
+            "fine_step": 0.01,
+        },
+    )
     return str(path)
 
 
@@ -47,14 +69,30 @@ def test_format_like_the_paper() -> None:
 
 def test_table_from_parzen_files(tmp_path: Path) -> None:
     seeds_ll = [220.0, 224.0, 230.0]
-    gan = [parzen_json(tmp_path / f"gan{s}.json", "mnist", ll, 2.1, seed=s, fine=(ll + 10, 2.0))
-           for s, ll in enumerate(seeds_ll)]
+    gan = [
+        parzen_json(tmp_path / f"gan{s}.json", "mnist", ll, 2.1, seed=s, fine=(ll + 10, 2.0))
+        for s, ll in enumerate(seeds_ll)
+    ]
     gan.append(parzen_json(tmp_path / "cifar.json", "cifar10", 1500.4, 12.3))
     gan.append(parzen_json(tmp_path / "fashion.json", "fashion-mnist", 350.2, 1.04))
     ref = parzen_json(tmp_path / "ref.json", "mnist", 230.1, 2.04, model="reference")
     out = tmp_path / "table"
-    assert main(["table", "--parzen", *gan, "--reference", ref,
-                 "--skipped", "tfd=TFD_48x48.mat not found (licensed)", "--out-dir", str(out)]) == 0
+    assert (
+        main(
+            [
+                "table",
+                "--parzen",
+                *gan,
+                "--reference",
+                ref,
+                "--skipped",
+                "tfd=TFD_48x48.mat not found (licensed)",
+                "--out-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
 
     md = (out / "table1.md").read_text()
     header = [c.strip() for c in md.splitlines()[0].strip("|").split("|")]
@@ -112,17 +150,24 @@ def test_bad_inputs_are_user_errors(tmp_path: Path, capsys) -> None:
 
 
 def test_seeds_give_mean_and_sd_with_each_seed_beside_in_table_and_metrics(tmp_path: Path) -> None:
-    seeds, lls, fines = [2, 10, 3], [220.0, 228.0, 224.0], [226.0, 231.0, 230.0]   # seed 10 sorts after 3
-    files = [parzen_json(tmp_path / f"s{s}.json", "mnist", ll, 2.0, seed=s, fine=(f, 2.1))
-             for s, ll, f in zip(seeds, lls, fines)]
+    seeds, lls, fines = [2, 10, 3], [220.0, 228.0, 224.0], [226.0, 231.0, 230.0]  # seed 10 sorts after 3
+    files = [
+        parzen_json(tmp_path / f"s{s}.json", "mnist", ll, 2.0, seed=s, fine=(f, 2.1))
+        for s, ll, f in zip(seeds, lls, fines)
+    ]
     assert main(["table", "--parzen", *files, "--out-dir", str(tmp_path / "t")]) == 0
     md = (tmp_path / "t/table1.md").read_text()
     # by hand: mean 224, SD 4; fine: mean 229, SD sqrt(((226-229)^2 + (230-229)^2 + (231-229)^2) / 2) = sqrt 7
     assert md_row(md, "Adversarial nets (this reproduction)")[0] == "224 ± 4"
     assert md_row(md, "Adversarial nets (this reproduction), fine sigma grid")[0] == "229 ± 2.6"
-    assert ("Adversarial nets (this reproduction), MNIST: ± is the standard deviation across 3 seeds; "
-            "per seed: s2 220.0, s3 224.0, s10 228.0; the paper: 225 ± 2.") in md
-    assert "fine sigma grid, MNIST: ± is the standard deviation across 3 seeds; per seed: s2 226.0, s3 230.0, s10 231.0" in md
+    assert (
+        "Adversarial nets (this reproduction), MNIST: ± is the standard deviation across 3 seeds; "
+        "per seed: s2 220.0, s3 224.0, s10 228.0; the paper: 225 ± 2."
+    ) in md
+    assert (
+        "fine sigma grid, MNIST: ± is the standard deviation across 3 seeds; per seed: s2 226.0, s3 230.0, s10 231.0"
+        in md
+    )
 
     out = tmp_path / "metrics.json"
     assert main(["metrics", "--dataset", "mnist", "--parzen", *files, "--out", str(out)]) == 0
@@ -147,8 +192,24 @@ def test_kmeans_reference_row_and_published_anchors(tmp_path: Path) -> None:
     ref = parzen_json(tmp_path / "ref.json", "mnist", 240.0, 2.0, model="reference", seed=None)
     km = parzen_json(tmp_path / "km.json", "mnist", 310.0, 2.2, model="kmeans", seed=None)
     write_json(tmp_path / "metrics.json", {"dataset": "mnist", "kmeans_log_likelihood": 310.04})
-    assert main(["table", "--parzen", gan, "--reference", ref, "--kmeans", km, "--metrics",
-                 str(tmp_path / "metrics.json"), "--out-dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "table",
+                "--parzen",
+                gan,
+                "--reference",
+                ref,
+                "--kmeans",
+                km,
+                "--metrics",
+                str(tmp_path / "metrics.json"),
+                "--out-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     md = (tmp_path / "table1.md").read_text()
     labels = [line.split("|")[1].strip() for line in md.splitlines() if line.startswith("| ")]
     assert labels[-2:] == ["Training images (reference)", "k-means centres of the training set (reference)"]
@@ -156,12 +217,20 @@ def test_kmeans_reference_row_and_published_anchors(tmp_path: Path) -> None:
     assert "centres of k-means on the training set (k = the number of samples)" in md
     extended = (tmp_path / "table1_extended.md").read_text()
     assert "| Parzen log-likelihood, k-means centres of the training set (reference) | 310 |" in extended
-    quoted = extended[extended.index("quoted, not measured"):]
-    for model, score in (("Adversarial autoencoder", "340 ± 2"), ("GMMN + AE", "282 ± 2"), ("Adversarial nets", "225 ± 2"),
-                         ("Deep GSN", "214 ± 1.1"), ("DBN", "138 ± 2"), ("Conditional adversarial net", "132 ± 1.8"),
-                         ("Stacked CAE", "121 ± 1.6")):
+    quoted = extended[extended.index("quoted, not measured") :]
+    for model, score in (
+        ("Adversarial autoencoder", "340 ± 2"),
+        ("GMMN + AE", "282 ± 2"),
+        ("Adversarial nets", "225 ± 2"),
+        ("Deep GSN", "214 ± 1.1"),
+        ("DBN", "138 ± 2"),
+        ("Conditional adversarial net", "132 ± 1.8"),
+        ("Stacked CAE", "121 ± 1.6"),
+    ):
         assert md_row(quoted, model)[0] == score
-    assert "Makhzani" in md_row(quoted, "Adversarial autoencoder")[1] and "Li, Swersky" in md_row(quoted, "GMMN + AE")[1]
+    assert (
+        "Makhzani" in md_row(quoted, "Adversarial autoencoder")[1] and "Li, Swersky" in md_row(quoted, "GMMN + AE")[1]
+    )
     assert "Mirza" in md_row(quoted, "Conditional adversarial net")[1]
 
 
@@ -179,9 +248,12 @@ def test_reduced_budget_names_each_shortfall_against_the_paper_and_the_defaults(
     params = yaml.safe_load((repo_root / "params.yaml").read_text())
     default_epochs = params["train"]["mnist"]["epochs"]
     config = fast_config(params)
-    protocol = ["2000 samples (the paper: 10,000)", "first 1000 test points (the paper: all)",
-                "sigma chosen on 500 validation points (the paper: 1,000)",
-                "sigma grid logspace(-1.0, 0.0, 20) (the paper: logspace(-1.0, 0.0, 10))"]
+    protocol = [
+        "2000 samples (the paper: 10,000)",
+        "first 1000 test points (the paper: all)",
+        "sigma chosen on 500 validation points (the paper: 1,000)",
+        "sigma grid logspace(-1.0, 0.0, 20) (the paper: logspace(-1.0, 0.0, 10))",
+    ]
     assert reduced_budget(config, "mnist", params) == ["fast preset", f"2 epochs (default {default_epochs})", *protocol]
     assert reduced_budget(config, "mnist", params, trained=False) == ["fast preset", *protocol]
     # TFD: the authors chose sigma on the whole validation fold, and so does the workflow
@@ -198,23 +270,51 @@ def test_table_labels_reduced_budgets_and_datasets_left_out(tmp_path: Path, repo
     gan = parzen_json(tmp_path / "gan.json", "mnist", -45.3, 2.1)
     ref = parzen_json(tmp_path / "ref.json", "mnist", 120.0, 2.0, model="reference", seed=None)
     write_json(tmp_path / "metrics.json", {"dataset": "mnist", "parzen_log_likelihood": -45.3})
-    assert main(["table", "--parzen", gan, "--reference", ref, "--metrics", str(tmp_path / "metrics.json"),
-                 "--config-json", json.dumps(config), "--params", str(repo_root / "params.yaml"),
-                 "--out-dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "table",
+                "--parzen",
+                gan,
+                "--reference",
+                ref,
+                "--metrics",
+                str(tmp_path / "metrics.json"),
+                "--config-json",
+                json.dumps(config),
+                "--params",
+                str(repo_root / "params.yaml"),
+                "--out-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     md = (tmp_path / "table1.md").read_text()
     header = [c.strip() for c in md.splitlines()[0].strip("|").split("|")]
     assert header == ["Model", "MNIST", "TFD", "Reduced budget (not comparable with the paper)"]
     epochs = params["train"]["mnist"]["epochs"]
-    protocol = ("2000 samples (the paper: 10,000), first 1000 test points (the paper: all), sigma chosen on 500 "
-                "validation points (the paper: 1,000), sigma grid logspace(-1.0, 0.0, 20) (the paper: logspace(-1.0, 0.0, 10))")
+    protocol = (
+        "2000 samples (the paper: 10,000), first 1000 test points (the paper: all), sigma chosen on 500 "
+        "validation points (the paper: 1,000), sigma grid logspace(-1.0, 0.0, 20) (the paper: logspace(-1.0, 0.0, 10))"
+    )
     assert md_row(md, "Adversarial nets (this reproduction)") == [
-        "-45 ± 2.1", "not in the datasets list", f"MNIST: fast preset, 2 epochs (default {epochs}), {protocol}"]
-    assert md_row(md, "Training images (reference)") == ["120 ± 2", "not in the datasets list",
-                                                         f"MNIST: fast preset, {protocol}"]
+        "-45 ± 2.1",
+        "not in the datasets list",
+        f"MNIST: fast preset, 2 epochs (default {epochs}), {protocol}",
+    ]
+    assert md_row(md, "Training images (reference)") == [
+        "120 ± 2",
+        "not in the datasets list",
+        f"MNIST: fast preset, {protocol}",
+    ]
     assert md_row(md, "Adversarial nets") == ["225 ± 2", "2057 ± 26", "—"]
     assert "Reduced budget (not comparable with the paper): rows run below the paper's budgets" in md
     assert r"Reduced budget (not comparable with the paper) \\" in (tmp_path / "table1.tex").read_text()
     table = json.loads((tmp_path / "table1.json").read_text())
     assert table["budget"]["models"]["mnist"][:2] == ["fast preset", f"2 epochs (default {epochs})"]
     extended = (tmp_path / "table1_extended.md").read_text()
-    assert f"| Reduced budget (not comparable with the paper) | fast preset, 2 epochs (default {epochs}), 2000 samples" in extended
+    assert (
+        f"| Reduced budget (not comparable with the paper) | fast preset, 2 epochs (default {epochs}), 2000 samples"
+        in extended
+    )

@@ -27,8 +27,17 @@ def test_toy_metrics_cli_reads_the_dataset_kind(run_cli, tmp_path: Path) -> None
     meta = {"dataset": "toy1d", "kind": "vector", "example_shape": [1], "unit_scale": 1}
     save_npz(tmp_path / "toy1d.npz", x_test=x, y_test=np.full(300, -1), meta=np.array(json.dumps(meta)))
     save_npz(tmp_path / "samples.npz", x=x)
-    result = run_cli("toy-metrics", "--samples", tmp_path / "samples.npz", "--data", tmp_path / "toy1d.npz",
-                     "--seed", 2, "--out", tmp_path / "toy.json")
+    result = run_cli(
+        "toy-metrics",
+        "--samples",
+        tmp_path / "samples.npz",
+        "--data",
+        tmp_path / "toy1d.npz",
+        "--seed",
+        2,
+        "--out",
+        tmp_path / "toy.json",
+    )
     assert result.code == 0, result.err
     written = json.loads((tmp_path / "toy.json").read_text())
     assert written["seed"] == 2 and written["wasserstein"] == 0 and written["n_samples"] == 300

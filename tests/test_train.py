@@ -25,13 +25,43 @@ from ganrepro.models.networks import Linear, MaxoutDiscriminator
 from ganrepro.training.loop import GAN, MomentumSGD, Trainer, _d_logit_grad, _g_logit_grad, _metrics, train
 
 MNIST_LIKE = {
-    "arch": "mlp", "noise": "uniform", "z_dim": 8, "g_hidden": [32, 32], "g_output": "sigmoid",
-    "d_units": [16, 16], "d_pieces": 3, "g_irange": 0.05, "d_irange": 0.05, "g_output_bias": "marginals",
-    "max_col_norm": None, "optimizer": "sgd", "lr": 0.1, "lr_decay": 1.000004, "lr_min": 1e-6,
-    "momentum_start": 0.5, "momentum_end": 0.7, "momentum_saturate": 250, "adam_betas": [0.5, 0.999],
-    "k": 1, "update": "simultaneous", "g_loss": "nonsaturating", "d_input_keep": 0.8, "d_hidden_keep": 0.5,
-    "batch_size": 20, "epochs": 2, "train_limit": 0, "checkpoint_every": 10, "log_every": 5,
-    "valid_every": 1, "valid_samples": 50, "valid_points": 40, "valid_sigmas": [0.3], "select": "best_valid", "conditional": False, "device": "cpu", "seed": 3,
+    "arch": "mlp",
+    "noise": "uniform",
+    "z_dim": 8,
+    "g_hidden": [32, 32],
+    "g_output": "sigmoid",
+    "d_units": [16, 16],
+    "d_pieces": 3,
+    "g_irange": 0.05,
+    "d_irange": 0.05,
+    "g_output_bias": "marginals",
+    "max_col_norm": None,
+    "optimizer": "sgd",
+    "lr": 0.1,
+    "lr_decay": 1.000004,
+    "lr_min": 1e-6,
+    "momentum_start": 0.5,
+    "momentum_end": 0.7,
+    "momentum_saturate": 250,
+    "adam_betas": [0.5, 0.999],
+    "k": 1,
+    "update": "simultaneous",
+    "g_loss": "nonsaturating",
+    "d_input_keep": 0.8,
+    "d_hidden_keep": 0.5,
+    "batch_size": 20,
+    "epochs": 2,
+    "train_limit": 0,
+    "checkpoint_every": 10,
+    "log_every": 5,
+    "valid_every": 1,
+    "valid_samples": 50,
+    "valid_points": 40,
+    "valid_sigmas": [0.3],
+    "select": "best_valid",
+    "conditional": False,
+    "device": "cpu",
+    "seed": 3,
 }
 
 
@@ -40,10 +70,26 @@ def write_images(path: Path, n: int = 200, side: int = 6, seed: int = 0) -> Path
     rng = np.random.default_rng(seed)
     x = (rng.random((n, 1, side, side)) < 0.3).astype(np.uint8) * 255
     y = rng.integers(0, 10, n).astype(np.int64)
-    meta = {"dataset": "tiny", "kind": "image", "example_shape": [1, side, side], "unit_scale": 255,
-            "num_classes": 10, "n_train": n, "n_valid": n // 2, "n_test": n // 2}
-    save_npz(path, x_train=x, y_train=y, x_valid=x[: n // 2], y_valid=y[: n // 2], x_test=x[n // 2:],
-             y_test=y[n // 2:], meta=np.array(json.dumps(meta)))
+    meta = {
+        "dataset": "tiny",
+        "kind": "image",
+        "example_shape": [1, side, side],
+        "unit_scale": 255,
+        "num_classes": 10,
+        "n_train": n,
+        "n_valid": n // 2,
+        "n_test": n // 2,
+    }
+    save_npz(
+        path,
+        x_train=x,
+        y_train=y,
+        x_valid=x[: n // 2],
+        y_valid=y[: n // 2],
+        x_test=x[n // 2 :],
+        y_test=y[n // 2 :],
+        meta=np.array(json.dumps(meta)),
+    )
     return path
 
 
@@ -65,8 +111,7 @@ def plain_autograd_grads(gan: GAN, x: torch.Tensor, g_loss: str) -> tuple[list, 
     m = len(x)
     d_loss = 0.5 * (F.softplus(-logits[:m]).mean() + F.softplus(logits[m:]).mean())  # the authors' d_obj
     g = F.softplus(-logits[m:]).mean() if g_loss == "nonsaturating" else -F.softplus(logits[m:]).mean()
-    return (torch.autograd.grad(d_loss, gan.d_params, retain_graph=True),
-            torch.autograd.grad(g, gan.g_params))
+    return (torch.autograd.grad(d_loss, gan.d_params, retain_graph=True), torch.autograd.grad(g, gan.g_params))
 
 
 @pytest.mark.parametrize("g_loss", ["nonsaturating", "minimax"])
@@ -81,8 +126,9 @@ def test_simultaneous_step_equals_plain_autograd(g_loss: str) -> None:
     gan.iteration([(x, None)], epoch=0)
     torch.set_rng_state(state)
     grads_d, grads_g = plain_autograd_grads(reference, x, g_loss)
-    for new, old, grad in zip(gan.g_params + gan.d_params, reference.g_params + reference.d_params,
-                              list(grads_g) + list(grads_d)):
+    for new, old, grad in zip(
+        gan.g_params + gan.d_params, reference.g_params + reference.d_params, list(grads_g) + list(grads_d)
+    ):
         expected = old - cfg["lr"] * grad  # first step: velocity starts at zero
         torch.testing.assert_close(new, expected, rtol=1e-5, atol=1e-7)
     assert any(g.abs().max() > 1e-4 for g in grads_g), "the check needs non-trivial generator gradients"
@@ -92,8 +138,15 @@ def test_alternating_update_with_k_2_equals_plain_autograd_of_the_authors_object
     """k = 2 discriminator steps on 0.5 (cross-entropy on data + on samples), then a generator step
     on -log D(G(z)) through the updated D: each against plain autograd on the same noise and masks."""
     torch.manual_seed(0)
-    cfg = {**MNIST_LIKE, "update": "alternating", "k": 2, "d_irange": 0.5, "lr_decay": 1.0,
-           "momentum_start": 0.0, "momentum_end": 0.0}  # plain SGD: p <- p - lr g
+    cfg = {
+        **MNIST_LIKE,
+        "update": "alternating",
+        "k": 2,
+        "d_irange": 0.5,
+        "lr_decay": 1.0,
+        "momentum_start": 0.0,
+        "momentum_end": 0.0,
+    }  # plain SGD: p <- p - lr g
     gan = GAN(cfg, 36, 0, torch.device("cpu"))
     ref = without_weight_grad_sinks(gan)
     batches = [(torch.rand(20, 36), None), (torch.rand(20, 36), None)]
@@ -147,10 +200,17 @@ FOLDED_CASES = {
     "max_col_norm": {"update": "simultaneous", "max_col_norm": 0.5},
     "conditional": {"update": "alternating", "conditional": True},
     "conditional, simultaneous": {"update": "simultaneous", "conditional": True},
-    "TFD-like G (relu, sigmoid; normal noise), minimax": {"g_activations": ["relu", "sigmoid"], "noise": "normal",
-                                                          "g_loss": "minimax"},
-    "toy-like (linear output, random biases, no dropout)": {"g_output": "linear", "bias_irange": 0.3,
-                                                            "d_input_keep": 1.0, "d_hidden_keep": 1.0},
+    "TFD-like G (relu, sigmoid; normal noise), minimax": {
+        "g_activations": ["relu", "sigmoid"],
+        "noise": "normal",
+        "g_loss": "minimax",
+    },
+    "toy-like (linear output, random biases, no dropout)": {
+        "g_output": "linear",
+        "bias_irange": 0.3,
+        "d_input_keep": 1.0,
+        "d_hidden_keep": 1.0,
+    },
     "simultaneous through autograd": {"update": "simultaneous", "by_hand": False},
 }
 
@@ -225,7 +285,7 @@ def test_momentum_and_learning_rate_schedules() -> None:
     assert math.isclose(opt.momentum(124.5), 0.5 + 0.2 * 124.5 / 249)
     assert opt.momentum(249) == opt.momentum(400) == pytest.approx(0.7)
     opt.updates = 100_000
-    assert math.isclose(opt.lr(), 0.1 / 1.000004 ** 100_000)
+    assert math.isclose(opt.lr(), 0.1 / 1.000004**100_000)
     opt.updates = 10**9
     assert opt.lr() == 1e-6
 
@@ -362,8 +422,11 @@ def test_convolutional_cifar_models_train_one_step(tmp_path: Path) -> None:
 def test_conv_architecture_refuses_data_that_is_not_3x32x32(tmp_path: Path, vectors: bool) -> None:
     data = write_vectors(tmp_path / "v.npz") if vectors else write_images(tmp_path / "tiny.npz")
     shape = "2" if vectors else "1x6x6"
-    with pytest.raises(UserError, match=rf"arch: conv needs 3x32x32 images \(CIFAR-10\); dataset \w+ "
-                                        rf"\({data}\) has examples of shape {shape}: use arch: mlp"):
+    with pytest.raises(
+        UserError,
+        match=rf"arch: conv needs 3x32x32 images \(CIFAR-10\); dataset \w+ "
+        rf"\({data}\) has examples of shape {shape}: use arch: mlp",
+    ):
         Trainer({**MNIST_LIKE, "arch": "conv", "g_output_bias": "none"}, data, tmp_path / "run")
 
 
@@ -436,11 +499,28 @@ def test_train_log_says_whether_it_resumes_or_starts_over_and_why(tmp_path: Path
     assert f"[train] resuming from {run}/checkpoint.pt at step 10 of 20 (epoch 1)\n" in err
     assert log_steps(run / "train_log.csv") == [5, 10, 15, 20]
     changed = {**cfg, "epochs": 2, "lr": 0.05, "g_hidden": [32, 16]}
-    assert main(["train", "tiny", "--data", str(data), "--seed", "3", "--config-json", json.dumps(changed),
-                 "--if-changed", "restart"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "tiny",
+                "--data",
+                str(data),
+                "--seed",
+                "3",
+                "--config-json",
+                json.dumps(changed),
+                "--if-changed",
+                "restart",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
-    assert (f"[train] training from scratch: {run}/checkpoint.pt was made with other parameters "
-            "(g_hidden: [32, 32] -> [32, 16], lr: 0.1 -> 0.05)") in err
+    assert (
+        f"[train] training from scratch: {run}/checkpoint.pt was made with other parameters "
+        "(g_hidden: [32, 32] -> [32, 16], lr: 0.1 -> 0.05)"
+    ) in err
     assert "resuming" not in err and log_steps(run / "train_log.csv") == [5, 10, 15, 20]
 
 
@@ -488,8 +568,9 @@ def test_a_checkpoint_without_log_rows_takes_them_from_the_old_running_log(tmp_p
 
 def _run_cli(args: list[str], cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "ganrepro", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ganrepro", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 def test_killed_and_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one(tmp_path: Path) -> None:
@@ -514,9 +595,11 @@ def test_killed_and_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one(tmp_p
 
     G1, D1, meta1 = load_model(tmp_path / "whole/model.pt", torch.device("cpu"))
     G2, D2, meta2 = load_model(tmp_path / "killed/model.pt", torch.device("cpu"))
-    for a, b in zip([*G1.state_dict().values(), *D1.state_dict().values()],
-                    [*G2.state_dict().values(), *D2.state_dict().values()]):
+    for a, b in zip(
+        [*G1.state_dict().values(), *D1.state_dict().values()], [*G2.state_dict().values(), *D2.state_dict().values()]
+    ):
         assert torch.equal(a, b)
     assert meta1["selected"] == meta2["selected"]
-    assert (tmp_path / "whole/train_log.csv").read_text().count("\n") == \
-        (tmp_path / "killed/train_log.csv").read_text().count("\n")
+    assert (tmp_path / "whole/train_log.csv").read_text().count("\n") == (
+        tmp_path / "killed/train_log.csv"
+    ).read_text().count("\n")

@@ -16,15 +16,27 @@ import yaml
 from conftest import REPO_ROOT, SHARED_MIRROR
 
 BIN = Path(sys.executable).parent
-GIT_IDENTITY = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-                "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}  # CI has no git identity
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}  # CI has no git identity
 CORES = os.environ.get("GANREPRO_TEST_CORES", "2")  # 1 on a machine busy with other work
 
 
 def project_copy(dest: Path) -> Path:
     """The project's tracked and untracked-but-not-ignored files, without data or results."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                           cwd=REPO_ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, files):
         src = REPO_ROOT / name
         if src.is_file():
@@ -34,11 +46,17 @@ def project_copy(dest: Path) -> Path:
 
 
 def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "GANREPRO_MIRROR": str(SHARED_MIRROR),
-           **GIT_IDENTITY}
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "GANREPRO_MIRROR": str(SHARED_MIRROR),
+        **GIT_IDENTITY,
+    }
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+        )
     return result
 
 
@@ -54,10 +72,26 @@ def dry_run_jobs(output: str) -> dict[str, int]:
 def test_dry_run_of_the_paper_lists_the_whole_dag_and_leaves_tfd_out_with_one_message() -> None:
     result = snakemake("-n", "--forceall", "--quiet", "rules", cwd=REPO_ROOT)  # whatever exists locally
     jobs = dry_run_jobs(result.stdout)
-    for rule in ("fetch", "prepare", "train", "sample", "parzen", "parzen_reference", "infer", "classifier",
-                 "class_metrics", "figure1_toy1d", "figure2_samples", "figure3_interpolation", "table1", "report"):
+    for rule in (
+        "fetch",
+        "prepare",
+        "train",
+        "sample",
+        "parzen",
+        "parzen_reference",
+        "infer",
+        "classifier",
+        "class_metrics",
+        "figure1_toy1d",
+        "figure2_samples",
+        "figure3_interpolation",
+        "table1",
+        "report",
+    ):
         assert rule in jobs, f"rule {rule} missing from the DAG: {jobs}"
-    cifar10 = "cifar10: left out: cannot fetch cifar-10-python.tar.gz" not in result.stderr  # no network, no mirror copy
+    cifar10 = (
+        "cifar10: left out: cannot fetch cifar-10-python.tar.gz" not in result.stderr
+    )  # no network, no mirror copy
     assert jobs["train"] == 4 + 2 * cifar10  # mnist, toy1d, ring, mnist's conditional variant (+ cifar10's two)
     tfd_present = (REPO_ROOT / yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["data"]["tfd_file"]).exists()
     assert result.stderr.count("tfd: left out: TFD_48x48.mat not found") == (0 if tfd_present else 1)
@@ -66,13 +100,18 @@ def test_dry_run_of_the_paper_lists_the_whole_dag_and_leaves_tfd_out_with_one_me
 def test_an_invalid_parameter_fails_before_any_job_in_one_line_naming_the_key(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("train:\n  mnist:\n    lrr: 0.1\n")
-    for args in (["--configfile", str(bad)], ["--config", "train={'mnist': {'lr': -1}}"], ["--config", "datasets=[mnsit]"]):
+    for args in (
+        ["--configfile", str(bad)],
+        ["--config", "train={'mnist': {'lr': -1}}"],
+        ["--config", "datasets=[mnsit]"],
+    ):
         result = snakemake("-n", *args, cwd=REPO_ROOT, check=False)
         errors = [line for line in (result.stdout + result.stderr).splitlines() if "error" in line.lower()]
         assert result.returncode != 0 and "Job stats" not in result.stdout, result.stdout
         assert len(errors) == 1 and len(errors[0]) < 250, errors
-    assert errors[0] == ("ganrepro: error in the parameters: datasets: unknown dataset 'mnsit' (set in --config); "
-                         "did you mean 'mnist'?")
+    assert errors[0] == (
+        "ganrepro: error in the parameters: datasets: unknown dataset 'mnsit' (set in --config); did you mean 'mnist'?"
+    )
 
 
 @pytest.mark.parametrize("override", ["seeds=[0,1,2]", 'train={"mnist": {"lr": 0.05}}', "preset=fast"])
@@ -113,20 +152,30 @@ def test_dvc_yaml_and_snakefile_agree() -> None:
     assert len(produced) > 30
     for path in produced:
         if path.startswith(("data/prepared/", "results/")):
-            assert any(path == v or path.startswith(v.rstrip("/") + "/") for v in versioned), \
+            assert any(path == v or path.startswith(v.rstrip("/") + "/") for v in versioned), (
                 f"{path} is produced by Snakemake but versioned by no DVC stage"
+            )
 
 
 def test_a_failed_jobs_error_reaches_the_terminal(tmp_path: Path) -> None:
     project = project_copy(tmp_path / "project")
-    result = snakemake("--cores", "1", "results/runs/toy1d/train/s0/model.pt", "--config", "preset=fast",
-                       'train={"toy1d": {"batch_size": 100000}}', cwd=project, check=False)
+    result = snakemake(
+        "--cores",
+        "1",
+        "results/runs/toy1d/train/s0/model.pt",
+        "--config",
+        "preset=fast",
+        'train={"toy1d": {"batch_size": 100000}}',
+        cwd=project,
+        check=False,
+    )
     assert result.returncode != 0
     assert "ganrepro train: error: train.*.batch_size x k (100000 x 1) exceeds the" in result.stdout + result.stderr
 
 
 def test_a_custom_dataset_from_the_command_line_is_fetched_prepared_and_refetched_when_a_file_is_added(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     from PIL import Image
 
     project = project_copy(tmp_path / "project")
@@ -135,8 +184,12 @@ def test_a_custom_dataset_from_the_command_line_is_fetched_prepared_and_refetche
     rng = np.random.default_rng(0)
     for i in range(30):
         Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(folder / f"{i:02d}.png")
-    config = ["--config", "datasets=[mine]", 'data={"custom": {"mine": {"path": "my_images"}}}',
-              'train={"mine": {"epochs": 1}}']
+    config = [
+        "--config",
+        "datasets=[mine]",
+        'data={"custom": {"mine": {"path": "my_images"}}}',
+        'train={"mine": {"epochs": 1}}',
+    ]
     target = "data/prepared/mine/info.json"
     first = snakemake("--cores", "1", target, *config, cwd=project)
     assert "mine: custom dataset from my_images, trained with train.mine over train.mnist" in first.stderr

@@ -26,11 +26,38 @@ NO_PRESET = "paper"
 DEFAULT_CUSTOM_BASE = "mnist"  # the training section a custom dataset builds on unless it names a `base`
 # Keys a training section must end up with once train.common and its bases are merged under it.
 REQUIRED_TRAIN_KEYS = (
-    "arch", "noise", "z_dim", "g_hidden", "g_output", "d_units", "d_pieces", "g_irange", "d_irange",
-    "g_output_bias", "optimizer", "lr", "lr_decay", "lr_min", "momentum_start", "momentum_end",
-    "momentum_saturate", "adam_betas", "k", "update", "g_loss", "d_input_keep", "d_hidden_keep",
-    "batch_size", "epochs", "train_limit", "checkpoint_every", "log_every", "valid_every",
-    "valid_samples", "valid_points", "select",
+    "arch",
+    "noise",
+    "z_dim",
+    "g_hidden",
+    "g_output",
+    "d_units",
+    "d_pieces",
+    "g_irange",
+    "d_irange",
+    "g_output_bias",
+    "optimizer",
+    "lr",
+    "lr_decay",
+    "lr_min",
+    "momentum_start",
+    "momentum_end",
+    "momentum_saturate",
+    "adam_betas",
+    "k",
+    "update",
+    "g_loss",
+    "d_input_keep",
+    "d_hidden_keep",
+    "batch_size",
+    "epochs",
+    "train_limit",
+    "checkpoint_every",
+    "log_every",
+    "valid_every",
+    "valid_samples",
+    "valid_points",
+    "select",
 )
 
 Sources = list[tuple[str, Mapping[str, Any]]]
@@ -87,15 +114,19 @@ def validate(params: Mapping[str, Any], sources: Sources = ()) -> None:
     if errors:
         raise UserError(_describe(errors[0], sources) + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
     known = dataset_names(params)
-    for where, names in (("datasets", params["datasets"]),
-                         *((f"class_metrics.{k}", params["class_metrics"].get(k, [])) for k in ("datasets", "conditional"))):
+    for where, names in (
+        ("datasets", params["datasets"]),
+        *((f"class_metrics.{k}", params["class_metrics"].get(k, [])) for k in ("datasets", "conditional")),
+    ):
         for name in names:
             if name not in known:
                 raise UserError(f"{where}: unknown dataset '{name}'{_origin((where,), sources)}{_closest(name, known)}")
     for section in params["train"]:
         if section not in (*known, "common"):
-            raise UserError(f"train.{section}: no dataset of that name{_origin(('train', section), sources)}"
-                            f"{_closest(section, known)}")
+            raise UserError(
+                f"train.{section}: no dataset of that name{_origin(('train', section), sources)}"
+                f"{_closest(section, known)}"
+            )
     for dataset in params["datasets"]:
         train_config(params, dataset)
 
@@ -128,12 +159,15 @@ def train_config(params: Mapping[str, Any], dataset: str, overrides: Mapping[str
     missing = [k for k in REQUIRED_TRAIN_KEYS if k not in cfg]
     if missing:
         merged = " over ".join(f"train.{n}" for n in [*chain, "common"])
-        raise UserError(f"train.{dataset}: missing {', '.join(missing)} after merging {merged}; "
-                        "set them there or name a complete `base` (e.g. base: mnist)")
+        raise UserError(
+            f"train.{dataset}: missing {', '.join(missing)} after merging {merged}; "
+            "set them there or name a complete `base` (e.g. base: mnist)"
+        )
     cfg.setdefault("device", params.get("device", "auto"))
     pz = params.get("parzen", {})
-    cfg["valid_sigmas"] = paper_grid(pz.get("sigma_min_log10", -1.0), pz.get("sigma_max_log10", 0.0),
-                                     pz.get("sigma_num", 10))  # the grid of training's validation estimate
+    cfg["valid_sigmas"] = paper_grid(
+        pz.get("sigma_min_log10", -1.0), pz.get("sigma_max_log10", 0.0), pz.get("sigma_num", 10)
+    )  # the grid of training's validation estimate
     return cfg
 
 
@@ -141,8 +175,9 @@ def check_train_overrides(overrides: Mapping[str, Any], where: str) -> None:
     """Validate a partial training section (e.g. `ganrepro train --config-json`) against the schema."""
     section_schema = {"$defs": _schema()["$defs"], **_schema()["$defs"]["train_section"]}
     extra = {"device", "conditional", "seed", "valid_sigmas"}  # set by the workflow and the CLI
-    errors = list(Draft202012Validator(section_schema).iter_errors(
-        {k: v for k, v in overrides.items() if k not in extra}))
+    errors = list(
+        Draft202012Validator(section_schema).iter_errors({k: v for k, v in overrides.items() if k not in extra})
+    )
     if errors:
         raise UserError(f"{where}: " + _describe(errors[0], []))
 
@@ -221,8 +256,7 @@ def _describe(error: ValidationError, sources: Sources) -> str:
         allowed = list(error.schema.get("properties", {}))
         unknown = [k for k in error.instance if k not in allowed]
         key = unknown[0]
-        return (f"{'.'.join((*path, key))}: unknown key{_origin((*path, key), sources)}"
-                f"{_closest(key, allowed)}")
+        return f"{'.'.join((*path, key))}: unknown key{_origin((*path, key), sources)}{_closest(key, allowed)}"
     if error.validator == "required":
         return f"{where}: {error.message}{_origin(path, sources)}"
     return f"{where} = {error.instance!r}: {_short(error)}{_origin(path, sources)}"

@@ -17,13 +17,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-PRECISION = ("float32 squared distances by norm expansion after centring points and samples on the "
-             "samples' mean; exponent arguments clamped at -80 below each row's maximum; "
-             "float64 final log-sums")
+PRECISION = (
+    "float32 squared distances by norm expansion after centring points and samples on the "
+    "samples' mean; exponent arguments clamped at -80 below each row's maximum; "
+    "float64 final log-sums"
+)
 STANDARD_ERROR = "std (ddof=0) of per-point log-likelihoods / sqrt(n_test), as the authors' parzen_ll.py"
-DEFAULT_BATCH = 1024        # points per distance chunk: batch x n_samples float32 values in memory
-BLOCK_VALUES = 1 << 21      # values per block of the per-sigma passes: 8 MB, in cache, few parallel ops
-_EXP_FLOOR = -80.0          # exp of anything lower is below float32 resolution next to exp(0) = 1
+DEFAULT_BATCH = 1024  # points per distance chunk: batch x n_samples float32 values in memory
+BLOCK_VALUES = 1 << 21  # values per block of the per-sigma passes: 8 MB, in cache, few parallel ops
+_EXP_FLOOR = -80.0  # exp of anything lower is below float32 resolution next to exp(0) = 1
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ def _nearest(points: Tensor, ref: _Centred, batch_size: int) -> tuple[Tensor, Te
     index, distance = [], []
     with _exact_float32_matmul():
         for start in range(0, len(points), batch_size):
-            q = points[start:start + batch_size] - ref.center
+            q = points[start : start + batch_size] - ref.center
             low, arg = ref.partial(q).min(1)
             index.append(arg)
             distance.append(low.add_((q * q).sum(1)).clamp_min_(0.0))
@@ -98,8 +100,13 @@ def _nearest(points: Tensor, ref: _Centred, batch_size: int) -> tuple[Tensor, Te
 
 
 @torch.no_grad()
-def nearest_indices(queries: np.ndarray | Tensor, reference: np.ndarray | Tensor, *,
-                    batch_size: int = DEFAULT_BATCH, device: str | torch.device | None = None) -> np.ndarray:
+def nearest_indices(
+    queries: np.ndarray | Tensor,
+    reference: np.ndarray | Tensor,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    device: str | torch.device | None = None,
+) -> np.ndarray:
     """Index of the nearest reference row (Euclidean) for each query row, as int64."""
     dev = _pick_device(device, reference, queries)
     ref = _Centred.of(_as_matrix(reference, dev))
@@ -110,16 +117,23 @@ def nearest_indices(queries: np.ndarray | Tensor, reference: np.ndarray | Tensor
 class KMeans:
     """Centres found by `kmeans` and the trace of its rounds."""
 
-    centres: np.ndarray     # (k, d) float32
-    counts: list[int]       # rows assigned to each centre in the last round
-    inertia: list[float]    # mean squared distance of the rows to their nearest centre, each round
-    changed: list[int]      # rows whose nearest centre changed, each round (all rows in the first)
+    centres: np.ndarray  # (k, d) float32
+    counts: list[int]  # rows assigned to each centre in the last round
+    inertia: list[float]  # mean squared distance of the rows to their nearest centre, each round
+    changed: list[int]  # rows whose nearest centre changed, each round (all rows in the first)
     seconds: float
 
 
 @torch.no_grad()
-def kmeans(x: np.ndarray | Tensor, k: int, *, iters: int, seed: int, batch_size: int = DEFAULT_BATCH,
-           device: str | torch.device | None = None) -> KMeans:
+def kmeans(
+    x: np.ndarray | Tensor,
+    k: int,
+    *,
+    iters: int,
+    seed: int,
+    batch_size: int = DEFAULT_BATCH,
+    device: str | torch.device | None = None,
+) -> KMeans:
     """Lloyd's algorithm: k rows of x drawn without replacement (seeded) start as centres; each round
     assigns every row to its nearest centre and moves each centre to the mean of its rows, `iters`
     rounds or until no row changes centre. A centre left without rows keeps its place: the simple,
@@ -156,18 +170,24 @@ def _log_sums(shifted: Tensor, coefficients: list[float], buf: Tensor) -> Tensor
     sums = torch.empty(len(coefficients), len(shifted), device=shifted.device)
     step = len(buf)
     for r in range(0, len(shifted), step):
-        block = shifted[r:r + step]
-        work = buf[:len(block)]
+        block = shifted[r : r + step]
+        work = buf[: len(block)]
         for k, c in enumerate(coefficients):
             torch.mul(block, -c, out=work)
             work.clamp_(min=_EXP_FLOOR).exp_()
-            torch.sum(work, 1, out=sums[k, r:r + len(block)])
+            torch.sum(work, 1, out=sums[k, r : r + len(block)])
     return sums
 
 
 @torch.no_grad()
-def parzen_log_density(points: np.ndarray | Tensor, samples: np.ndarray | Tensor, sigmas: Sequence[float], *,
-                       batch_size: int = DEFAULT_BATCH, device: str | torch.device | None = None) -> np.ndarray:
+def parzen_log_density(
+    points: np.ndarray | Tensor,
+    samples: np.ndarray | Tensor,
+    sigmas: Sequence[float],
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    device: str | torch.device | None = None,
+) -> np.ndarray:
     """log p(x) under a Gaussian Parzen window on `samples`: (n_sigmas, n_points) float64.
 
     Runs on `device` (default: the device of tensor arguments, else the CPU); the last float64 steps
@@ -189,11 +209,11 @@ def parzen_log_density(points: np.ndarray | Tensor, samples: np.ndarray | Tensor
     buf = torch.empty(min(max(1, BLOCK_VALUES // n), len(chunk)), n, device=dev)
     with _exact_float32_matmul():
         for start in range(0, len(pts), batch_size):
-            q = pts[start:start + batch_size] - ref.center
-            shifted = ref.partial(q, out=chunk[:len(q)])
+            q = pts[start : start + batch_size] - ref.center
+            shifted = ref.partial(q, out=chunk[: len(q)])
             low, arg = shifted.min(1, keepdim=True)
             shifted.sub_(low)
             sums = _log_sums(shifted, inv_two_var.tolist(), buf).cpu().double().numpy()
             nearest = ((q - ref.rows[arg[:, 0]]).cpu().double() ** 2).sum(1).numpy()
-            out[:, start:start + len(q)] = np.log(sums) - np.outer(inv_two_var, nearest)
+            out[:, start : start + len(q)] = np.log(sums) - np.outer(inv_two_var, nearest)
     return out - (math.log(n) + d * np.log(sig * math.sqrt(2 * math.pi)))[:, None]

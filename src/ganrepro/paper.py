@@ -54,8 +54,9 @@ PARZEN_VALID_LIMIT = 1000
 WHOLE_VALID_FOLD = ("tfd",)  # datasets whose whole validation fold chooses sigma in the authors' script
 
 
-def paper_grid(min_log10: float = PARZEN_SIGMA_LOG10[0], max_log10: float = PARZEN_SIGMA_LOG10[1],
-               num: int = PARZEN_SIGMA_LOG10[2]) -> list[float]:
+def paper_grid(
+    min_log10: float = PARZEN_SIGMA_LOG10[0], max_log10: float = PARZEN_SIGMA_LOG10[1], num: int = PARZEN_SIGMA_LOG10[2]
+) -> list[float]:
     """The authors' sigma grid, logspace(min, max, num) (default -1, 0, 10)."""
     return np.logspace(min_log10, max_log10, num).tolist()
 

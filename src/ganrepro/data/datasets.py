@@ -111,8 +111,18 @@ TFD_CLASSES = 7  # labs_ex holds 1..7; stored as y = labs_ex - 1
 
 CLASS_NAMES: dict[str, list[str]] = {
     "mnist": [str(d) for d in range(10)],
-    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    "fashion-mnist": [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
 }
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 CHUNK = 1 << 20
@@ -197,8 +207,11 @@ def fetch_unavailable_reason(name: str, settings: Settings, timeout: float = 2.0
     if (settings.raw_dir / name / MANIFEST).is_file():
         return None
     mirror = settings.mirror
-    missing = [f for f in dataset.files if not (settings.raw_dir / name / f).is_file()
-               and not (mirror and (mirror / name / f).is_file())]
+    missing = [
+        f
+        for f in dataset.files
+        if not (settings.raw_dir / name / f).is_file() and not (mirror and (mirror / name / f).is_file())
+    ]
     urls = URLS.get(name, ())
     if not missing or any(_reachable(url, timeout) for url in urls):
         return None
@@ -215,9 +228,15 @@ def custom_source_files(spec: Mapping[str, Any]) -> list[Path]:
     return _image_list(path) if path.is_dir() else [path]
 
 
-def make_settings(data: Mapping[str, Any], raw_dir: Path = Path("data/raw"), mirror: Path | None = None,
-                  tfd_file: Path | None = None, toy_size: int | None = None, seed: int = 0,
-                  custom: Mapping[str, Mapping[str, Any]] | None = None) -> Settings:
+def make_settings(
+    data: Mapping[str, Any],
+    raw_dir: Path = Path("data/raw"),
+    mirror: Path | None = None,
+    tfd_file: Path | None = None,
+    toy_size: int | None = None,
+    seed: int = 0,
+    custom: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
     """Settings from explicit values (the CLI's options) over a params `data:` section; the mirror
     is `mirror`, else $GANREPRO_MIRROR, else data.mirror; `custom` entries replace data.custom's."""
     custom = {**(data.get("custom") or {}), **(custom or {})}
@@ -226,10 +245,14 @@ def make_settings(data: Mapping[str, Any], raw_dir: Path = Path("data/raw"), mir
         raise UserError(f"data.custom / --custom-json may not reuse built-in names ({', '.join(clashes)})")
     mirror = mirror or os.environ.get(MIRROR_ENV) or data.get("mirror") or None
     tfd_file = tfd_file or data.get("tfd_file") or None
-    return Settings(raw_dir=raw_dir, mirror=Path(mirror) if mirror else None,
-                    tfd_file=Path(tfd_file) if tfd_file else None,
-                    toy_size=int(data.get("toy_size", TOY_TRAIN_SIZE) if toy_size is None else toy_size),
-                    seed=seed, custom=custom)
+    return Settings(
+        raw_dir=raw_dir,
+        mirror=Path(mirror) if mirror else None,
+        tfd_file=Path(tfd_file) if tfd_file else None,
+        toy_size=int(data.get("toy_size", TOY_TRAIN_SIZE) if toy_size is None else toy_size),
+        seed=seed,
+        custom=custom,
+    )
 
 
 def prepare(name: str, settings: Settings, out: Path) -> dict[str, Any]:
@@ -306,8 +329,9 @@ def _lookup(name: str, settings: Settings) -> Dataset:
     if name in settings.custom:
         return CUSTOM
     known = KNOWN_DATASETS + tuple(settings.custom)
-    raise UserError(f"unknown dataset '{name}'; known: {', '.join(known)} "
-                    "(declare your own under data.custom in params.yaml)")
+    raise UserError(
+        f"unknown dataset '{name}'; known: {', '.join(known)} (declare your own under data.custom in params.yaml)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,8 +390,9 @@ def _fetch_official(name: str, settings: Settings, previous: Mapping[str, str]) 
     return {"files": files}
 
 
-def _fetch_file(name: str, fname: str, dest_dir: Path, mirror: Path | None,
-                previous: Mapping[str, str]) -> dict[str, Any]:
+def _fetch_file(
+    name: str, fname: str, dest_dir: Path, mirror: Path | None, previous: Mapping[str, str]
+) -> dict[str, Any]:
     """Keep a verified copy already in `dest_dir`, or obtain one; return its manifest entry. A copy
     there that fails verification may be the user's own: it is moved aside, never deleted."""
     dest = dest_dir / fname
@@ -377,9 +402,11 @@ def _fetch_file(name: str, fname: str, dest_dir: Path, mirror: Path | None,
         return {"name": fname, **_verify(name, fname, dest, str(dest)), "source": previous.get(fname, str(dest))}
     except _Rejected as err:
         aside = _move_aside(dest, err.why)
-        note = (f"{dest} failed verification and was moved to {aside} (kept, not deleted). Put a verified "
-                f"{fname} at {dest} or in the mirror and run fetch again; delete {aside.name} when you no longer "
-                "need it.")
+        note = (
+            f"{dest} failed verification and was moved to {aside} (kept, not deleted). Put a verified "
+            f"{fname} at {dest} or in the mirror and run fetch again; delete {aside.name} when you no longer "
+            "need it."
+        )
         _say(f"{err}\n{note}\nfetching {fname} again")
     try:
         return _obtain(name, fname, dest, mirror)
@@ -411,9 +438,12 @@ def _obtain(name: str, fname: str, dest: Path, mirror: Path | None) -> dict[str,
             tried.append(f"{source}: {err}")
             continue
         except _Rejected as err:
-            fix = ("The download was discarded: run fetch again, or put the official file in a mirror."
-                   if "://" in source else f"The copy was discarded. Replace {source} with the official file "
-                   "(or remove it to download it instead), then run fetch again.")
+            fix = (
+                "The download was discarded: run fetch again, or put the official file in a mirror."
+                if "://" in source
+                else f"The copy was discarded. Replace {source} with the official file "
+                "(or remove it to download it instead), then run fetch again."
+            )
             raise UserError(f"{err}\n{fix}") from err
         _say(f"fetch {name}: {fname} from {source} (verified)")
         return {"name": fname, **record, "source": source}
@@ -475,8 +505,11 @@ def _verify(name: str, fname: str, path: Path, label: str) -> dict[str, Any]:
     actual = _gzip_sha256(path, label)
     expected = SHA256[name][fname]
     if actual != expected:
-        raise _Rejected(f"{label}: checksum mismatch: SHA-256 of the decompressed content is {actual}, "
-                        f"expected {expected}: the file is corrupt or not the official one.", "checksum")
+        raise _Rejected(
+            f"{label}: checksum mismatch: SHA-256 of the decompressed content is {actual}, "
+            f"expected {expected}: the file is corrupt or not the official one.",
+            "checksum",
+        )
     return {"sha256": actual}
 
 
@@ -516,21 +549,33 @@ def _check_cifar(record: dict[str, Any], label: str) -> None:
     members = record["members"]
     for member, expected in CIFAR10_MEMBER_SHA256.items():
         if expected is not None and members[member] != expected:
-            raise _Rejected(f"{label}: checksum mismatch in member {member}: SHA-256 {members[member]}, "
-                            f"expected {expected}.", "checksum")
+            raise _Rejected(
+                f"{label}: checksum mismatch in member {member}: SHA-256 {members[member]}, expected {expected}.",
+                "checksum",
+            )
     if record["md5"] != CIFAR10_MD5 and None in CIFAR10_MEMBER_SHA256.values():
         raise _Rejected(
             f"{label}: checksum mismatch: MD5 {record['md5']}, expected {CIFAR10_MD5} (the official "
             "tarball). The per-member SHA-256 values are not recorded in "
             "ganrepro.data.datasets.CIFAR10_MEMBER_SHA256, so a re-packed copy cannot be verified: use the "
-            f"official {CIFAR10_FILE}.", "checksum")
+            f"official {CIFAR10_FILE}.",
+            "checksum",
+        )
 
 
 def _fetch_tfd(name: str, settings: Settings, previous: Mapping[str, str]) -> dict[str, Any]:
     path = settings.tfd_path
     _load_tfd(path)
-    return {"files": [{"name": path.name, "path": str(path), "sha256": _file_sha256(path),
-                       "source": "user-supplied (licensed, never downloaded)"}]}
+    return {
+        "files": [
+            {
+                "name": path.name,
+                "path": str(path),
+                "sha256": _file_sha256(path),
+                "source": "user-supplied (licensed, never downloaded)",
+            }
+        ]
+    }
 
 
 def _fetch_generated(name: str, settings: Settings, previous: Mapping[str, str]) -> dict[str, Any]:
@@ -539,8 +584,16 @@ def _fetch_generated(name: str, settings: Settings, previous: Mapping[str, str])
 
 def _fetch_custom(name: str, settings: Settings, previous: Mapping[str, str]) -> dict[str, Any]:
     path = _custom_path(name, settings)
-    return {"files": [{"name": path.name, "path": str(path), "sha256": _source_digest(path),
-                       "source": "user-supplied (data.custom)"}]}
+    return {
+        "files": [
+            {
+                "name": path.name,
+                "path": str(path),
+                "sha256": _source_digest(path),
+                "source": "user-supplied (data.custom)",
+            }
+        ]
+    }
 
 
 def _file_sha256(path: Path) -> str:
@@ -563,8 +616,10 @@ def _read_manifest(name: str, settings: Settings) -> dict[str, Any]:
 def _check_unchanged(manifest: dict[str, Any], fname: str, actual: str, path: Path) -> None:
     recorded = {f["name"]: f["sha256"] for f in manifest["files"]}.get(fname)
     if recorded != actual:
-        raise UserError(f"{path} changed since it was fetched (SHA-256 {actual}, MANIFEST.json says "
-                        f"{recorded}): run `ganrepro fetch` again")
+        raise UserError(
+            f"{path} changed since it was fetched (SHA-256 {actual}, MANIFEST.json says "
+            f"{recorded}): run `ganrepro fetch` again"
+        )
 
 
 def _raw_file(name: str, settings: Settings, fname: str) -> Path:
@@ -596,19 +651,25 @@ def _build_idx(name: str, settings: Settings) -> tuple[Arrays, dict[str, Any]]:
     manifest = _read_manifest(name, settings)
     x_train, y_train, x_test, y_test = (_read_idx(_raw_file(name, settings, f), manifest) for f in IDX_FILES)
     if x_train.ndim != 3 or x_test.ndim != 3 or len(x_train) != len(y_train) or len(x_test) != len(y_test):
-        raise UserError(f"{settings.raw_dir / name}: image and label files do not match "
-                        f"({x_train.shape}, {y_train.shape}, {x_test.shape}, {y_test.shape})")
+        raise UserError(
+            f"{settings.raw_dir / name}: image and label files do not match "
+            f"({x_train.shape}, {y_train.shape}, {x_test.shape}, {y_test.shape})"
+        )
     x_train, x_test = x_train[:, None], x_test[:, None]
     y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
     arrays = {
-        "x_train": x_train[:MNIST_TRAIN], "y_train": y_train[:MNIST_TRAIN],
-        "x_valid": x_train[MNIST_TRAIN:], "y_valid": y_train[MNIST_TRAIN:],
-        "x_test": x_test, "y_test": y_test,
+        "x_train": x_train[:MNIST_TRAIN],
+        "y_train": y_train[:MNIST_TRAIN],
+        "x_valid": x_train[MNIST_TRAIN:],
+        "y_valid": y_train[MNIST_TRAIN:],
+        "x_test": x_test,
+        "y_test": y_test,
     }
     return arrays, {
-        "num_classes": len(CLASS_NAMES[name]), "class_names": CLASS_NAMES[name],
+        "num_classes": len(CLASS_NAMES[name]),
+        "class_names": CLASS_NAMES[name],
         "splits": f"train = official train[0:{MNIST_TRAIN}], valid = official train[{MNIST_TRAIN}:], "
-                  "test = official test set",
+        "test = official test set",
         "source": manifest,
     }
 
@@ -619,15 +680,19 @@ def _build_cifar10(name: str, settings: Settings) -> tuple[Arrays, dict[str, Any
     parts = {key: _cifar_batch(batches[key], key) for key in CIFAR10_MEMBER_SHA256 if key != "batches.meta"}
     train = [parts[f"data_batch_{i}"] for i in range(1, 5)]
     arrays = {
-        "x_train": np.concatenate([x for x, _ in train]), "y_train": np.concatenate([y for _, y in train]),
-        "x_valid": parts["data_batch_5"][0], "y_valid": parts["data_batch_5"][1],
-        "x_test": parts["test_batch"][0], "y_test": parts["test_batch"][1],
+        "x_train": np.concatenate([x for x, _ in train]),
+        "y_train": np.concatenate([y for _, y in train]),
+        "x_valid": parts["data_batch_5"][0],
+        "y_valid": parts["data_batch_5"][1],
+        "x_test": parts["test_batch"][0],
+        "y_test": parts["test_batch"][1],
     }
     names = [n.decode() if isinstance(n, bytes) else str(n) for n in batches["batches.meta"]["label_names"]]
     return arrays, {
-        "num_classes": len(names), "class_names": names,
+        "num_classes": len(names),
+        "class_names": names,
         "splits": "train = data_batch_1..4 (train[0:40000]), valid = data_batch_5 (train[40000:50000]), "
-                  "test = test_batch; uint8 [0, 255], no contrast normalisation",
+        "test = test_batch; uint8 [0, 255], no contrast normalisation",
         "source": manifest,
     }
 
@@ -644,8 +709,9 @@ def _read_cifar_members(path: Path, manifest: dict[str, Any]) -> dict[str, dict[
                     member = wanted[info.name]
                     data = tar.extractfile(info).read()
                     if hashlib.sha256(data).hexdigest() != recorded.get(member):
-                        raise UserError(f"{path}: member {member} changed since it was fetched: "
-                                        "run `ganrepro fetch cifar10` again")
+                        raise UserError(
+                            f"{path}: member {member} changed since it was fetched: run `ganrepro fetch cifar10` again"
+                        )
                     batches[member] = _unpickle(data)
     except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
         raise UserError(f"{_corrupt(str(path), err)} Run `ganrepro fetch cifar10` again.") from err
@@ -665,8 +731,10 @@ def _cifar_batch(batch: dict[str, Any], member: str) -> tuple[np.ndarray, np.nda
     x = np.asarray(batch.get("data"))
     y = np.asarray(batch.get("labels"), dtype=np.int64)
     if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3 * 32 * 32 or len(y) != len(x):
-        raise UserError(f"CIFAR-10 member {member}: expected uint8 data of shape (N, 3072) and N labels, "
-                        f"found data {x.dtype} {x.shape} and {len(y)} labels")
+        raise UserError(
+            f"CIFAR-10 member {member}: expected uint8 data of shape (N, 3072) and N labels, "
+            f"found data {x.dtype} {x.shape} and {len(y)} labels"
+        )
     return x.reshape(-1, 3, 32, 32), y
 
 
@@ -682,8 +750,16 @@ def _load_tfd(path: Path) -> dict[str, np.ndarray]:
     keys = ("images", "folds", "labs_ex", "labs_id")
     try:
         mat = scipy.io.loadmat(path, variable_names=keys)
-    except (scipy.io.matlab.MatReadError, ValueError, TypeError, LookupError, OSError, EOFError,
-            NotImplementedError, zlib.error) as err:
+    except (
+        scipy.io.matlab.MatReadError,
+        ValueError,
+        TypeError,
+        LookupError,
+        OSError,
+        EOFError,
+        NotImplementedError,
+        zlib.error,
+    ) as err:
         raise UserError(f"{path}: cannot be read as a MATLAB file ({err}); expected {TFD_FILE}") from err
     missing = [k for k in keys if k not in mat]
     if missing:
@@ -700,8 +776,11 @@ def _load_tfd(path: Path) -> dict[str, np.ndarray]:
     problems += [f"{k} has {mat[k].size} entries, expected {n}" for k in ("labs_ex", "labs_id") if mat[k].size != n]
     if problems:
         raise UserError(f"{path}: unexpected layout: {'; '.join(problems)}; expected {TFD_FILE}")
-    return {"images": _to_uint8(images, str(path)), "folds": folds.astype(np.int64),
-            "labs_ex": mat["labs_ex"].reshape(-1).astype(np.int64)}
+    return {
+        "images": _to_uint8(images, str(path)),
+        "folds": folds.astype(np.int64),
+        "labs_ex": mat["labs_ex"].reshape(-1).astype(np.int64),
+    }
 
 
 def _build_tfd(name: str, settings: Settings) -> tuple[Arrays, dict[str, Any]]:
@@ -718,15 +797,19 @@ def _build_tfd(name: str, settings: Settings) -> tuple[Arrays, dict[str, Any]]:
             arrays[f"x_{split}_fold{k}"], arrays[f"y_{split}_fold{k}"] = x[chosen], y[chosen]
     unlabeled = folds[:, 0] == TFD_SETS["unlabeled"]
     arrays = {
-        "x_train": x[unlabeled], "y_train": y[unlabeled],
-        "x_valid": arrays["x_valid_fold0"], "y_valid": arrays["y_valid_fold0"],
-        "x_test": arrays["x_test_fold0"], "y_test": arrays["y_test_fold0"],
+        "x_train": x[unlabeled],
+        "y_train": y[unlabeled],
+        "x_valid": arrays["x_valid_fold0"],
+        "y_valid": arrays["y_valid_fold0"],
+        "x_test": arrays["x_test_fold0"],
+        "y_test": arrays["y_test_fold0"],
         **arrays,
     }
     return arrays, {
-        "num_classes": TFD_CLASSES, "class_names": None,
+        "num_classes": TFD_CLASSES,
+        "class_names": None,
         "splits": "train = unlabeled set of fold 0, valid/test = fold 0's valid/test sets; "
-                  "x_valid_fold{k}, x_test_fold{k} (k = 0..4) for every fold; y = labs_ex - 1",
+        "x_valid_fold{k}, x_test_fold{k} (k = 0..4) for every fold; y = labs_ex - 1",
         "source": manifest,
     }
 
@@ -777,8 +860,13 @@ def _build_ring(name: str, settings: Settings) -> tuple[Arrays, dict[str, Any]]:
     return _split_dict(parts), {
         "num_classes": RING_MODES,
         "splits": f"independent draws: train {settings.toy_size}, valid {TOY_EVAL_SIZE}, test {TOY_EVAL_SIZE}",
-        "source": {"generator": "ring", "modes": RING_MODES, "radius": RING_RADIUS, "std": RING_STD,
-                   "seed": settings.seed},
+        "source": {
+            "generator": "ring",
+            "modes": RING_MODES,
+            "radius": RING_RADIUS,
+            "std": RING_STD,
+            "seed": settings.seed,
+        },
     }
 
 
@@ -790,8 +878,10 @@ def _build_ring(name: str, settings: Settings) -> tuple[Arrays, dict[str, Any]]:
 def _spec_path(spec: Any, where: str) -> Path:
     """The `path` of a data.custom entry (`where` names it in messages)."""
     if not isinstance(spec, Mapping) or "path" not in spec:
-        raise UserError(f"{where}: expected a mapping with 'path' (an .npz with images, or a folder of "
-                        f"PNG/JPEG files), got {spec!r}")
+        raise UserError(
+            f"{where}: expected a mapping with 'path' (an .npz with images, or a folder of "
+            f"PNG/JPEG files), got {spec!r}"
+        )
     return Path(spec["path"])
 
 
@@ -835,9 +925,9 @@ def _build_custom(name: str, settings: Settings) -> tuple[Arrays, dict[str, Any]
     parts = [(images[i], labels[i]) for i in _random_split(len(images), valid_fraction, test_fraction, seed, name)]
     labelled = labels[labels >= 0]
     return _split_dict(parts), {
-        "num_classes": int(labelled.max()) + 1 if len(labelled) else None, "class_names": class_names,
-        "splits": f"seeded random split (seed {seed}): valid {valid_fraction}, test {test_fraction}, "
-                  "train the rest",
+        "num_classes": int(labelled.max()) + 1 if len(labelled) else None,
+        "class_names": class_names,
+        "splits": f"seeded random split (seed {seed}): valid {valid_fraction}, test {test_fraction}, train the rest",
         "source": manifest,
     }
 
@@ -846,10 +936,12 @@ def _random_split(n: int, valid_fraction: float, test_fraction: float, seed: int
     """Sorted index arrays of train, valid and test, drawn with a seeded permutation."""
     n_valid, n_test = round(n * valid_fraction), round(n * test_fraction)
     if not (0 <= valid_fraction < 1 and 0 <= test_fraction < 1) or n_valid + n_test >= n:
-        raise UserError(f"data.custom.{name}: valid_fraction {valid_fraction} and test_fraction "
-                        f"{test_fraction} must lie in [0, 1) and leave training examples out of {n}")
+        raise UserError(
+            f"data.custom.{name}: valid_fraction {valid_fraction} and test_fraction "
+            f"{test_fraction} must lie in [0, 1) and leave training examples out of {n}"
+        )
     order = np.random.default_rng(seed).permutation(n)
-    return [np.sort(order[n_valid + n_test:]), np.sort(order[:n_valid]), np.sort(order[n_valid:n_valid + n_test])]
+    return [np.sort(order[n_valid + n_test :]), np.sort(order[:n_valid]), np.sort(order[n_valid : n_valid + n_test])]
 
 
 def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray, None]:
@@ -868,8 +960,9 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray, None]:
     if labels is None:
         return images, np.full(len(images), -1, np.int64), None
     if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer) or (labels < -1).any():
-        raise UserError(f"{path}: labels must be integers >= -1, one per image ({len(images)}); "
-                        f"found {labels.dtype} {labels.shape}")
+        raise UserError(
+            f"{path}: labels must be integers >= -1, one per image ({len(images)}); found {labels.dtype} {labels.shape}"
+        )
     return images, labels.astype(np.int64), None
 
 
@@ -881,8 +974,9 @@ def _to_nchw(images: np.ndarray, where: str) -> np.ndarray:
         return images
     if images.ndim == 4 and images.shape[3] in (1, 3, 4):
         return images.transpose(0, 3, 1, 2)
-    raise UserError(f"{where}: images of shape {images.shape}; expected (N, H, W), (N, H, W, C) or "
-                    "(N, C, H, W) with C in 1, 3, 4")
+    raise UserError(
+        f"{where}: images of shape {images.shape}; expected (N, H, W), (N, H, W, C) or (N, C, H, W) with C in 1, 3, 4"
+    )
 
 
 def _to_uint8(images: np.ndarray, where: str) -> np.ndarray:
@@ -894,8 +988,9 @@ def _to_uint8(images: np.ndarray, where: str) -> np.ndarray:
     if np.issubdtype(images.dtype, np.floating) and images.size and 0 <= images.min() and images.max() <= 1:
         return np.rint(images * 255).astype(np.uint8)
     lo, hi = (images.min(), images.max()) if images.size else (None, None)
-    raise UserError(f"{where}: pixel values must be uint8 0..255 or floats in [0, 1]; "
-                    f"found {images.dtype} in [{lo}, {hi}]")
+    raise UserError(
+        f"{where}: pixel values must be uint8 0..255 or floats in [0, 1]; found {images.dtype} in [{lo}, {hi}]"
+    )
 
 
 def _load_folder(folder: Path) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
@@ -943,33 +1038,63 @@ KNOWN_DATASETS: tuple[str, ...] = tuple(DATASETS)
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register `ganrepro fetch` and `ganrepro prepare`."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("dataset", metavar="DATASET",
-                        help=f"{', '.join(KNOWN_DATASETS)}, or a name under data.custom in the params file")
-    common.add_argument("--raw-dir", type=Path, default=Path("data/raw"),
-                        help="raw files go to RAW_DIR/DATASET/ (default: data/raw)")
-    common.add_argument("--params", type=Path, default=None,
-                        help="params file whose data: section is read (default: params.yaml if present)")
-    common.add_argument("--tfd-file", type=Path, default=None,
-                        help="TFD_48x48.mat (default: data.tfd_file, else RAW_DIR/tfd/TFD_48x48.mat)")
-    common.add_argument("--custom-json", default=None, metavar="JSON",
-                        help="DATASET's data.custom entry as JSON, e.g. '{\"path\": \"my_images.npz\", "
-                             "\"valid_fraction\": 0.1}' (the workflow passes it; replaces the params file's entry)")
+    common.add_argument(
+        "dataset",
+        metavar="DATASET",
+        help=f"{', '.join(KNOWN_DATASETS)}, or a name under data.custom in the params file",
+    )
+    common.add_argument(
+        "--raw-dir", type=Path, default=Path("data/raw"), help="raw files go to RAW_DIR/DATASET/ (default: data/raw)"
+    )
+    common.add_argument(
+        "--params",
+        type=Path,
+        default=None,
+        help="params file whose data: section is read (default: params.yaml if present)",
+    )
+    common.add_argument(
+        "--tfd-file",
+        type=Path,
+        default=None,
+        help="TFD_48x48.mat (default: data.tfd_file, else RAW_DIR/tfd/TFD_48x48.mat)",
+    )
+    common.add_argument(
+        "--custom-json",
+        default=None,
+        metavar="JSON",
+        help='DATASET\'s data.custom entry as JSON, e.g. \'{"path": "my_images.npz", '
+        "\"valid_fraction\": 0.1}' (the workflow passes it; replaces the params file's entry)",
+    )
 
     fetch_parser = subparsers.add_parser(
-        "fetch", parents=[common], help="copy (mirror) or download a dataset, verify it, write MANIFEST.json")
-    fetch_parser.add_argument("--mirror", type=Path, default=None,
-                              help=f"local mirror folder holding DATASET/<file> (default: ${MIRROR_ENV}, "
-                                   "else data.mirror)")
+        "fetch", parents=[common], help="copy (mirror) or download a dataset, verify it, write MANIFEST.json"
+    )
+    fetch_parser.add_argument(
+        "--mirror",
+        type=Path,
+        default=None,
+        help=f"local mirror folder holding DATASET/<file> (default: ${MIRROR_ENV}, else data.mirror)",
+    )
     fetch_parser.set_defaults(func=_fetch_command)
 
     prepare_parser = subparsers.add_parser(
-        "prepare", parents=[common], help="build the paper's train/valid/test splits into one .npz")
-    prepare_parser.add_argument("--out", type=Path, default=None,
-                                help="output .npz (default: data/prepared/DATASET/dataset.npz)")
-    prepare_parser.add_argument("--info-out", type=Path, default=None,
-                                help="also write the dataset's metadata (splits, shapes, sources) as json")
-    prepare_parser.add_argument("--toy-size", type=int, default=None,
-                                help="training examples of toy1d/ring (default: data.toy_size, else 50000)")
+        "prepare", parents=[common], help="build the paper's train/valid/test splits into one .npz"
+    )
+    prepare_parser.add_argument(
+        "--out", type=Path, default=None, help="output .npz (default: data/prepared/DATASET/dataset.npz)"
+    )
+    prepare_parser.add_argument(
+        "--info-out",
+        type=Path,
+        default=None,
+        help="also write the dataset's metadata (splits, shapes, sources) as json",
+    )
+    prepare_parser.add_argument(
+        "--toy-size",
+        type=int,
+        default=None,
+        help="training examples of toy1d/ring (default: data.toy_size, else 50000)",
+    )
     prepare_parser.add_argument("--seed", type=int, default=0, help="seed of the toy sets (default: 0)")
     prepare_parser.set_defaults(func=_prepare_command)
 
@@ -979,8 +1104,15 @@ def _settings(args: argparse.Namespace) -> Settings:
     params_path = args.params or (Path("params.yaml") if Path("params.yaml").is_file() else None)
     data = (load_params(params_path).get("data") or {}) if params_path else {}
     custom = {args.dataset: _parse_custom_json(args.custom_json)} if args.custom_json is not None else {}
-    return make_settings(data, raw_dir=args.raw_dir, mirror=getattr(args, "mirror", None), tfd_file=args.tfd_file,
-                         toy_size=getattr(args, "toy_size", None), seed=getattr(args, "seed", 0), custom=custom)
+    return make_settings(
+        data,
+        raw_dir=args.raw_dir,
+        mirror=getattr(args, "mirror", None),
+        tfd_file=args.tfd_file,
+        toy_size=getattr(args, "toy_size", None),
+        seed=getattr(args, "seed", 0),
+        custom=custom,
+    )
 
 
 def _parse_custom_json(text: str) -> dict[str, Any]:
@@ -1001,5 +1133,7 @@ def _prepare_command(args: argparse.Namespace) -> None:
     meta = prepare(args.dataset, _settings(args), out)
     if args.info_out:
         write_json(args.info_out, meta)
-    print(f"wrote {out}: train {meta['n_train']}, valid {meta['n_valid']}, test {meta['n_test']} "
-          f"examples of shape {tuple(meta['example_shape'])}")
+    print(
+        f"wrote {out}: train {meta['n_train']}, valid {meta['n_valid']}, test {meta['n_test']} "
+        f"examples of shape {tuple(meta['example_shape'])}"
+    )

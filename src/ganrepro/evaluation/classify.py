@@ -45,9 +45,15 @@ FID_EPS = 1e-6  # diagonal offset when sqrtm of the covariance product is not fi
 class Classifier(nn.Module):
     """Images (C, H, W) -> convnet, vectors (d,) -> MLP; `features` is the penultimate layer."""
 
-    def __init__(self, example_shape: Sequence[int], num_classes: int,
-                 channels: Sequence[int] = CHANNELS, hidden: int = HIDDEN,
-                 dropout: Sequence[float] = DROPOUT, dataset: str | None = None) -> None:
+    def __init__(
+        self,
+        example_shape: Sequence[int],
+        num_classes: int,
+        channels: Sequence[int] = CHANNELS,
+        hidden: int = HIDDEN,
+        dropout: Sequence[float] = DROPOUT,
+        dataset: str | None = None,
+    ) -> None:
         super().__init__()
         self.dataset = dataset
         self.example_shape = tuple(int(s) for s in example_shape)
@@ -85,10 +91,19 @@ def _trunk(shape: tuple[int, ...], channels: Sequence[int], hidden: int, dropout
 # ---------------------------------------------------------------------------------------------
 
 
-def train_classifier(x: np.ndarray, y: np.ndarray, example_shape: Sequence[int], num_classes: int, *,
-                     epochs: int = DEFAULT_EPOCHS, batch_size: int = DEFAULT_BATCH, lr: float = DEFAULT_LR,
-                     seed: int = 0, device: torch.device | str = "cpu",
-                     valid: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Classifier, list[float | None]]:
+def train_classifier(
+    x: np.ndarray,
+    y: np.ndarray,
+    example_shape: Sequence[int],
+    num_classes: int,
+    *,
+    epochs: int = DEFAULT_EPOCHS,
+    batch_size: int = DEFAULT_BATCH,
+    lr: float = DEFAULT_LR,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    valid: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[Classifier, list[float | None]]:
     """Train on x (N, d) or (N, C, H, W) in [0, 1] with labels y in 0..num_classes-1 (Adam with the
     learning rate decayed linearly to 0, random-permutation minibatches); return the model (eval
     mode) and the valid accuracy after each epoch. Seeded by `seed`; the global RNG state is kept."""
@@ -115,8 +130,12 @@ def train_classifier(x: np.ndarray, y: np.ndarray, example_shape: Sequence[int],
                 opt.step()
                 decay.step()
             history.append(accuracy(model, *valid) if valid is not None else None)
-            print(f"[classifier] epoch {epoch + 1}/{epochs}: loss {loss.item():.4f}, valid accuracy "
-                  f"{history[-1]}, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+            print(
+                f"[classifier] epoch {epoch + 1}/{epochs}: loss {loss.item():.4f}, valid accuracy "
+                f"{history[-1]}, {time.perf_counter() - start:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     return model.eval(), history
 
 
@@ -135,34 +154,70 @@ def _labelled(data: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     return load_split(data, split)[keep], y[keep]
 
 
-def fit_dataset(data: Path, out_dir: Path, *, epochs: int = DEFAULT_EPOCHS, batch_size: int = DEFAULT_BATCH,
-                lr: float = DEFAULT_LR, seed: int = 0, train_limit: int | None = None,
-                device: torch.device | str = "cpu") -> dict[str, Any]:
+def fit_dataset(
+    data: Path,
+    out_dir: Path,
+    *,
+    epochs: int = DEFAULT_EPOCHS,
+    batch_size: int = DEFAULT_BATCH,
+    lr: float = DEFAULT_LR,
+    seed: int = 0,
+    train_limit: int | None = None,
+    device: torch.device | str = "cpu",
+) -> dict[str, Any]:
     """Train on a prepared dataset's labelled training examples; write OUT_DIR/classifier.pt and
     OUT_DIR/classifier.json (returned)."""
     if epochs < 1 or batch_size < 1 or (train_limit is not None and train_limit < 1):
-        raise UserError(f"epochs ({epochs}), batch size ({batch_size}) and train limit ({train_limit}) "
-                        "must be positive")
+        raise UserError(
+            f"epochs ({epochs}), batch size ({batch_size}) and train limit ({train_limit}) must be positive"
+        )
     meta = read_meta(data)
     num_classes = meta.get("num_classes")
     x, y = _labelled(data, "train")
     if not num_classes or not len(y):
-        raise UserError(f"{data}: dataset '{meta['dataset']}' has no labelled training examples; "
-                        "the classifier needs labels")
+        raise UserError(
+            f"{data}: dataset '{meta['dataset']}' has no labelled training examples; the classifier needs labels"
+        )
     x, y = x[:train_limit], y[:train_limit]
     valid, test = _labelled(data, "valid"), _labelled(data, "test")
     start = time.perf_counter()
-    model, history = train_classifier(x, y, meta["example_shape"], num_classes, epochs=epochs,
-                                      batch_size=batch_size, lr=lr, seed=seed, device=device, valid=valid)
+    model, history = train_classifier(
+        x,
+        y,
+        meta["example_shape"],
+        num_classes,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        valid=valid,
+    )
     seconds = time.perf_counter() - start
-    config = {"channels": list(CHANNELS), "hidden": HIDDEN, "dropout": list(DROPOUT), "epochs": epochs,
-              "batch_size": batch_size, "lr": lr, "seed": seed, "n_train": len(y)}
+    config = {
+        "channels": list(CHANNELS),
+        "hidden": HIDDEN,
+        "dropout": list(DROPOUT),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "n_train": len(y),
+    }
     save_classifier(out_dir / "classifier.pt", model, config, meta["dataset"])
-    summary = {"dataset": meta["dataset"], "test_accuracy": accuracy(model, *test),
-               "valid_accuracy": history[-1],
-               "epochs": epochs, "seconds": round(seconds, 1), "n_train": len(y),
-               "batch_size": batch_size, "lr": lr, "seed": seed, "device": str(device),
-               "valid_accuracy_history": history}
+    summary = {
+        "dataset": meta["dataset"],
+        "test_accuracy": accuracy(model, *test),
+        "valid_accuracy": history[-1],
+        "epochs": epochs,
+        "seconds": round(seconds, 1),
+        "n_train": len(y),
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "device": str(device),
+        "valid_accuracy_history": history,
+    }
     write_json(out_dir / "classifier.json", summary)
     return summary
 
@@ -170,8 +225,16 @@ def fit_dataset(data: Path, out_dir: Path, *, epochs: int = DEFAULT_EPOCHS, batc
 def save_classifier(path: Path, model: Classifier, config: dict[str, Any], dataset: str) -> None:
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
-        torch.save({"state": state, "config": config, "example_shape": list(model.example_shape),
-                    "num_classes": model.num_classes, "dataset": dataset}, tmp)
+        torch.save(
+            {
+                "state": state,
+                "config": config,
+                "example_shape": list(model.example_shape),
+                "num_classes": model.num_classes,
+                "dataset": dataset,
+            },
+            tmp,
+        )
 
 
 def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> Classifier:
@@ -179,12 +242,14 @@ def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> Cla
     `example_shape`, `num_classes` and `dataset`."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: classifier not found (run `ganrepro classifier --data ... --out-dir "
-                        f"{path.parent}` first)")
+        raise UserError(
+            f"{path}: classifier not found (run `ganrepro classifier --data ... --out-dir {path.parent}` first)"
+        )
     blob = torch.load(path, map_location="cpu", weights_only=True)
     cfg = blob["config"]
-    model = Classifier(blob["example_shape"], blob["num_classes"], cfg["channels"], cfg["hidden"], cfg["dropout"],
-                       blob["dataset"])
+    model = Classifier(
+        blob["example_shape"], blob["num_classes"], cfg["channels"], cfg["hidden"], cfg["dropout"], blob["dataset"]
+    )
     model.load_state_dict(blob["state"])
     return model.to(device).eval()
 
@@ -195,8 +260,9 @@ def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> Cla
 
 
 @torch.no_grad()
-def features_and_predictions(model: Classifier, x: np.ndarray | torch.Tensor,
-                             batch_size: int = EVAL_BATCH) -> tuple[np.ndarray, np.ndarray]:
+def features_and_predictions(
+    model: Classifier, x: np.ndarray | torch.Tensor, batch_size: int = EVAL_BATCH
+) -> tuple[np.ndarray, np.ndarray]:
     """Penultimate-layer features (N, hidden) float32 and predicted classes (N,) int64 of x, given
     as (N, d) or (N, *example_shape) in [0, 1]."""
     device = model.shift.device
@@ -204,8 +270,9 @@ def features_and_predictions(model: Classifier, x: np.ndarray | torch.Tensor,
     model.eval()
     xt = torch.as_tensor(x, dtype=torch.float32)
     if len(xt) and xt[0].numel() != math.prod(model.example_shape):
-        raise UserError(f"examples of {xt[0].numel()} values do not fit the classifier's example shape "
-                        f"{model.example_shape}")
+        raise UserError(
+            f"examples of {xt[0].numel()} values do not fit the classifier's example shape {model.example_shape}"
+        )
     feats, preds = [], []
     for chunk in xt.split(batch_size):
         h = model.features(chunk.to(device))
@@ -225,8 +292,9 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return f.mean(0), np.cov(f, rowvar=False)
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
-                     eps: float = FID_EPS) -> float:
+def frechet_distance(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = FID_EPS
+) -> float:
     """||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2)), the Frechet distance of two Gaussians.
 
     As in the reference FID code: if sqrtm is not finite (singular product), eps is added to both
@@ -262,12 +330,14 @@ def class_coverage(predicted: np.ndarray, num_classes: int, min_share: float | N
     counts = np.bincount(np.asarray(predicted, dtype=np.int64), minlength=num_classes)
     share = counts / max(counts.sum(), 1)
     nonzero = share[share > 0]
-    return {"class_histogram": counts.tolist(),
-            "class_kl_uniform": float((nonzero * np.log(nonzero * num_classes)).sum()),
-            "classes_covered": int((share >= min_share).sum()),
-            "class_coverage_min_share": float(min_share),
-            "class_share_max": float(share.max()),
-            "class_share_min": float(share.min())}
+    return {
+        "class_histogram": counts.tolist(),
+        "class_kl_uniform": float((nonzero * np.log(nonzero * num_classes)).sum()),
+        "classes_covered": int((share >= min_share).sum()),
+        "class_coverage_min_share": float(min_share),
+        "class_share_max": float(share.max()),
+        "class_share_min": float(share.min()),
+    }
 
 
 def label_accuracy(predicted: np.ndarray, labels: np.ndarray) -> float | None:
@@ -284,26 +354,40 @@ def real_statistics(model: Classifier, data: Path, split: str, n: int | None = N
     return feature_statistics(features_and_predictions(model, x)[0])
 
 
-def class_metrics(model: Classifier, x: np.ndarray, labels: np.ndarray | None, data: Path, *,
-                  reference: bool = False, min_share: float | None = None) -> dict[str, Any]:
+def class_metrics(
+    model: Classifier,
+    x: np.ndarray,
+    labels: np.ndarray | None,
+    data: Path,
+    *,
+    reference: bool = False,
+    min_share: float | None = None,
+) -> dict[str, Any]:
     """All classifier scores of samples x (N, d) in [0, 1] against the dataset at `data`:
     classifier_fid (samples vs all test images), classifier_fid_reference (the first N training images
     vs the test images, if `reference`, else None), label_accuracy and the class coverage."""
     meta = read_meta(data)
     if list(meta["example_shape"]) != list(model.example_shape) or meta.get("num_classes") != model.num_classes:
-        raise UserError(f"{data}: examples {meta['example_shape']} in {meta.get('num_classes')} classes, but the "
-                        f"classifier was trained on {list(model.example_shape)} in {model.num_classes} classes")
+        raise UserError(
+            f"{data}: examples {meta['example_shape']} in {meta.get('num_classes')} classes, but the "
+            f"classifier was trained on {list(model.example_shape)} in {model.num_classes} classes"
+        )
     features, predicted = features_and_predictions(model, x)
     test_stats = real_statistics(model, data, "test")
     labels = np.full(len(x), -1) if labels is None else labels
-    return {"dataset": meta["dataset"], "n_samples": len(x), "n_test": int(meta["n_test"]),
-            "num_classes": model.num_classes,
-            "conditional": bool((np.asarray(labels) >= 0).any()),
-            "label_accuracy": label_accuracy(predicted, labels),
-            "classifier_fid": frechet_distance(*feature_statistics(features), *test_stats),
-            "classifier_fid_reference": (frechet_distance(*real_statistics(model, data, "train", len(x)), *test_stats)
-                                         if reference else None),
-            **class_coverage(predicted, model.num_classes, min_share)}
+    return {
+        "dataset": meta["dataset"],
+        "n_samples": len(x),
+        "n_test": int(meta["n_test"]),
+        "num_classes": model.num_classes,
+        "conditional": bool((np.asarray(labels) >= 0).any()),
+        "label_accuracy": label_accuracy(predicted, labels),
+        "classifier_fid": frechet_distance(*feature_statistics(features), *test_stats),
+        "classifier_fid_reference": (
+            frechet_distance(*real_statistics(model, data, "train", len(x)), *test_stats) if reference else None
+        ),
+        **class_coverage(predicted, model.num_classes, min_share),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,8 +405,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"Adam learning rate (default {DEFAULT_LR})")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch order (default 0)")
     p.add_argument("--train-limit", type=int, default=None, help="use only the first N training examples")
-    p.add_argument("--device", default="auto",
-                   help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)")
+    p.add_argument(
+        "--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)"
+    )
     p.set_defaults(func=_classifier_command)
 
     m = subparsers.add_parser("class-metrics", help="classifier FID, class coverage and label accuracy of samples")
@@ -330,20 +415,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--samples", type=Path, required=True, help="samples .npz with x (and labels) of `ganrepro sample`")
     m.add_argument("--data", type=Path, required=True, help="the prepared dataset .npz the classifier was trained on")
     m.add_argument("--out", type=Path, required=True, help="output JSON")
-    m.add_argument("--reference", action="store_true",
-                   help="also compute classifier_fid_reference: first N training images vs the test images")
-    m.add_argument("--min-share", type=float, default=None,
-                   help=f"share a class needs to count as covered (default {COVERAGE_FRACTION} / classes)")
-    m.add_argument("--device", default="auto",
-                   help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)")
+    m.add_argument(
+        "--reference",
+        action="store_true",
+        help="also compute classifier_fid_reference: first N training images vs the test images",
+    )
+    m.add_argument(
+        "--min-share",
+        type=float,
+        default=None,
+        help=f"share a class needs to count as covered (default {COVERAGE_FRACTION} / classes)",
+    )
+    m.add_argument(
+        "--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)"
+    )
     m.set_defaults(func=_class_metrics_command)
 
 
 def _classifier_command(args: argparse.Namespace) -> None:
-    summary = fit_dataset(args.data, args.out_dir, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                          seed=args.seed, train_limit=args.train_limit, device=resolve_device(args.device))
-    print(f"wrote {args.out_dir / 'classifier.pt'}: test accuracy {summary['test_accuracy']}, "
-          f"{summary['seconds']} s")
+    summary = fit_dataset(
+        args.data,
+        args.out_dir,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        train_limit=args.train_limit,
+        device=resolve_device(args.device),
+    )
+    print(f"wrote {args.out_dir / 'classifier.pt'}: test accuracy {summary['test_accuracy']}, {summary['seconds']} s")
 
 
 def _class_metrics_command(args: argparse.Namespace) -> None:
@@ -357,5 +457,7 @@ def _class_metrics_command(args: argparse.Namespace) -> None:
     model = load_classifier(args.classifier, resolve_device(args.device))
     metrics = class_metrics(model, x, labels, args.data, reference=args.reference, min_share=args.min_share)
     write_json(args.out, metrics)
-    print(f"wrote {args.out}: classifier_fid {metrics['classifier_fid']:.3f}, "
-          f"classes_covered {metrics['classes_covered']}/{metrics['num_classes']}")
+    print(
+        f"wrote {args.out}: classifier_fid {metrics['classifier_fid']:.3f}, "
+        f"classes_covered {metrics['classes_covered']}/{metrics['num_classes']}"
+    )

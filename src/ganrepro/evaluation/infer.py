@@ -30,10 +30,16 @@ from ganrepro.io import atomic_path, write_json
 from ganrepro.models.artifacts import load_generator
 from ganrepro.models.networks import InferenceNet, condition_classes, generate, sample_noise
 
-DEFAULTS: dict[str, Any] = {"hidden": [1200, 1200], "steps": 20000, "batch_size": 100, "lr": 0.001,
-                            "seed": 0, "n_eval": 10000}
+DEFAULTS: dict[str, Any] = {
+    "hidden": [1200, 1200],
+    "steps": 20000,
+    "batch_size": 100,
+    "lr": 0.001,
+    "seed": 0,
+    "n_eval": 10000,
+}
 EVAL_BATCH = 1000  # rows per forward pass when evaluating (bounds memory for the large generators)
-LOG_LINES = 20     # progress lines per training run
+LOG_LINES = 20  # progress lines per training run
 
 
 def encoder_input(x: torch.Tensor, c: torch.Tensor | None, n_classes: int) -> torch.Tensor:
@@ -49,8 +55,9 @@ def freeze(module: nn.Module) -> None:
         p.requires_grad_(False)
 
 
-def train_encoder(G: nn.Module, gcfg: dict[str, Any], data_dim: int, cfg: dict[str, Any],
-                  device: torch.device) -> tuple[InferenceNet, list[dict[str, float]]]:
+def train_encoder(
+    G: nn.Module, gcfg: dict[str, Any], data_dim: int, cfg: dict[str, Any], device: torch.device
+) -> tuple[InferenceNet, list[dict[str, float]]]:
     """Fit E on fresh (G(z), z) pairs with Adam on the squared error in z; return E and its loss curve."""
     freeze(G)
     n_cls = condition_classes(G)
@@ -80,7 +87,9 @@ def train_encoder(G: nn.Module, gcfg: dict[str, Any], data_dim: int, cfg: dict[s
 def _batched(fn: Callable[..., torch.Tensor], *arrays: torch.Tensor | None) -> torch.Tensor:
     """fn over chunks of EVAL_BATCH rows of each array (None passes through), concatenated."""
     n = len(next(a for a in arrays if a is not None))
-    return torch.cat([fn(*(a if a is None else a[i:i + EVAL_BATCH] for a in arrays)) for i in range(0, n, EVAL_BATCH)])
+    return torch.cat(
+        [fn(*(a if a is None else a[i : i + EVAL_BATCH] for a in arrays)) for i in range(0, n, EVAL_BATCH)]
+    )
 
 
 def encode(E: nn.Module, x: torch.Tensor, c: torch.Tensor | None, n_classes: int) -> torch.Tensor:
@@ -97,11 +106,12 @@ def reconstruct(G: nn.Module, E: nn.Module, x: torch.Tensor, c: torch.Tensor | N
 def error_stats(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
     """Mean squared error per value and mean L2 distance per example."""
     diff = (x_hat - x.flatten(1)).double()
-    return {"mse_per_pixel": float((diff ** 2).mean()), "l2_mean": float(diff.norm(dim=1).mean())}
+    return {"mse_per_pixel": float((diff**2).mean()), "l2_mean": float(diff.norm(dim=1).mean())}
 
 
-def z_recovery(E: nn.Module, G: nn.Module, gcfg: dict[str, Any], n: int, seed: int,
-               device: torch.device) -> dict[str, Any]:
+def z_recovery(
+    E: nn.Module, G: nn.Module, gcfg: dict[str, Any], n: int, seed: int, device: torch.device
+) -> dict[str, Any]:
     """E's error at recovering z from G(z) on n fresh samples: MSE and per-dimension R^2."""
     n_cls = condition_classes(G)
     s = generate(G, gcfg, n, seed)
@@ -112,8 +122,9 @@ def z_recovery(E: nn.Module, G: nn.Module, gcfg: dict[str, Any], n: int, seed: i
     return {"n": n, "mse": float(((z_hat - z) ** 2).mean()), "r2_mean": float(r2.mean()), "r2_per_dim": r2.tolist()}
 
 
-def reconstruction(E: nn.Module, G: nn.Module, meta: dict[str, Any], data: Path, n: int, seed: int,
-                   device: torch.device) -> dict[str, Any]:
+def reconstruction(
+    E: nn.Module, G: nn.Module, meta: dict[str, Any], data: Path, n: int, seed: int, device: torch.device
+) -> dict[str, Any]:
     """||G(E(x)) - x|| on the first n test examples, beside G(z) with z ~ p_z as a baseline."""
     x_np = load_split(data, "test")
     x = torch.from_numpy(x_np.reshape(len(x_np), -1)[:n]).to(device)
@@ -128,8 +139,12 @@ def reconstruction(E: nn.Module, G: nn.Module, meta: dict[str, Any], data: Path,
     z_rand = sample_noise(len(x), gcfg["z_dim"], gcfg["noise"], device, gen)
     encoder = error_stats(reconstruct(G, E, x, c), x)
     random = error_stats(_batched(G, z_rand, c), x)
-    return {"n_test": len(x), "encoder": encoder, "random_z": random,
-            "mse_ratio_encoder_to_random": encoder["mse_per_pixel"] / random["mse_per_pixel"]}
+    return {
+        "n_test": len(x),
+        "encoder": encoder,
+        "random_z": random,
+        "mse_ratio_encoder_to_random": encoder["mse_per_pixel"] / random["mse_per_pixel"],
+    }
 
 
 def save_encoder(path: Path, E: InferenceNet, info: dict[str, Any]) -> None:
@@ -158,23 +173,38 @@ def run(model: Path, data: Path, out_dir: Path, cfg: dict[str, Any], device_name
     E, history = train_encoder(G, gcfg, meta["data_dim"], cfg, device)
     trained = time.perf_counter() - began
     n_cls = condition_classes(G)
-    info = {"in_dim": meta["data_dim"] + n_cls, "hidden": list(cfg["hidden"]), "z_dim": gcfg["z_dim"],
-            "n_classes": n_cls, "model": str(model), "config": cfg}
+    info = {
+        "in_dim": meta["data_dim"] + n_cls,
+        "hidden": list(cfg["hidden"]),
+        "z_dim": gcfg["z_dim"],
+        "n_classes": n_cls,
+        "model": str(model),
+        "config": cfg,
+    }
     save_encoder(out_dir / "encoder.pt", E, info)
     result = {
-        "dataset": meta.get("dataset"), "seed": meta.get("seed"), "model": str(model), "data": str(data),
-        "device": str(device), "config": cfg, "conditional_classes": n_cls,
+        "dataset": meta.get("dataset"),
+        "seed": meta.get("seed"),
+        "model": str(model),
+        "data": str(data),
+        "device": str(device),
+        "config": cfg,
+        "conditional_classes": n_cls,
         "z_recovery": z_recovery(E, G, gcfg, cfg["n_eval"], cfg["seed"] + 1, device),
         "reconstruction": reconstruction(E, G, meta, data, cfg["n_eval"], cfg["seed"] + 2, device),
-        "loss_history": history, "train_seconds": trained,
+        "loss_history": history,
+        "train_seconds": trained,
     }
     result["elapsed_seconds"] = time.perf_counter() - began
     write_json(out_dir / "infer.json", result)
     rec = result["reconstruction"]
-    print(f"[infer] z mse {result['z_recovery']['mse']:.4f} (R^2 {result['z_recovery']['r2_mean']:.3f}); "
-          f"reconstruction mse {rec['encoder']['mse_per_pixel']:.4f} "
-          f"vs random z {rec['random_z']['mse_per_pixel']:.4f} "
-          f"-> {out_dir}", file=sys.stderr)
+    print(
+        f"[infer] z mse {result['z_recovery']['mse']:.4f} (R^2 {result['z_recovery']['r2_mean']:.3f}); "
+        f"reconstruction mse {rec['encoder']['mse_per_pixel']:.4f} "
+        f"vs random z {rec['random_z']['mse_per_pixel']:.4f} "
+        f"-> {out_dir}",
+        file=sys.stderr,
+    )
     return result
 
 
@@ -209,8 +239,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, help=f"pairs per step (default {DEFAULTS['batch_size']})")
     p.add_argument("--lr", type=float, help=f"Adam learning rate (default {DEFAULTS['lr']})")
     p.add_argument("--seed", type=int, help=f"seed of E's initialisation and noise (default {DEFAULTS['seed']})")
-    p.add_argument("--n-eval", type=int,
-                   help=f"fresh samples and test examples evaluated (default {DEFAULTS['n_eval']})")
-    p.add_argument("--device", default="auto",
-                   help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)")
+    p.add_argument(
+        "--n-eval", type=int, help=f"fresh samples and test examples evaluated (default {DEFAULTS['n_eval']})"
+    )
+    p.add_argument(
+        "--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)"
+    )
     p.set_defaults(func=lambda a: run(a.model, a.data, a.out_dir, resolve_config(a), a.device))

@@ -26,8 +26,13 @@ WANTED = {
     "reference": PARZEN_KEYS,
     "kmeans": PARZEN_KEYS,
     "train": ["seconds_total", "steps", "selected.epoch"],
-    "infer": ["z_recovery.mse", "z_recovery.r2_mean", "reconstruction.encoder.mse_per_pixel",
-              "reconstruction.random_z.mse_per_pixel", "reconstruction.mse_ratio_encoder_to_random"],
+    "infer": [
+        "z_recovery.mse",
+        "z_recovery.r2_mean",
+        "reconstruction.encoder.mse_per_pixel",
+        "reconstruction.random_z.mse_per_pixel",
+        "reconstruction.mse_ratio_encoder_to_random",
+    ],
     "class_metrics": ["classifier_fid", "classifier_fid_reference", "class_kl_uniform", "classes_covered"],
     "classifier": ["test_accuracy"],
     "conditional": ["label_accuracy", "classifier_fid", "class_kl_uniform"],
@@ -39,8 +44,11 @@ PER_SEED_KEYS = {"parzen": ("log_likelihood", "fine.log_likelihood")}
 
 def mean_and_spread(values: list[float]) -> dict[str, float]:
     """Mean, standard deviation across seeds (0 for one seed) and the count."""
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "n": len(values)}
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "n": len(values),
+    }
 
 
 def _seed_order(seed: Any) -> tuple[bool, float, str]:

@@ -20,34 +20,47 @@ from ganrepro.errors import UserError
 from ganrepro.io import write_json
 
 
-def ring_metrics(x: np.ndarray, centres: np.ndarray, std: float, n_std: float = 3.0,
-                 min_fraction: float = 0.01) -> dict[str, Any]:
+def ring_metrics(
+    x: np.ndarray, centres: np.ndarray, std: float, n_std: float = 3.0, min_fraction: float = 0.01
+) -> dict[str, Any]:
     """Samples within n_std std of each mode; a mode is covered when it holds min_fraction of them."""
     dist = np.linalg.norm(x[:, None, :] - centres[None], axis=2)
     near = dist.min(1) <= n_std * std
     counts = np.bincount(dist.argmin(1)[near], minlength=len(centres))
     covered = counts >= min_fraction * len(x)
-    return {"n_samples": len(x), "modes": len(centres), "modes_covered": int(covered.sum()),
-            "high_quality_fraction": float(near.mean()), "per_mode_counts": counts.tolist(),
-            "covered": covered.tolist(), "definition": {"within_std": n_std, "std": std,
-                                                        "min_fraction_to_cover": min_fraction}}
+    return {
+        "n_samples": len(x),
+        "modes": len(centres),
+        "modes_covered": int(covered.sum()),
+        "high_quality_fraction": float(near.mean()),
+        "per_mode_counts": counts.tolist(),
+        "covered": covered.tolist(),
+        "definition": {"within_std": n_std, "std": std, "min_fraction_to_cover": min_fraction},
+    }
 
 
 def ring_geometry(data: Path) -> tuple[np.ndarray, float]:
     """The ring's mode centres and standard deviation, as recorded in the prepared dataset."""
     source = datasets.read_meta(data).get("source", {})
-    centres = datasets.ring_centres(source.get("modes", datasets.RING_MODES),
-                                    source.get("radius", datasets.RING_RADIUS))
+    centres = datasets.ring_centres(
+        source.get("modes", datasets.RING_MODES), source.get("radius", datasets.RING_RADIUS)
+    )
     return centres, source.get("std", datasets.RING_STD)
 
 
 def toy1d_metrics(x: np.ndarray, real: np.ndarray) -> dict[str, Any]:
     """Moments of samples and data, Wasserstein-1 distance and KS statistic (both 0 for a perfect G)."""
     x, real = x.ravel().astype(np.float64), real.ravel().astype(np.float64)
-    return {"n_samples": len(x), "n_data": len(real), "mean": float(x.mean()), "std": float(x.std()),
-            "data_mean": float(real.mean()), "data_std": float(real.std()),
-            "wasserstein": float(stats.wasserstein_distance(x, real)),
-            "ks_statistic": float(stats.ks_2samp(x, real).statistic)}
+    return {
+        "n_samples": len(x),
+        "n_data": len(real),
+        "mean": float(x.mean()),
+        "std": float(x.std()),
+        "data_mean": float(real.mean()),
+        "data_std": float(real.std()),
+        "wasserstein": float(stats.wasserstein_distance(x, real)),
+        "ks_statistic": float(stats.ks_2samp(x, real).statistic),
+    }
 
 
 def toy_metrics(samples: Path, data: Path) -> dict[str, Any]:

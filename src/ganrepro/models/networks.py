@@ -65,8 +65,13 @@ class Linear(nn.Linear):
     weight_grad_sink: Sink | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (self.weight_grad_sink is None or x.dim() != 2 or self.bias is None or not torch.is_grad_enabled()
-                or not (self.weight.requires_grad and self.bias.requires_grad)):
+        if (
+            self.weight_grad_sink is None
+            or x.dim() != 2
+            or self.bias is None
+            or not torch.is_grad_enabled()
+            or not (self.weight.requires_grad and self.bias.requires_grad)
+        ):
             return super().forward(x)
         return _LinearWithWeightGradSink.apply(x, self.weight, self.bias, self.weight_grad_sink)
 
@@ -136,8 +141,10 @@ class MLPGenerator(nn.Module):
         self.z_dim, self.n_classes, self.output = z_dim, n_classes, output
         self.activations = list(activations or ["relu"] * len(hidden))  # names, keys of ACTIVATIONS
         if len(self.activations) != len(hidden) or not set(self.activations) <= ACTIVATIONS.keys():
-            raise ValueError(f"train.*.g_activations: {self.activations} for {len(hidden)} hidden layers "
-                             f"(one of {sorted(ACTIVATIONS)} per layer)")
+            raise ValueError(
+                f"train.*.g_activations: {self.activations} for {len(hidden)} hidden layers "
+                f"(one of {sorted(ACTIVATIONS)} per layer)"
+            )
         sizes = [z_dim + n_classes, *hidden]
         self.hidden = nn.ModuleList(Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.out = Linear(sizes[-1], out_dim)
@@ -202,8 +209,17 @@ class DeconvGenerator(nn.Module):
 class ConvMaxout(nn.Module):
     """Convolution to channels x pieces, max over pieces, then max pooling."""
 
-    def __init__(self, in_ch: int, channels: int, pieces: int, kernel: int, pool: int, stride: int,
-                 irange: float, padding: int = 0) -> None:
+    def __init__(
+        self,
+        in_ch: int,
+        channels: int,
+        pieces: int,
+        kernel: int,
+        pool: int,
+        stride: int,
+        irange: float,
+        padding: int = 0,
+    ) -> None:
         super().__init__()
         self.channels, self.pieces, self.pool, self.stride = channels, pieces, pool, stride
         self.conv = nn.Conv2d(in_ch, channels * pieces, kernel, padding=padding)
@@ -219,15 +235,16 @@ class ConvMaxoutDiscriminator(nn.Module):
     """CIFAR-10 convolutional D: conv maxout 32x2 8x8 (pool 4 stride 2), conv maxout 32x2 8x8,
     conv maxout 192x2 5x5 (pool 2), maxout 500x5, sigmoid logit; dropout as the MLP D."""
 
-    def __init__(self, irange: float, input_keep: float = 0.8, hidden_keep: float = 0.5,
-                 n_classes: int = 0) -> None:
+    def __init__(self, irange: float, input_keep: float = 0.8, hidden_keep: float = 0.5, n_classes: int = 0) -> None:
         super().__init__()
         self.n_classes, self.input_keep, self.hidden_keep = n_classes, input_keep, hidden_keep
-        self.convs = nn.ModuleList([
-            ConvMaxout(3 + n_classes, 32, 2, 8, pool=4, stride=2, irange=irange, padding=4),
-            ConvMaxout(32, 32, 2, 8, pool=4, stride=2, irange=irange, padding=3),
-            ConvMaxout(32, 192, 2, 5, pool=2, stride=2, irange=irange, padding=3),
-        ])
+        self.convs = nn.ModuleList(
+            [
+                ConvMaxout(3 + n_classes, 32, 2, 8, pool=4, stride=2, irange=irange, padding=4),
+                ConvMaxout(32, 32, 2, 8, pool=4, stride=2, irange=irange, padding=3),
+                ConvMaxout(32, 192, 2, 5, pool=2, stride=2, irange=irange, padding=3),
+            ]
+        )
         with torch.no_grad():
             flat = self._features(torch.zeros(1, 3 + n_classes, 32, 32)).shape[1]
         self.maxout = Maxout(flat, 500, 5, irange)
@@ -268,10 +285,18 @@ def build_models(cfg: dict, data_dim: int, n_classes: int = 0) -> tuple[nn.Modul
     """Generator and discriminator for one training config (a merged params.yaml train section)."""
     cond = n_classes if cfg.get("conditional") else 0
     if cfg["arch"] == "mlp":
-        g = MLPGenerator(cfg["z_dim"], cfg["g_hidden"], data_dim, cfg["g_irange"],
-                         cfg.get("g_output", "sigmoid"), cond, cfg.get("g_activations"))
-        d = MaxoutDiscriminator(data_dim, cfg["d_units"], cfg["d_pieces"], cfg["d_irange"],
-                                cfg["d_input_keep"], cfg["d_hidden_keep"], cond)
+        g = MLPGenerator(
+            cfg["z_dim"],
+            cfg["g_hidden"],
+            data_dim,
+            cfg["g_irange"],
+            cfg.get("g_output", "sigmoid"),
+            cond,
+            cfg.get("g_activations"),
+        )
+        d = MaxoutDiscriminator(
+            data_dim, cfg["d_units"], cfg["d_pieces"], cfg["d_irange"], cfg["d_input_keep"], cfg["d_hidden_keep"], cond
+        )
     elif cfg["arch"] == "conv":
         g = DeconvGenerator(cfg["z_dim"], cfg["g_irange"], cond)
         d = ConvMaxoutDiscriminator(cfg["d_irange"], cfg["d_input_keep"], cfg["d_hidden_keep"], cond)
@@ -289,8 +314,10 @@ def check_data_shape(arch: str, example_shape: Sequence[int], dataset: str) -> N
     (`dataset` names the data in the message)."""
     if arch == "conv" and tuple(example_shape) != CONV_IMAGE_SHAPE:
         shape = "x".join(map(str, example_shape))
-        raise UserError(f"train.*.arch: conv needs 3x32x32 images (CIFAR-10); dataset {dataset} has examples "
-                        f"of shape {shape}: use arch: mlp")
+        raise UserError(
+            f"train.*.arch: conv needs 3x32x32 images (CIFAR-10); dataset {dataset} has examples "
+            f"of shape {shape}: use arch: mlp"
+        )
 
 
 def condition_classes(G: nn.Module) -> int:
@@ -323,19 +350,20 @@ def dropout_mask(x: torch.Tensor, keep: float) -> torch.Tensor:
         return (torch.rand_like(x) < keep).to(x.dtype) * (1.0 / keep)
     bits_dtype, levels = (torch.int8, 256) if keep * 256 == round(keep * 256) else (torch.int16, 65536)
     n, per_draw = x.numel(), 8 // bits_dtype.itemsize
-    draws = torch.empty((n + per_draw - 1) // per_draw, dtype=torch.int64).random_(-2**63, None)  # all 64 bits
+    draws = torch.empty((n + per_draw - 1) // per_draw, dtype=torch.int64).random_(-(2**63), None)  # all 64 bits
     bits = draws.view(bits_dtype)[:n].view(x.shape)
     kept = max(round(keep * levels), 1)  # P(bits < kept - levels / 2) = kept / levels
     mask = torch.lt(bits, kept - levels // 2, out=torch.empty_like(x))
     return mask.mul_(levels / kept)
 
 
-def sample_noise(n: int, z_dim: int, kind: str, device: torch.device,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_noise(
+    n: int, z_dim: int, kind: str, device: torch.device, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """p_z: 'uniform' in [-sqrt 3, sqrt 3] (unit variance, the MNIST yaml) or standard 'normal'."""
     if kind == "uniform":
         u = torch.rand(n, z_dim, device=device, generator=generator)
-        return (u * 2.0 - 1.0) * 3.0 ** 0.5
+        return (u * 2.0 - 1.0) * 3.0**0.5
     if kind == "normal":
         return torch.randn(n, z_dim, device=device, generator=generator)
     raise ValueError(f"train.*.noise: unknown noise {kind!r} (uniform or normal)")
@@ -355,7 +383,7 @@ def generate(G: nn.Module, cfg: dict[str, Any], n: int, seed: int, batch: int = 
     xs, zs = [], []
     for start in range(0, n, batch):
         z = sample_noise(min(batch, n - start), cfg["z_dim"], cfg["noise"], device, gen)
-        xs.append(G(z, labels[start:start + len(z)] if n_classes else None).cpu())
+        xs.append(G(z, labels[start : start + len(z)] if n_classes else None).cpu())
         zs.append(z.cpu())
     G.train(was_training)
     return {"x": torch.cat(xs).numpy(), "z": torch.cat(zs).numpy(), "labels": labels.cpu().numpy()}

@@ -68,7 +68,7 @@ def image_grid(images: np.ndarray, cols: int, pad: int = 1) -> np.ndarray:
     grid = np.ones((c, rows * (h + pad) - pad, cols * (w + pad) - pad), dtype=np.float32)
     for i, img in enumerate(images):
         r, k = divmod(i, cols)
-        grid[:, r * (h + pad):r * (h + pad) + h, k * (w + pad):k * (w + pad) + w] = img
+        grid[:, r * (h + pad) : r * (h + pad) + h, k * (w + pad) : k * (w + pad) + w] = img
     return grid[0] if c == 1 else grid.transpose(1, 2, 0)
 
 
@@ -83,8 +83,9 @@ def show_grid(ax: Axes, images: np.ndarray, cols: int, title: str = "") -> None:
 def grid_figure(widths: list[int], rows: int) -> tuple[Figure, list[Axes]]:
     """A row of grid panels, `widths` image columns each, sized to CELL_INCHES per image."""
     fig = Figure(figsize=(CELL_INCHES * (sum(widths) + len(widths)), CELL_INCHES * rows + 0.6))
-    axes = fig.subplots(1, len(widths), squeeze=False,
-                        gridspec_kw={"width_ratios": widths, "wspace": 0.04 * len(widths)})
+    axes = fig.subplots(
+        1, len(widths), squeeze=False, gridspec_kw={"width_ratios": widths, "wspace": 0.04 * len(widths)}
+    )
     return fig, list(axes[0])
 
 
@@ -100,8 +101,10 @@ def check_dim(x: np.ndarray, meta: dict[str, Any], where: Path) -> np.ndarray:
     """x as flat rows; an error names the file when they do not fit the model."""
     flat = x.reshape(len(x), -1)
     if flat.shape[1] != meta["data_dim"]:
-        raise UserError(f"{where}: examples have {flat.shape[1]} values, the model {meta['data_dim']} "
-                        f"({meta.get('dataset')}): use the model's own dataset")
+        raise UserError(
+            f"{where}: examples have {flat.shape[1]} values, the model {meta['data_dim']} "
+            f"({meta.get('dataset')}): use the model's own dataset"
+        )
     return flat
 
 
@@ -126,8 +129,12 @@ def figure_samples(model: Path, data: Path, rows: int, cols: int, out: Path, see
     x = generate(G, meta["config"], rows * (cols - 1), seed)["x"]
     shown, idx = neighbour_column(x, train, rows, cols)
     fig, (ax_s, ax_n) = grid_figure([cols - 1, 1], rows)
-    show_grid(ax_s, as_images(shown, meta["example_shape"]), cols - 1,
-              f"{meta.get('dataset')}: samples 0..{len(shown) - 1} of seed {seed}")
+    show_grid(
+        ax_s,
+        as_images(shown, meta["example_shape"]),
+        cols - 1,
+        f"{meta.get('dataset')}: samples 0..{len(shown) - 1} of seed {seed}",
+    )
     show_grid(ax_n, as_images(train[idx], meta["example_shape"]), 1, "nearest\ntraining")
     for spine in ax_n.spines.values():
         spine.set(edgecolor=NEIGHBOUR_COLOUR, linewidth=2.5)
@@ -158,8 +165,12 @@ def figure_interp(model: Path, rows: int, steps: int, out: Path, seed: int, devi
     G, meta = load_image_model(model, device)
     x = interpolate(G, meta["config"], rows, steps, seed)
     fig, (ax,) = grid_figure([steps], rows)
-    show_grid(ax, as_images(x, meta["example_shape"]), steps,
-              f"{meta.get('dataset')}: G((1 - t) z0 + t z1), t = 0 .. 1 along each row (seed {seed})")
+    show_grid(
+        ax,
+        as_images(x, meta["example_shape"]),
+        steps,
+        f"{meta.get('dataset')}: G((1 - t) z0 + t z1), t = 0 .. 1 along each row (seed {seed})",
+    )
     save_figure(fig, out)
 
 
@@ -202,9 +213,13 @@ def figure_ring(samples: Path, data: Path, out: Path, metrics_out: Path | None) 
         ax.add_patch(Circle((cx, cy), 3 * std, fill=False, color="k", lw=0.8))
         ax.annotate(str(count), (cx, cy), xytext=(cx * 1.18, cy * 1.18), ha="center", va="center", fontsize=8)
     lim = 1.4 * np.abs(centres).max()
-    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal",
-           title=f"{metrics['modes_covered']}/{len(centres)} modes covered; "
-                 f"{metrics['high_quality_fraction']:.1%} of samples within 3 std of a mode")
+    ax.set(
+        xlim=(-lim, lim),
+        ylim=(-lim, lim),
+        aspect="equal",
+        title=f"{metrics['modes_covered']}/{len(centres)} modes covered; "
+        f"{metrics['high_quality_fraction']:.1%} of samples within 3 std of a mode",
+    )
     ax.legend(loc="center", fontsize=8, markerscale=4)
     save_figure(fig, out)
     if metrics_out:
@@ -246,8 +261,9 @@ class Toy1D:
     """The loaded toy1d G and D, the data, and the plain torch loops Figure 1 needs (Adam, the
     non-saturating generator loss, alternating updates)."""
 
-    def __init__(self, G: nn.Module, D: nn.Module, cfg: dict[str, Any], real: np.ndarray, batch: int,
-                 seed: int) -> None:
+    def __init__(
+        self, G: nn.Module, D: nn.Module, cfg: dict[str, Any], real: np.ndarray, batch: int, seed: int
+    ) -> None:
         self.G, self.D, self.cfg, self.batch = G, D, cfg, batch
         self.device = next(G.parameters()).device
         self.real = torch.from_numpy(real.reshape(-1, 1)).to(self.device)
@@ -286,13 +302,17 @@ class Toy1D:
     def snapshot(self, title: str, grid: np.ndarray, n_samples: int, z_lines: np.ndarray | None) -> Snapshot:
         x = self.G(self.noise(n_samples)).cpu().numpy().ravel()
         d = torch.sigmoid(self.D(torch.from_numpy(grid[:, None]).float().to(self.device))).cpu().numpy()
-        x_of_z = (self.G(torch.from_numpy(z_lines[:, None]).float().to(self.device)).cpu().numpy().ravel()
-                  if z_lines is not None else None)
+        x_of_z = (
+            self.G(torch.from_numpy(z_lines[:, None]).float().to(self.device)).cpu().numpy().ravel()
+            if z_lines is not None
+            else None
+        )
         return Snapshot(title, density(x, grid), d, x_of_z)
 
 
-def draw_panel(ax: Axes, ax_map: Axes, snap: Snapshot, grid: np.ndarray, p_data: np.ndarray,
-               z_pos: np.ndarray | None) -> None:
+def draw_panel(
+    ax: Axes, ax_map: Axes, snap: Snapshot, grid: np.ndarray, p_data: np.ndarray, z_pos: np.ndarray | None
+) -> None:
     """Densities and D on top; the z -> x mapping below (z evenly spaced in probability)."""
     ax.plot(grid, p_data, "k:", lw=1.5, label="p_data")
     ax.plot(grid, snap.p_g, "g-", lw=1.5, label="p_g")
@@ -306,8 +326,15 @@ def draw_panel(ax: Axes, ax_map: Axes, snap: Snapshot, grid: np.ndarray, p_data:
     ax_map.axhline(0, color="k", lw=0.8)
     ax_map.axhline(1, color="k", lw=0.8)
     if snap.x_of_z is None or z_pos is None:
-        ax_map.text(0.5, 0.5, "z has more than one dimension: mapping not drawn", transform=ax_map.transAxes,
-                    ha="center", va="center", fontsize=7)
+        ax_map.text(
+            0.5,
+            0.5,
+            "z has more than one dimension: mapping not drawn",
+            transform=ax_map.transAxes,
+            ha="center",
+            va="center",
+            fontsize=7,
+        )
         return
     for zp, xg in zip(z_pos, np.clip(snap.x_of_z, grid[0], grid[-1])):
         ax_map.annotate("", xy=(xg, 1), xytext=(zp, 0), arrowprops={"arrowstyle": "->", "lw": 0.6, "color": "0.3"})
@@ -317,17 +344,18 @@ def draw_panel(ax: Axes, ax_map: Axes, snap: Snapshot, grid: np.ndarray, p_data:
 class Figure1Schedule:
     """The updates between the panels of Figure 1 (Adam; D's rate decays linearly in (b) and (d))."""
 
-    d_steps: int = 1000       # (b): D towards D*, G fixed
-    g_steps: int = 20         # (c): G against that D, D fixed
-    joint_steps: int = 3000   # (d): alternating D and G updates
+    d_steps: int = 1000  # (b): D towards D*, G fixed
+    g_steps: int = 20  # (c): G against that D, D fixed
+    joint_steps: int = 3000  # (d): alternating D and G updates
     d_lr: float = 0.05
     g_lr: float = 0.001
     joint_d_lr: float = 0.01
     batch_size: int = 256
 
 
-def figure_toy1d(model: Path, data: Path, out: Path, schedule: Figure1Schedule, seed: int,
-                 device: str) -> list[Snapshot]:
+def figure_toy1d(
+    model: Path, data: Path, out: Path, schedule: Figure1Schedule, seed: int, device: str
+) -> list[Snapshot]:
     """Figure 1: (a) the trained pair, (b) D trained towards D*, (c) G updated against it, (d) joint
     training continued towards the optimum p_g = p_data, D = 1/2; measured gaps in the titles."""
     G, D, meta = load_model(model, resolve_device(device))
@@ -399,7 +427,8 @@ def _panel_losses(ax: Axes, logs: pd.DataFrame) -> None:
 
 def _panel_d(ax: Axes, logs: pd.DataFrame) -> None:
     long = logs.rename(columns={"d_real": "D(x)", "d_fake": "D(G(z))"}).melt(
-        id_vars=["epoch", "run"], value_vars=["D(x)", "D(G(z))"], var_name="output")
+        id_vars=["epoch", "run"], value_vars=["D(x)", "D(G(z))"], var_name="output"
+    )
     sns.lineplot(long, x="epoch", y="value", hue="output", style="run", errorbar=None, ax=ax)
     ax.axhline(0.5, color="0.5", lw=0.8, ls=":")
     ax.set(title="discriminator outputs (mean over the batch)", ylabel="D", ylim=(0, 1))
@@ -408,11 +437,15 @@ def _panel_d(ax: Axes, logs: pd.DataFrame) -> None:
 def _panel_sigma(ax: Axes, parzen: list[tuple[Path, dict[str, Any]]]) -> None:
     for path, data in parzen:
         scores = pd.DataFrame(data["valid_scores"])
-        line, = ax.plot(scores["sigma"], scores["log_likelihood"], "o-", ms=3, label=run_label(path, data))
+        (line,) = ax.plot(scores["sigma"], scores["log_likelihood"], "o-", ms=3, label=run_label(path, data))
         best = scores.loc[scores["sigma"].sub(data["sigma"]).abs().idxmin()]
         ax.plot(best["sigma"], best["log_likelihood"], "*", ms=12, color=line.get_color())
-    ax.set(xscale="log", xlabel="sigma", ylabel="validation log-likelihood",
-           title="Parzen sigma selection (star: chosen sigma)")
+    ax.set(
+        xscale="log",
+        xlabel="sigma",
+        ylabel="validation log-likelihood",
+        title="Parzen sigma selection (star: chosen sigma)",
+    )
     ax.legend(fontsize=7)
 
 
@@ -478,7 +511,7 @@ def _draw_sweep(ax: Axes, ax_loss: Axes, data: dict[str, Any]) -> None:
     grid = pd.DataFrame(data["valid_scores"]).set_index("sigma")["log_likelihood"]
     label = f"{sweep_label(data)} (grid loses {grid_loss(data):.1f} nats)"
     for target, shift in ((ax, 0.0), (ax_loss, curve.max())):
-        line, = target.plot(curve.index, curve - shift, "-", lw=1.2, label=label if target is ax else None)
+        (line,) = target.plot(curve.index, curve - shift, "-", lw=1.2, label=label if target is ax else None)
         colour = line.get_color()
         target.plot(grid.index, grid - shift, "o", ms=4, mfc="none", color=colour)
         target.plot(data["sigma"], curve[data["sigma"]] - shift, "*", ms=13, color=colour, mec="k", mew=0.5)
@@ -500,12 +533,21 @@ def figure_sigma_sweep(parzen: list[Path], out: Path) -> dict[str, float]:
     floor = -max(20.0, 3 * max(grid_loss(d) for d in runs))
     shown = [s for d in runs for s, v in (validation_curve(d) - validation_curve(d).max()).items() if v >= floor]
     dataset = runs[0].get("dataset") or ""
-    ax.set(xscale="log", xlabel="sigma", ylabel="mean validation log-likelihood (nats)",
-           title=f"{dataset}: Parzen window score against sigma")
+    ax.set(
+        xscale="log",
+        xlabel="sigma",
+        ylabel="mean validation log-likelihood (nats)",
+        title=f"{dataset}: Parzen window score against sigma",
+    )
     ax.legend(fontsize=7, title="o paper grid  * its choice  \u25c6 fine grid", title_fontsize=7)
-    ax_loss.set(xscale="log", xlabel="sigma", ylabel="less the curve's best (nats)",
-                xlim=(min(shown) / 1.15, max(shown) * 1.15), ylim=(floor, -0.05 * floor),
-                title="what the sigma grid decides (zoomed on the optima)")
+    ax_loss.set(
+        xscale="log",
+        xlabel="sigma",
+        ylabel="less the curve's best (nats)",
+        xlim=(min(shown) / 1.15, max(shown) * 1.15),
+        ylim=(floor, -0.05 * floor),
+        title="what the sigma grid decides (zoomed on the optima)",
+    )
     ax_loss.axhline(0, color="0.6", lw=0.8, ls=":")
     plain = FuncFormatter(lambda v, _: f"{v:g}")  # 0.2, not 2 x 10^-1, on the zoomed log axis
     ax_loss.xaxis.set_major_formatter(plain)
@@ -523,73 +565,116 @@ def figure_sigma_sweep(parzen: list[Path], out: Path) -> dict[str, float]:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register `ganrepro figure <kind>` and `ganrepro conditional-figure`."""
     add_conditional_parser(subparsers)
-    p = subparsers.add_parser("figure", help="draw a figure as PNG and PDF: toy1d, samples, interp, reconstruct, "
-                                              "ring, sigma-sweep or curves")
+    p = subparsers.add_parser(
+        "figure", help="draw a figure as PNG and PDF: toy1d, samples, interp, reconstruct, ring, sigma-sweep or curves"
+    )
     kinds = p.add_subparsers(dest="figure", required=True, metavar="KIND")
 
-    def kind(name: str, help_text: str, func: Callable[[argparse.Namespace], Any], *, model: bool = True,
-             device: bool = True) -> argparse.ArgumentParser:
+    def kind(
+        name: str, help_text: str, func: Callable[[argparse.Namespace], Any], *, model: bool = True, device: bool = True
+    ) -> argparse.ArgumentParser:
         k = kinds.add_parser(name, help=help_text)
         if model:
             k.add_argument("--model", type=Path, required=True, help="model.pt written by `ganrepro train`")
         k.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.png and PREFIX.pdf")
         if device:
-            k.add_argument("--device", default="auto",
-                           help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)")
+            k.add_argument(
+                "--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)"
+            )
         k.set_defaults(func=func)
         return k
 
-    k = kind("toy1d", "Figure 1: p_data, p_g and D on toy1d at four moments of training",
-             lambda a: figure_toy1d(a.model, a.data, a.out, Figure1Schedule(
-                 **{f: getattr(a, f) for f in Figure1Schedule.__dataclass_fields__}), a.seed, a.device))
+    k = kind(
+        "toy1d",
+        "Figure 1: p_data, p_g and D on toy1d at four moments of training",
+        lambda a: figure_toy1d(
+            a.model,
+            a.data,
+            a.out,
+            Figure1Schedule(**{f: getattr(a, f) for f in Figure1Schedule.__dataclass_fields__}),
+            a.seed,
+            a.device,
+        ),
+    )
     k.add_argument("--data", type=Path, required=True, help="prepared toy1d .npz (real batches from its train split)")
     defaults = Figure1Schedule()
-    for field_name, help_text in (("d_steps", "D updates towards D* for panel (b)"),
-                                  ("g_steps", "G updates against that D for panel (c)"),
-                                  ("joint_steps", "alternating D and G updates for panel (d)"),
-                                  ("d_lr", "D's Adam learning rate in (b), decaying linearly to 0"),
-                                  ("g_lr", "G's Adam learning rate in (c) and (d)"),
-                                  ("joint_d_lr", "D's Adam learning rate in (d), decaying linearly to 0"),
-                                  ("batch_size", "data and noise examples per update")):
+    for field_name, help_text in (
+        ("d_steps", "D updates towards D* for panel (b)"),
+        ("g_steps", "G updates against that D for panel (c)"),
+        ("joint_steps", "alternating D and G updates for panel (d)"),
+        ("d_lr", "D's Adam learning rate in (b), decaying linearly to 0"),
+        ("g_lr", "G's Adam learning rate in (c) and (d)"),
+        ("joint_d_lr", "D's Adam learning rate in (d), decaying linearly to 0"),
+        ("batch_size", "data and noise examples per update"),
+    ):
         value = getattr(defaults, field_name)
-        k.add_argument("--" + field_name.replace("_", "-"), type=type(value), default=value,
-                       help=f"{help_text} (default {value})")
+        k.add_argument(
+            "--" + field_name.replace("_", "-"), type=type(value), default=value, help=f"{help_text} (default {value})"
+        )
     k.add_argument("--seed", type=int, default=0, help="seed of the noise and the batches (default 0)")
 
-    k = kind("samples", "Figure 2: random samples with the nearest training example of the last sample per row",
-             lambda a: figure_samples(a.model, a.data, a.rows, a.cols, a.out, a.seed, a.device))
+    k = kind(
+        "samples",
+        "Figure 2: random samples with the nearest training example of the last sample per row",
+        lambda a: figure_samples(a.model, a.data, a.rows, a.cols, a.out, a.seed, a.device),
+    )
     k.add_argument("--data", type=Path, required=True, help="prepared .npz: neighbours come from its train split")
     k.add_argument("--rows", type=int, default=10, help="rows of samples (default 10)")
     k.add_argument("--cols", type=int, default=10, help="columns including the neighbour column")
     k.add_argument("--seed", type=int, default=0, help="samples 0.. of this seed are shown (no selection)")
 
-    k = kind("interp", "Figure 3: linear interpolations between random points in z space",
-             lambda a: figure_interp(a.model, a.rows, a.steps, a.out, a.seed, a.device))
+    k = kind(
+        "interp",
+        "Figure 3: linear interpolations between random points in z space",
+        lambda a: figure_interp(a.model, a.rows, a.steps, a.out, a.seed, a.device),
+    )
     k.add_argument("--rows", type=int, default=8, help="interpolations, one per row (default 8)")
     k.add_argument("--steps", type=int, default=10, help="points along each line, ends included (default 10)")
     k.add_argument("--seed", type=int, default=0, help="seed of the end points z0, z1 (default 0)")
 
-    k = kind("reconstruct", "test images beside G(E(x)) (learned approximate inference)",
-             lambda a: figure_reconstruct(a.model, a.encoder, a.data, a.rows, a.cols, a.out, a.device))
+    k = kind(
+        "reconstruct",
+        "test images beside G(E(x)) (learned approximate inference)",
+        lambda a: figure_reconstruct(a.model, a.encoder, a.data, a.rows, a.cols, a.out, a.device),
+    )
     k.add_argument("--encoder", type=Path, required=True, help="encoder.pt written by `ganrepro infer`")
     k.add_argument("--data", type=Path, required=True, help="prepared .npz: the first test examples are shown")
     k.add_argument("--rows", type=int, default=5, help="rows of test images (default 5)")
     k.add_argument("--cols", type=int, default=8, help="test images per row (default 8)")
 
-    k = kind("ring", "samples over the 8 modes of the ring, and mode coverage",
-             lambda a: figure_ring(a.samples, a.data, a.out, a.metrics_out), model=False, device=False)
+    k = kind(
+        "ring",
+        "samples over the 8 modes of the ring, and mode coverage",
+        lambda a: figure_ring(a.samples, a.data, a.out, a.metrics_out),
+        model=False,
+        device=False,
+    )
     k.add_argument("--samples", type=Path, required=True, help="samples.npz written by `ganrepro sample`")
     k.add_argument("--data", type=Path, required=True, help="prepared ring .npz (mode layout, data drawn in grey)")
     k.add_argument("--metrics-out", type=Path, help="json: modes covered, high-quality fraction, per-mode counts")
 
-    k = kind("sigma-sweep", "Parzen validation log-likelihood against sigma: the paper's grid, its choice, "
-                            "the fine grid",
-             lambda a: figure_sigma_sweep(a.parzen, a.out), model=False, device=False)
-    k.add_argument("--parzen", type=Path, nargs="+", required=True,
-                   help="parzen json files (models and reference rows) written with --sweep-num")
+    k = kind(
+        "sigma-sweep",
+        "Parzen validation log-likelihood against sigma: the paper's grid, its choice, the fine grid",
+        lambda a: figure_sigma_sweep(a.parzen, a.out),
+        model=False,
+        device=False,
+    )
+    k.add_argument(
+        "--parzen",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="parzen json files (models and reference rows) written with --sweep-num",
+    )
 
-    k = kind("curves", "training curves, Parzen sigma selection and validation history",
-             lambda a: figure_curves(a.logs, a.summaries, a.parzen, a.out), model=False, device=False)
+    k = kind(
+        "curves",
+        "training curves, Parzen sigma selection and validation history",
+        lambda a: figure_curves(a.logs, a.summaries, a.parzen, a.out),
+        model=False,
+        device=False,
+    )
     k.add_argument("--logs", type=Path, nargs="+", required=True, help="train_log.csv of each seed")
     k.add_argument("--summaries", type=Path, nargs="*", default=[], help="train.json of each seed (valid_history)")
     k.add_argument("--parzen", type=Path, nargs="*", default=[], help="parzen json files (none for the toy sets)")
@@ -606,11 +691,14 @@ def conditional_samples_figure(model_path: Path, per_class: int = 10, seed: int 
     G, _, meta = load_model(model_path, resolve_device(device))
     k, shape = condition_classes(G), tuple(meta["example_shape"])
     if not k:
-        raise UserError(f"{model_path}: the model is unconditional; list {meta['dataset']} under "
-                        "class_metrics.conditional in params.yaml to train a conditional GAN")
+        raise UserError(
+            f"{model_path}: the model is unconditional; list {meta['dataset']} under "
+            "class_metrics.conditional in params.yaml to train a conditional GAN"
+        )
     if len(shape) != 3:
-        raise UserError(f"{model_path}: conditional-figure draws images; {meta['dataset']} has examples "
-                        f"of shape {shape}")
+        raise UserError(
+            f"{model_path}: conditional-figure draws images; {meta['dataset']} has examples of shape {shape}"
+        )
     x = generate(G, meta["config"], k * per_class, seed)["x"]
     rows = np.clip(x.reshape(per_class, k, *shape).swapaxes(0, 1), 0.0, 1.0).reshape(k * per_class, *shape)
     names = datasets.CLASS_NAMES.get(meta["dataset"]) or [str(c) for c in range(k)]
@@ -622,13 +710,17 @@ def conditional_samples_figure(model_path: Path, per_class: int = 10, seed: int 
     ax.tick_params(length=0)
     for side in ax.spines.values():
         side.set_visible(False)
-    ax.set_title(f"{meta['dataset']}: conditional GAN p(x | c), one row per class c\n"
-                 f"samples 0..{per_class - 1} of each class, seed {seed} (not selected)", fontsize=9)
+    ax.set_title(
+        f"{meta['dataset']}: conditional GAN p(x | c), one row per class c\n"
+        f"samples 0..{per_class - 1} of each class, seed {seed} (not selected)",
+        fontsize=9,
+    )
     return fig
 
 
-def conditional_figure(model_path: Path, out: Path, per_class: int = 10, seed: int = 0,
-                       device: str = "auto") -> list[Path]:
+def conditional_figure(
+    model_path: Path, out: Path, per_class: int = 10, seed: int = 0, device: str = "auto"
+) -> list[Path]:
     """`conditional_samples_figure` written as OUT.png and OUT.pdf."""
     return save_figure(conditional_samples_figure(model_path, per_class, seed, device), out)
 
@@ -639,7 +731,11 @@ def add_conditional_parser(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--out", type=Path, required=True, help="writes OUT.png and OUT.pdf")
     f.add_argument("--per-class", type=int, default=10, help="samples per class, one row per class (default 10)")
     f.add_argument("--seed", type=int, default=0, help="seed of the noise z (default 0)")
-    f.add_argument("--device", default="auto",
-                   help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)")
-    f.set_defaults(func=lambda a: print("wrote " + ", ".join(
-        map(str, conditional_figure(a.model, a.out, a.per_class, a.seed, a.device)))))
+    f.add_argument(
+        "--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)"
+    )
+    f.set_defaults(
+        func=lambda a: print(
+            "wrote " + ", ".join(map(str, conditional_figure(a.model, a.out, a.per_class, a.seed, a.device)))
+        )
+    )

@@ -18,7 +18,7 @@ import json
 import math
 import platform
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,23 +89,34 @@ UNSPLIT_FIGURES = ("figure1", "ring")  # figures of one dataset each, without it
 TABLE2 = pd.DataFrame(
     {
         "Deep directed graphical models": [
-            "Inference needed during training.", "Learned approximate inference", "No difficulties",
+            "Inference needed during training.",
+            "Learned approximate inference",
+            "No difficulties",
             "Intractable, may be approximated with AIS",
-            "Models need to be designed to work with the desired inference scheme"],
+            "Models need to be designed to work with the desired inference scheme",
+        ],
         "Deep undirected graphical models": [
             "Inference needed during training; MCMC needed to approximate the partition function gradient.",
-            "Variational inference", "Requires Markov chain", "Intractable, may be approximated with AIS",
-            "Careful design needed to ensure multiple properties"],
+            "Variational inference",
+            "Requires Markov chain",
+            "Intractable, may be approximated with AIS",
+            "Careful design needed to ensure multiple properties",
+        ],
         "Generative autoencoders": [
-            "Enforced tradeoff between mixing and power of reconstruction generation", "MCMC-based inference",
-            "Requires Markov chain", "Not explicitly represented, may be approximated with Parzen density estimation",
-            "Any differentiable function is theoretically permitted"],
+            "Enforced tradeoff between mixing and power of reconstruction generation",
+            "MCMC-based inference",
+            "Requires Markov chain",
+            "Not explicitly represented, may be approximated with Parzen density estimation",
+            "Any differentiable function is theoretically permitted",
+        ],
         "Adversarial models": [
             "Synchronizing the discriminator with the generator (the 'Helvetica scenario': G collapsing "
             "many z to one x).",
-            "Learned approximate inference", "No difficulties",
+            "Learned approximate inference",
+            "No difficulties",
             "Not explicitly represented, may be approximated with Parzen density estimation",
-            "Any differentiable function is theoretically permitted"],
+            "Any differentiable function is theoretically permitted",
+        ],
     },
     index=["Training", "Inference", "Sampling", "Evaluating p(x)", "Model design"],
 )
@@ -148,23 +159,29 @@ def figure_key(path: Path) -> tuple[str, str]:
     if key is None:
         key, _, dataset = stem.partition("_")
     else:
-        dataset = stem[len(key) + 1:]
+        dataset = stem[len(key) + 1 :]
     return key, "" if key in UNSPLIT_FIGURES else dataset
 
 
 def figures_html(results: Path, figures: list[Path] | None = None) -> str:
     """The given PNGs (default: every PNG under results/figures), in the paper's order, with captions."""
     found = figures if figures is not None else (results / "figures").glob("*.png")
-    pngs = sorted(found, key=lambda p: (
-        FIGURE_ORDER.index(figure_key(p)[0]) if figure_key(p)[0] in FIGURE_ORDER else len(FIGURE_ORDER), p.name))
+    pngs = sorted(
+        found,
+        key=lambda p: (
+            FIGURE_ORDER.index(figure_key(p)[0]) if figure_key(p)[0] in FIGURE_ORDER else len(FIGURE_ORDER),
+            p.name,
+        ),
+    )
     if not pngs:
         return f'<p class="missing">No figures under {esc(results / "figures")}.</p>'
     blocks = []
     for p in pngs:
         key, ds = figure_key(p)
         text = caption(key, ds) if key in CAPTIONS else p.stem
-        blocks.append(f"<figure>{embedded_png(p)}<figcaption>{esc(text)} <code>{esc(p.name)}</code>"
-                      "</figcaption></figure>")
+        blocks.append(
+            f"<figure>{embedded_png(p)}<figcaption>{esc(text)} <code>{esc(p.name)}</code></figcaption></figure>"
+        )
     return "\n".join(blocks)
 
 
@@ -200,11 +217,15 @@ def budget_html(table: dict[str, Any] | None, config: dict[str, Any] | None) -> 
     items = "".join(f"<li>{esc(dataset_name(ds))}: {esc(', '.join(r))}</li>" for ds, r in reasons.items())
     head = f"Reduced budgets ({esc(preset)} preset)" if preset != "paper" else "Reduced budgets"
     lo, hi, num = paper.PARZEN_SIGMA_LOG10
-    protocol = (f"{paper.PARZEN_SAMPLES:,} samples, every test point, sigma from logspace({lo:g}, {hi:g}, {num}) "
-                f"chosen on {paper.PARZEN_VALID_LIMIT:,} validation points")
-    return (f'<div class="budget"><strong>{head}: these results are not comparable with the paper.</strong> '
-            f"The paper's protocol: {protocol}; models trained for the default length of params.yaml."
-            f"<ul>{items}</ul></div>")
+    protocol = (
+        f"{paper.PARZEN_SAMPLES:,} samples, every test point, sigma from logspace({lo:g}, {hi:g}, {num}) "
+        f"chosen on {paper.PARZEN_VALID_LIMIT:,} validation points"
+    )
+    return (
+        f'<div class="budget"><strong>{head}: these results are not comparable with the paper.</strong> '
+        f"The paper's protocol: {protocol}; models trained for the default length of params.yaml."
+        f"<ul>{items}</ul></div>"
+    )
 
 
 def anchors_html() -> str:
@@ -247,16 +268,26 @@ def inference_results(results: Path) -> list[dict[str, Any]]:
 
 def inference_html(runs: list[dict[str, Any]]) -> str:
     if not runs:
-        return '<p class="missing">No inference results (results/runs/&lt;dataset&gt;/eval/s&lt;seed&gt;/infer/infer.json).</p>'
-    frame = pd.DataFrame([{
-        "dataset": dataset_name(r["dataset"]), "seed": r["seed"],
-        "z MSE": r["z_recovery"]["mse"], "z R² (mean over dims)": r["z_recovery"]["r2_mean"],
-        "reconstruction MSE / pixel": r["reconstruction"]["encoder"]["mse_per_pixel"],
-        "random-z MSE / pixel": r["reconstruction"]["random_z"]["mse_per_pixel"],
-        "reconstruction L2": r["reconstruction"]["encoder"]["l2_mean"],
-        "random-z L2": r["reconstruction"]["random_z"]["l2_mean"],
-        "test images": r["reconstruction"]["n_test"], "training steps": r["config"]["steps"],
-        "seconds": round(r["elapsed_seconds"], 1)} for r in runs])
+        where = esc(f"{paths.infer_dir('<dataset>', '<seed>')}/infer.json")
+        return f'<p class="missing">No inference results ({where}).</p>'
+    frame = pd.DataFrame(
+        [
+            {
+                "dataset": dataset_name(r["dataset"]),
+                "seed": r["seed"],
+                "z MSE": r["z_recovery"]["mse"],
+                "z R² (mean over dims)": r["z_recovery"]["r2_mean"],
+                "reconstruction MSE / pixel": r["reconstruction"]["encoder"]["mse_per_pixel"],
+                "random-z MSE / pixel": r["reconstruction"]["random_z"]["mse_per_pixel"],
+                "reconstruction L2": r["reconstruction"]["encoder"]["l2_mean"],
+                "random-z L2": r["reconstruction"]["random_z"]["l2_mean"],
+                "test images": r["reconstruction"]["n_test"],
+                "training steps": r["config"]["steps"],
+                "seconds": round(r["elapsed_seconds"], 1),
+            }
+            for r in runs
+        ]
+    )
     return frame.to_html(index=False, border=0, float_format=lambda v: f"{v:.4g}")
 
 
@@ -270,8 +301,9 @@ def per_class_frame(eval_dir: Path) -> pd.DataFrame | None:
         columns[f"GAN seed {scores.get('seed')}"] = scores.get("per_class")
     if not all(columns.values()) or len(columns) < 2:
         return None
-    frame = pd.DataFrame({name: {int(c): v["log_likelihood"] for c, v in per_class.items()}
-                          for name, per_class in columns.items()}).sort_index()
+    frame = pd.DataFrame(
+        {name: {int(c): v["log_likelihood"] for c, v in per_class.items()} for name, per_class in columns.items()}
+    ).sort_index()
     frame["real − GAN (seed mean)"] = frame["real images"] - frame.drop(columns="real images").mean(axis=1)
     frame.index.name = "test class"
     return frame
@@ -282,16 +314,25 @@ def per_class_html(results: Path) -> str:
     for eval_dir in sorted(results.glob("runs/*/eval")):
         frame = per_class_frame(eval_dir)
         if frame is not None:
-            parts.append(f"<h3>{esc(dataset_name(eval_dir.parent.name))}</h3>"
-                         + frame.to_html(border=0, float_format=lambda v: f"{v:.1f}"))
+            parts.append(
+                f"<h3>{esc(dataset_name(eval_dir.parent.name))}</h3>"
+                + frame.to_html(border=0, float_format=lambda v: f"{v:.1f}")
+            )
     if not parts:
         return '<p class="missing">No per-class Parzen scores (parzen.json files without per_class).</p>'
-    return ("<p>Mean Parzen log-likelihood of the test points of each class (each column at its own "
-            "protocol sigma): where the model falls short of real images.</p>" + "\n".join(parts))
+    return (
+        "<p>Mean Parzen log-likelihood of the test points of each class (each column at its own "
+        "protocol sigma): where the model falls short of real images.</p>" + "\n".join(parts)
+    )
 
 
-def findings(table: dict[str, Any] | None, missing: dict[str, str], ring: dict[str, Any] | None,
-             runs: list[dict[str, Any]], requested: list[str] | None = None) -> list[str]:
+def findings(
+    table: dict[str, Any] | None,
+    missing: dict[str, str],
+    ring: dict[str, Any] | None,
+    runs: list[dict[str, Any]],
+    requested: list[str] | None = None,
+) -> list[str]:
     """Plain sentences: where the measurements agree with the paper, where they do not, what did not
     run (a dataset left out of the `requested` datasets list is not mentioned)."""
     gan, budget = row_cells(table, "gan"), model_budget(table)
@@ -304,17 +345,23 @@ def findings(table: dict[str, Any] | None, missing: dict[str, str], ring: dict[s
     paper_sets = {p.dataset for p in paper.TABLE1}
     for ds, cell in gan.items():
         if ds not in paper_sets and "log_likelihood" in cell:
-            lines.append(f"{dataset_name(ds)}: measured {cell['display']}; the paper gives no Parzen number for it "
-                         "(its figures only).")
+            lines.append(
+                f"{dataset_name(ds)}: measured {cell['display']}; the paper gives no Parzen number for it "
+                "(its figures only)."
+            )
     if ring:
-        lines.append(f"Ring of Gaussians (beyond the paper): {ring['modes_covered']} of {ring['modes']} modes covered, "
-                     f"{ring['high_quality_fraction']:.1%} of samples within 3 standard deviations of a mode.")
+        lines.append(
+            f"Ring of Gaussians (beyond the paper): {ring['modes_covered']} of {ring['modes']} modes covered, "
+            f"{ring['high_quality_fraction']:.1%} of samples within 3 standard deviations of a mode."
+        )
     for r in runs:
         rec = r["reconstruction"]
-        lines.append(f"Approximate inference ({dataset_name(r['dataset'])}, seed {r['seed']}; the paper proposes it "
-                     f"without results): G(E(x)) has {rec['mse_ratio_encoder_to_random']:.0%} of the squared error "
-                     f"of the random-z baseline on test images; z is recovered from G(z) with mean R² "
-                     f"{r['z_recovery']['r2_mean']:.2f}.")
+        lines.append(
+            f"Approximate inference ({dataset_name(r['dataset'])}, seed {r['seed']}; the paper proposes it "
+            f"without results): G(E(x)) has {rec['mse_ratio_encoder_to_random']:.0%} of the squared error "
+            f"of the random-z baseline on test images; z is recovered from G(z) with mean R² "
+            f"{r['z_recovery']['r2_mean']:.2f}."
+        )
     lines += [f"{dataset_name(ds)}: {why}." for ds, why in missing.items() if ds not in paper_sets]
     return lines
 
@@ -326,14 +373,21 @@ def _paper_finding(p: paper.PaperScore, cell: dict[str, Any], budget: list[str] 
         return f"{name}: the paper reports {quoted}; {missing or cell.get('display') or 'no Parzen result'}."
     measured = format_score(cell["log_likelihood"], cell["error"])
     if budget:
-        return (f"{name}: measured {measured} on a reduced budget ({', '.join(budget)}): not comparable with the "
-                f"paper's {quoted}.")
+        return (
+            f"{name}: measured {measured} on a reduced budget ({', '.join(budget)}): not comparable with the "
+            f"paper's {quoted}."
+        )
     diff = cell["log_likelihood"] - p.log_likelihood
     spread = math.hypot(cell["error"], p.error)
-    verdict = ("consistent with the paper (within 2 combined errors)" if abs(diff) <= 2 * spread
-               else f"{'higher' if diff > 0 else 'lower'} than the paper")
-    return (f"{name}: measured {measured} against the paper's {quoted}: {verdict}, difference {diff:+.1f} nats "
-            f"({abs(diff) / spread:.1f} combined errors; ± {cell.get('error_kind', 'as in Table 1')}).")
+    verdict = (
+        "consistent with the paper (within 2 combined errors)"
+        if abs(diff) <= 2 * spread
+        else f"{'higher' if diff > 0 else 'lower'} than the paper"
+    )
+    return (
+        f"{name}: measured {measured} against the paper's {quoted}: {verdict}, difference {diff:+.1f} nats "
+        f"({abs(diff) / spread:.1f} combined errors; ± {cell.get('error_kind', 'as in Table 1')})."
+    )
 
 
 def _reference_findings(table: dict[str, Any] | None, dataset: str) -> list[str]:
@@ -342,14 +396,22 @@ def _reference_findings(table: dict[str, Any] | None, dataset: str) -> list[str]
     centres = row_cells(table, "kmeans").get(dataset, {})
     if "log_likelihood" not in real:
         return []
-    line = (f"{dataset_name(dataset)}: real training images in place of samples score "
-            f"{format_score(real['log_likelihood'], real['error'])} under the same estimator")
+    line = (
+        f"{dataset_name(dataset)}: real training images in place of samples score "
+        f"{format_score(real['log_likelihood'], real['error'])} under the same estimator"
+    )
     if "log_likelihood" in centres:
         above = centres["log_likelihood"] > real["log_likelihood"]
-        line += (f"; k-means centres of the training set (as many as samples) score "
-                 f"{format_score(centres['log_likelihood'], centres['error'])}"
-                 + (", above the real images, as Theis et al. (2016) found: blurred averages of training images "
-                    "outscore the data itself under this estimator" if above else ""))
+        line += (
+            f"; k-means centres of the training set (as many as samples) score "
+            f"{format_score(centres['log_likelihood'], centres['error'])}"
+            + (
+                ", above the real images, as Theis et al. (2016) found: blurred averages of training images "
+                "outscore the data itself under this estimator"
+                if above
+                else ""
+            )
+        )
     return [line + "."]
 
 
@@ -373,16 +435,20 @@ def plan_html(results: Path) -> str:
     plan = read_optional(Path(paths.plan(str(results))))
     if not plan or not plan["models"]:
         return '<p class="missing">No training plan (results/plan.json is written when a run trains models).</p>'
-    frame = pd.DataFrame(plan["models"]).rename(columns={"step_seconds": "seconds per step (timed)",
-                                                         "hours": "estimated hours"})
-    return ("<p>Estimated before training from a few timed steps of each model on its device, times its "
-            "budget; validation and evaluation not included. Measured times: the per-dataset metrics "
-            f"(train_seconds_total).</p>{frame.to_html(index=False, border=0, float_format=lambda v: f'{v:.3g}')}"
-            f"<p>Total: about {plan['total_hours']:.2f} h one after another.</p>")
+    frame = pd.DataFrame(plan["models"]).rename(
+        columns={"step_seconds": "seconds per step (timed)", "hours": "estimated hours"}
+    )
+    return (
+        "<p>Estimated before training from a few timed steps of each model on its device, times its "
+        "budget; validation and evaluation not included. Measured times: the per-dataset metrics "
+        f"(train_seconds_total).</p>{frame.to_html(index=False, border=0, float_format=lambda v: f'{v:.3g}')}"
+        f"<p>Total: about {plan['total_hours']:.2f} h one after another.</p>"
+    )
 
 
-def build_report(results: Path, params_path: Path, config: dict[str, Any] | None = None,
-                 figures: list[Path] | None = None) -> str:
+def build_report(
+    results: Path, params_path: Path, config: dict[str, Any] | None = None, figures: list[Path] | None = None
+) -> str:
     """The report as one HTML string. `config`: the parameters the workflow ran with (params.yaml
     merged with any --configfile overlay); without it, the params file is shown."""
     params = config if config is not None else load_params(params_path) if params_path.exists() else {}
@@ -397,8 +463,10 @@ def build_report(results: Path, params_path: Path, config: dict[str, Any] | None
         params_text = params_path.read_text() if params_path.exists() else f"{params_path} not found"
     version_rows = pd.DataFrame(versions(results).items(), columns=["component", "version"])
     sections = [
-        ("What matches the paper", "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in
-                                                       findings(table, missing, ring, runs, requested)) + "</ul>"),
+        (
+            "What matches the paper",
+            "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in findings(table, missing, ring, runs, requested)) + "</ul>",
+        ),
         ("Table 1", table1_html(table, results)),
         ("Training plan", plan_html(results)),
         ("Published MNIST scores under the same protocol (quoted, not measured)", anchors_html()),
@@ -406,18 +474,23 @@ def build_report(results: Path, params_path: Path, config: dict[str, Any] | None
         ("Per-dataset metrics", metrics_html(metrics, missing)),
         ("Parzen per test class", per_class_html(results)),
         ("Learned approximate inference", inference_html(runs)),
-        ("Table 2 of the paper (context)", "<p>Challenges in generative modeling, per approach (abridged from the "
-                                           "paper).</p>" + TABLE2.to_html(border=0)),
+        (
+            "Table 2 of the paper (context)",
+            "<p>Challenges in generative modeling, per approach (abridged from the "
+            "paper).</p>" + TABLE2.to_html(border=0),
+        ),
         ("Parameters", f"<pre>{esc(params_text)}</pre>"),
         ("Versions", version_rows.to_html(index=False, border=0)),
     ]
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = "\n".join(f"<h2>{esc(title)}</h2>\n{content}" for title, content in sections)
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>GAN reproduction report</title>"
-            f"<style>{STYLE}</style></head><body>\n<h1>Generative Adversarial Nets: reproduction report</h1>\n"
-            f"{budget_html(table, config)}\n"
-            f"<p>{esc(paper.SOURCE.removesuffix(', Table 1'))}. Built {stamp} from <code>{esc(results)}</code>.</p>\n"
-            f"{body}\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>GAN reproduction report</title>'
+        f"<style>{STYLE}</style></head><body>\n<h1>Generative Adversarial Nets: reproduction report</h1>\n"
+        f"{budget_html(table, config)}\n"
+        f"<p>{esc(paper.SOURCE.removesuffix(', Table 1'))}. Built {stamp} from <code>{esc(results)}</code>.</p>\n"
+        f"{body}\n</body></html>\n"
+    )
 
 
 def run(args: argparse.Namespace) -> None:

@@ -27,10 +27,13 @@ from ganrepro.errors import UserError
 from ganrepro.io import read_json, write_json, write_text
 
 DATASET_NAMES = {"mnist": "MNIST", "tfd": "TFD", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
-MODEL_LABELS = {"gan": "Adversarial nets (this reproduction)", "reference": "Training images (reference)",
-                "kmeans": "k-means centres of the training set (reference)"}
+MODEL_LABELS = {
+    "gan": "Adversarial nets (this reproduction)",
+    "reference": "Training images (reference)",
+    "kmeans": "k-means centres of the training set (reference)",
+}
 REFERENCE_MODELS = ("reference", "kmeans")  # rows of real data in place of samples: no training budget
-ALWAYS_SHOWN = ("gan", "reference")     # rows shown even without files: they carry "not run"
+ALWAYS_SHOWN = ("gan", "reference")  # rows shown even without files: they carry "not run"
 FINE_SUFFIX = ", fine sigma grid"
 EMPTY = "—"
 NOT_RUN = "not run"
@@ -95,8 +98,20 @@ def read_scores(path: Path, model: str | None = None) -> list[Score]:
     entries = [(row, data, protocol)]
     if data.get("fine"):
         entries.append((row + FINE_SUFFIX, data["fine"], f"steps of {data.get('fine_step')}"))
-    return [Score(name, data["dataset"], data.get("seed"), data.get("fold"), float(e["log_likelihood"]),
-                  float(e["standard_error"]), float(e["sigma"]), how, str(path)) for name, e, how in entries]
+    return [
+        Score(
+            name,
+            data["dataset"],
+            data.get("seed"),
+            data.get("fold"),
+            float(e["log_likelihood"]),
+            float(e["standard_error"]),
+            float(e["sigma"]),
+            how,
+            str(path),
+        )
+        for name, e, how in entries
+    ]
 
 
 def _ordered(values: set[int | None]) -> list[int | None]:
@@ -112,20 +127,34 @@ def aggregate(scores: list[Score]) -> Cell:
             raise UserError(f"{s.path} repeats seed {s.seed}, fold {s.fold} of {s.row} on {s.dataset}")
         by_seed[s.seed].append(s)
     seeds = _ordered(set(by_seed))
-    per_seed = [(statistics.fmean(s.log_likelihood for s in by_seed[seed]), _fold_error(by_seed[seed]))
-                for seed in seeds]
+    per_seed = [
+        (statistics.fmean(s.log_likelihood for s in by_seed[seed]), _fold_error(by_seed[seed])) for seed in seeds
+    ]
     folds = _ordered({s.fold for s in scores})
     if len(per_seed) == 1:
         value, error = per_seed[0]
-        kind = (f"standard error across the {len(folds)} folds (SD of the fold means / sqrt {len(folds)}), "
-                "as the paper for TFD" if len(folds) > 1 else "standard error over the test points")
+        kind = (
+            f"standard error across the {len(folds)} folds (SD of the fold means / sqrt {len(folds)}), "
+            "as the paper for TFD"
+            if len(folds) > 1
+            else "standard error over the test points"
+        )
     else:
         values = [v for v, _ in per_seed]
         value, error = statistics.fmean(values), statistics.stdev(values)
         kind = f"standard deviation across {len(values)} seeds" + (
-            f", each averaged over its folds ({len(folds)})" if len(folds) > 1 else "")
-    return Cell(value, error, kind, seeds, folds, sorted({s.sigma for s in scores}),
-                sorted({s.path for s in scores}), [(seed, v) for seed, (v, _) in zip(seeds, per_seed)])
+            f", each averaged over its folds ({len(folds)})" if len(folds) > 1 else ""
+        )
+    return Cell(
+        value,
+        error,
+        kind,
+        seeds,
+        folds,
+        sorted({s.sigma for s in scores}),
+        sorted({s.path for s in scores}),
+        [(seed, v) for seed, (v, _) in zip(seeds, per_seed)],
+    )
 
 
 def _fold_error(group: list[Score]) -> float:
@@ -147,8 +176,9 @@ def model_rows(scores: list[Score]) -> list[str]:
     present = {s.row for s in scores} | {MODEL_LABELS[m] for m in ALWAYS_SHOWN}
     references = [MODEL_LABELS[m] for m in REFERENCE_MODELS]
     rank = {r: i for i, r in enumerate(references, start=1)}  # models 0, then the reference rows in order
-    base = sorted({r.removesuffix(FINE_SUFFIX) for r in present},
-                  key=lambda r: (rank.get(r, 0), r != MODEL_LABELS["gan"], r))
+    base = sorted(
+        {r.removesuffix(FINE_SUFFIX) for r in present}, key=lambda r: (rank.get(r, 0), r != MODEL_LABELS["gan"], r)
+    )
     return [r for b in base for r in (b, b + FINE_SUFFIX) if r in present]
 
 
@@ -157,8 +187,9 @@ def is_reference_row(row: str) -> bool:
     return row.removesuffix(FINE_SUFFIX) in {MODEL_LABELS[m] for m in REFERENCE_MODELS}
 
 
-def reduced_budget(config: dict[str, Any], dataset: str, defaults: dict[str, Any] | None = None, *,
-                   trained: bool = True) -> list[str]:
+def reduced_budget(
+    config: dict[str, Any], dataset: str, defaults: dict[str, Any] | None = None, *, trained: bool = True
+) -> list[str]:
     """Why a dataset's scores are not comparable with the paper's: a preset other than `paper`, every
     evaluation budget below the paper's protocol (ganrepro.paper), and, for trained models
     (`trained`), a training length below the project's default (`defaults`: params.yaml, no preset)
@@ -183,11 +214,13 @@ def reduced_budget(config: dict[str, Any], dataset: str, defaults: dict[str, Any
     valid_limit = pz.get("valid_limit", paper.PARZEN_VALID_LIMIT)
     if dataset not in paper.WHOLE_VALID_FOLD and 0 < valid_limit < paper.PARZEN_VALID_LIMIT:
         reasons.append(f"sigma chosen on {valid_limit} validation points (the paper: {paper.PARZEN_VALID_LIMIT:,})")
-    grid = tuple(pz.get(k, v) for k, v in zip(("sigma_min_log10", "sigma_max_log10", "sigma_num"),
-                                              paper.PARZEN_SIGMA_LOG10))
+    grid = tuple(
+        pz.get(k, v) for k, v in zip(("sigma_min_log10", "sigma_max_log10", "sigma_num"), paper.PARZEN_SIGMA_LOG10)
+    )
     if grid != paper.PARZEN_SIGMA_LOG10:
-        reasons.append("sigma grid logspace({}, {}, {}) (the paper: logspace({}, {}, {}))".format(
-            *grid, *paper.PARZEN_SIGMA_LOG10))
+        reasons.append(
+            "sigma grid logspace({}, {}, {}) (the paper: logspace({}, {}, {}))".format(*grid, *paper.PARZEN_SIGMA_LOG10)
+        )
     return reasons
 
 
@@ -204,8 +237,10 @@ def budgets(config: dict[str, Any] | None, defaults: dict[str, Any] | None, data
     """reduced_budget of every dataset, for the models' rows and for the reference rows (empty ones left out)."""
     if config is None:
         return {"models": {}, "references": {}}
-    return {kind: {d: r for d in datasets if (r := reduced_budget(config, d, defaults, trained=kind == "models"))}
-            for kind in ("models", "references")}
+    return {
+        kind: {d: r for d in datasets if (r := reduced_budget(config, d, defaults, trained=kind == "models"))}
+        for kind in ("models", "references")
+    }
 
 
 def budget_text(reasons: dict[str, list[str]], datasets: list[str]) -> str:
@@ -213,8 +248,12 @@ def budget_text(reasons: dict[str, list[str]], datasets: list[str]) -> str:
     return "; ".join(f"{DATASET_NAMES.get(d, d)}: {', '.join(reasons[d])}" for d in datasets if d in reasons)
 
 
-def build(scores: list[Score], skipped: dict[str, str], budget: dict[str, Any] | None = None,
-          requested: list[str] | None = None) -> dict[str, Any]:
+def build(
+    scores: list[Score],
+    skipped: dict[str, str],
+    budget: dict[str, Any] | None = None,
+    requested: list[str] | None = None,
+) -> dict[str, Any]:
     """Table 1 as json-ready data: columns, rows of cells (display text plus numbers), notes. `budget`
     (see `budgets`) adds a column to rows run below the paper's budgets; `requested` (the datasets
     list) tells a dataset left out of the run from one that did not run."""
@@ -223,11 +262,22 @@ def build(scores: list[Score], skipped: dict[str, str], budget: dict[str, Any] |
         raise UserError(f"--skipped names {sorted(clash)}, but parzen results were given for it")
     budget = budget or {"models": {}, "references": {}}
     datasets = dataset_order({s.dataset for s in scores} | set(skipped) | {p.dataset for p in paper.TABLE1})
-    rows = [{"model": m, "source": "paper",
-             "cells": {p.dataset: {"display": format_score(p.log_likelihood, p.error),
-                                   "log_likelihood": p.log_likelihood, "error": p.error}
-                       for p in paper.TABLE1 if p.model == m}}
-            for m in dict.fromkeys(p.model for p in paper.TABLE1)]
+    rows = [
+        {
+            "model": m,
+            "source": "paper",
+            "cells": {
+                p.dataset: {
+                    "display": format_score(p.log_likelihood, p.error),
+                    "log_likelihood": p.log_likelihood,
+                    "error": p.error,
+                }
+                for p in paper.TABLE1
+                if p.model == m
+            },
+        }
+        for m in dict.fromkeys(p.model for p in paper.TABLE1)
+    ]
     grouped: dict[tuple[str, str], list[Score]] = defaultdict(list)
     for s in scores:
         grouped[s.row, s.dataset].append(s)
@@ -243,15 +293,18 @@ def build(scores: list[Score], skipped: dict[str, str], budget: dict[str, Any] |
                 cells[d] = {"display": NOT_REQUESTED if requested is not None and d not in requested else NOT_RUN}
         reasons = budget["references" if is_reference_row(row) else "models"]
         scored = [d for d in datasets if "log_likelihood" in cells.get(d, {})]
-        rows.append({"model": row, "source": "this reproduction", "cells": cells,
-                     "budget": budget_text(reasons, scored)})
+        rows.append(
+            {"model": row, "source": "this reproduction", "cells": cells, "budget": budget_text(reasons, scored)}
+        )
     return {"columns": datasets, "rows": rows, "notes": notes(rows, scores), "skipped": skipped, "budget": budget}
 
 
 def notes(rows: list[dict[str, Any]], scores: list[Score]) -> list[str]:
     """What the numbers are; one line per cell aggregated over several seeds or folds."""
-    protocols = {fine: "; ".join(sorted({s.protocol for s in scores if s.row.endswith(FINE_SUFFIX) == fine}))
-                 for fine in (False, True)}
+    protocols = {
+        fine: "; ".join(sorted({s.protocol for s in scores if s.row.endswith(FINE_SUFFIX) == fine}))
+        for fine in (False, True)
+    }
     lines = [
         "Mean log-likelihood (nats) of test data under a Gaussian Parzen window fitted to model samples; "
         "higher is better. ± is the standard error over the test points unless noted.",
@@ -259,19 +312,27 @@ def notes(rows: list[dict[str, Any]], scores: list[Score]) -> list[str]:
         f"This reproduction: sigma chosen on validation data only, as the authors: {protocols[False] or 'no results'}.",
     ]
     if protocols[True]:
-        lines.append(f"Rows ending '{FINE_SUFFIX}': sigma re-chosen on the same validation points in "
-                     f"{protocols[True]} between the grid neighbours of the paper-grid choice; "
-                     "the test set never chooses sigma.")
-    lines.append(f"{MODEL_LABELS['reference']}: the same estimate with as many real training images as model "
-                 "samples in place of the samples (Theis et al., 2016, 'A note on the evaluation of generative models').")
+        lines.append(
+            f"Rows ending '{FINE_SUFFIX}': sigma re-chosen on the same validation points in "
+            f"{protocols[True]} between the grid neighbours of the paper-grid choice; "
+            "the test set never chooses sigma."
+        )
+    lines.append(
+        f"{MODEL_LABELS['reference']}: the same estimate with as many real training images as model "
+        "samples in place of the samples (Theis et al., 2016, 'A note on the evaluation of generative models')."
+    )
     if any(s.row.startswith(MODEL_LABELS["kmeans"]) for s in scores):
-        lines.append(f"{MODEL_LABELS['kmeans']}: the same estimate with the centres of k-means on the training "
-                     "set (k = the number of samples) in place of the samples; Theis et al. (2016) showed that "
-                     "such centres score higher than real images under this estimator.")
+        lines.append(
+            f"{MODEL_LABELS['kmeans']}: the same estimate with the centres of k-means on the training "
+            "set (k = the number of samples) in place of the samples; Theis et al. (2016) showed that "
+            "such centres score higher than real images under this estimator."
+        )
     if any(row.get("budget") for row in rows):
-        lines.append(f"{BUDGET_COLUMN}: rows run below the paper's budgets (samples, test points, sigma grid, "
-                     "validation points) or below the project's default training length; their numbers say "
-                     "nothing about the paper's.")
+        lines.append(
+            f"{BUDGET_COLUMN}: rows run below the paper's budgets (samples, test points, sigma grid, "
+            "validation points) or below the project's default training length; their numbers say "
+            "nothing about the paper's."
+        )
     for row in rows:
         for d, cell in row["cells"].items():
             if len(cell.get("seeds", ())) > 1 or len(cell.get("folds", ())) > 1:
@@ -309,8 +370,19 @@ def to_markdown(frame: pd.DataFrame, note_lines: list[str]) -> str:
     return "\n".join(lines + [""] + [f"- {n}" for n in note_lines]) + "\n"
 
 
-_LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "—": "---"}
+_LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "—": "---",
+}
 
 
 def latex_escape(text: str) -> str:
@@ -326,11 +398,25 @@ def latex_cell(text: str) -> str:
 def to_latex(frame: pd.DataFrame, note_lines: list[str]) -> str:
     """A booktabs tabular, with the notes as LaTeX comments above it."""
     head = [f"% {n}" for n in note_lines]
-    body = [" & ".join([latex_escape(values[0])] + [latex_cell(v) for v in values[1:]]) + r" \\"
-            for values in frame.itertuples(index=False)]
-    return "\n".join(head + [rf"\begin{{tabular}}{{l{'r' * (frame.shape[1] - 1)}}}", r"\toprule",
-                             " & ".join(latex_escape(c) for c in frame.columns) + r" \\", r"\midrule",
-                             *body, r"\bottomrule", r"\end{tabular}"]) + "\n"
+    body = [
+        " & ".join([latex_escape(values[0])] + [latex_cell(v) for v in values[1:]]) + r" \\"
+        for values in frame.itertuples(index=False)
+    ]
+    return (
+        "\n".join(
+            head
+            + [
+                rf"\begin{{tabular}}{{l{'r' * (frame.shape[1] - 1)}}}",
+                r"\toprule",
+                " & ".join(latex_escape(c) for c in frame.columns) + r" \\",
+                r"\midrule",
+                *body,
+                r"\bottomrule",
+                r"\end{tabular}",
+            ]
+        )
+        + "\n"
+    )
 
 
 def parse_skipped(items: list[str]) -> dict[str, str]:
@@ -345,8 +431,11 @@ def parse_skipped(items: list[str]) -> dict[str, str]:
 def write_table(table: dict[str, Any], out_dir: Path) -> None:
     """table1.csv, table1.md, table1.tex and table1.json in `out_dir`, each written atomically."""
     frame = to_frame(table)
-    texts = {"table1.csv": frame.to_csv(index=False), "table1.md": to_markdown(frame, table["notes"]),
-             "table1.tex": to_latex(frame, table["notes"])}
+    texts = {
+        "table1.csv": frame.to_csv(index=False),
+        "table1.md": to_markdown(frame, table["notes"]),
+        "table1.tex": to_latex(frame, table["notes"]),
+    }
     for name, text in texts.items():
         write_text(out_dir / name, text)
     write_json(out_dir / "table1.json", {"source_paper": paper.SOURCE, **table})
@@ -394,8 +483,10 @@ def extended_frame(metrics: list[dict[str, Any]], budget: dict[str, list[str]] |
     frame = pd.DataFrame(columns, index=[label for label, _ in rows])
     frame = frame.loc[(~frame.isin([EMPTY, NOT_RUN])).any(axis=1)]  # rows with at least one value
     if budget and any(m["dataset"] in budget for m in metrics):
-        reasons = {DATASET_NAMES.get(m["dataset"], m["dataset"]): ", ".join(budget.get(m["dataset"], [])) or EMPTY
-                   for m in metrics}
+        reasons = {
+            DATASET_NAMES.get(m["dataset"], m["dataset"]): ", ".join(budget.get(m["dataset"], [])) or EMPTY
+            for m in metrics
+        }
         frame = pd.concat([pd.DataFrame(reasons, index=[BUDGET_COLUMN]), frame])
     return frame.rename_axis("Metric").reset_index()
 
@@ -420,30 +511,41 @@ def _per_seed_cell(metrics: dict[str, Any], key: str) -> str:
 def anchors_frame(dataset: str = "mnist") -> pd.DataFrame:
     """Every published Parzen score on `dataset` that the project quotes (ganrepro.paper), best first."""
     quoted = sorted((p for p in paper.PUBLISHED if p.dataset == dataset), key=lambda p: -p.log_likelihood)
-    return pd.DataFrame({"Model": [p.model for p in quoted],
-                         DATASET_NAMES.get(dataset, dataset): [format_score(p.log_likelihood, p.error) for p in quoted],
-                         "Source": [p.source for p in quoted]})
+    return pd.DataFrame(
+        {
+            "Model": [p.model for p in quoted],
+            DATASET_NAMES.get(dataset, dataset): [format_score(p.log_likelihood, p.error) for p in quoted],
+            "Source": [p.source for p in quoted],
+        }
+    )
 
 
-ANCHOR_NOTES = ["Quoted, not measured: each number is copied from its paper's table (Parzen window "
-                "estimate on the MNIST test set, 10,000 samples, sigma chosen on validation data).",
-                "Theis et al. (2016) showed that this estimator ranks blurred k-means centres of the training "
-                "set above real data: these numbers compare density estimates, not how much samples look like data."]
+ANCHOR_NOTES = [
+    "Quoted, not measured: each number is copied from its paper's table (Parzen window "
+    "estimate on the MNIST test set, 10,000 samples, sigma chosen on validation data).",
+    "Theis et al. (2016) showed that this estimator ranks blurred k-means centres of the training "
+    "set above real data: these numbers compare density estimates, not how much samples look like data.",
+]
 
 
 def write_extended(metric_files: list[Path], out_dir: Path, budget: dict[str, list[str]] | None = None) -> None:
     """table1_extended.md (the metrics, then the published anchors) and table1_extended.csv."""
     metrics = [read_json(p) for p in metric_files]
     seeds = max((m.get("seeds", 1) for m in metrics), default=1)
-    notes = ["Every metric of results/runs/<dataset>/metrics.json; ± is the standard deviation across "
-             f"seeds (up to {seeds} here) where there are several.",
-             "Classifier FID: the Frechet distance in the penultimate features of a classifier trained on the "
-             "dataset (Inception cannot be downloaded here); compare with the real-vs-real reference row."]
+    notes = [
+        "Every metric of results/runs/<dataset>/metrics.json; ± is the standard deviation across "
+        f"seeds (up to {seeds} here) where there are several.",
+        "Classifier FID: the Frechet distance in the penultimate features of a classifier trained on the "
+        "dataset (Inception cannot be downloaded here); compare with the real-vs-real reference row.",
+    ]
     frame = extended_frame(metrics, budget)
-    anchors = ("\n## Published MNIST scores under the same protocol (quoted, not measured)\n\n"
-               + to_markdown(anchors_frame(), ANCHOR_NOTES))
-    texts = {"table1_extended.md": to_markdown(frame, notes) + anchors,
-             "table1_extended.csv": frame.to_csv(index=False)}
+    anchors = "\n## Published MNIST scores under the same protocol (quoted, not measured)\n\n" + to_markdown(
+        anchors_frame(), ANCHOR_NOTES
+    )
+    texts = {
+        "table1_extended.md": to_markdown(frame, notes) + anchors,
+        "table1_extended.csv": frame.to_csv(index=False),
+    }
     for name, text in texts.items():
         write_text(out_dir / name, text)
 
@@ -465,18 +567,44 @@ def run(args: argparse.Namespace) -> None:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("table", help="Table 1: the paper's rows beside this reproduction's Parzen scores")
     p.add_argument("--parzen", type=Path, nargs="*", default=[], help="parzen json files of the models")
-    p.add_argument("--reference", type=Path, nargs="*", default=[],
-                   help="parzen json files whose samples were real training images")
-    p.add_argument("--kmeans", type=Path, nargs="*", default=[],
-                   help="parzen json files whose samples were k-means centres of the training images")
-    p.add_argument("--skipped", nargs="*", default=[], metavar="DATASET=REASON",
-                   help="datasets not run, with the reason shown in the table")
-    p.add_argument("--metrics", type=Path, nargs="*", default=[],
-                   help="per-dataset metrics.json files: also write table1_extended.{md,csv}")
-    p.add_argument("--config-json",
-                   help="the parameters the workflow ran with, as JSON: labels the rows run on reduced budgets "
-                        "and tells datasets left out of the datasets list")
-    p.add_argument("--params", type=Path, default=Path("params.yaml"),
-                   help="the project's params.yaml (no preset): the default training length a run is compared with")
+    p.add_argument(
+        "--reference",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="parzen json files whose samples were real training images",
+    )
+    p.add_argument(
+        "--kmeans",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="parzen json files whose samples were k-means centres of the training images",
+    )
+    p.add_argument(
+        "--skipped",
+        nargs="*",
+        default=[],
+        metavar="DATASET=REASON",
+        help="datasets not run, with the reason shown in the table",
+    )
+    p.add_argument(
+        "--metrics",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="per-dataset metrics.json files: also write table1_extended.{md,csv}",
+    )
+    p.add_argument(
+        "--config-json",
+        help="the parameters the workflow ran with, as JSON: labels the rows run on reduced budgets "
+        "and tells datasets left out of the datasets list",
+    )
+    p.add_argument(
+        "--params",
+        type=Path,
+        default=Path("params.yaml"),
+        help="the project's params.yaml (no preset): the default training length a run is compared with",
+    )
     p.add_argument("--out-dir", type=Path, required=True, help=f"gets {', '.join(FILES)}")
     p.set_defaults(func=run)

@@ -43,8 +43,18 @@ from ganrepro.training import passes
 # Keys that may change between a checkpoint and its resumption (budgets and bookkeeping).
 # Changing the validation estimate's keys on resumption restarts model selection (scores of two
 # estimates do not compare).
-RESUMABLE_KEYS = {"epochs", "checkpoint_every", "log_every", "valid_every", "valid_samples", "valid_points",
-                  "valid_sigmas", "select", "snapshot_every", "device"}
+RESUMABLE_KEYS = {
+    "epochs",
+    "checkpoint_every",
+    "log_every",
+    "valid_every",
+    "valid_samples",
+    "valid_points",
+    "valid_sigmas",
+    "select",
+    "snapshot_every",
+    "device",
+}
 # Bumped when a checkpoint's tensors or training objective change meaning (2: maxout rows
 # piece-major, see models.Maxout; D's objective halved as the authors').
 CHECKPOINT_FORMAT = 2
@@ -68,10 +78,10 @@ class MomentumSGD:
     `models.Linear` layers attached with `take_weight_grads`, and of the layers of the hand-written
     passes (passes.py), never form a gradient: the backward pass hands (dy, x) to `receive` once
     the layer's input gradient is formed, and both are updated on the spot, v <- mu v - lr dy^T x
-    as one matrix product into v (a GEMM with beta = mu; the bias's with a vector of ones), then p <- p + v while both are still in cache. Products arriving
-    outside an update are discarded (D's, when the generator's backward pass runs through D). A
-    layer used twice in one forward pass cannot be taken: autograd refuses its second backward step
-    (the weight changed in place)."""
+    as one matrix product into v (a GEMM with beta = mu; the bias's with a vector of ones), then
+    p <- p + v while both are still in cache. Products arriving outside an update are discarded
+    (D's, when the generator's backward pass runs through D). A layer used twice in one forward
+    pass cannot be taken: autograd refuses its second backward step (the weight changed in place)."""
 
     def __init__(self, params: list[nn.Parameter], cfg: dict[str, Any]) -> None:
         self.params = params
@@ -188,20 +198,30 @@ def make_optimizer(params: list[nn.Parameter], cfg: dict[str, Any]) -> MomentumS
 class GAN:
     """Generator, discriminator, their optimizers and one training iteration (Algorithm 1)."""
 
-    def __init__(self, cfg: dict[str, Any], data_dim: int, n_classes: int, device: torch.device,
-                 pixel_means: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        cfg: dict[str, Any],
+        data_dim: int,
+        n_classes: int,
+        device: torch.device,
+        pixel_means: torch.Tensor | None = None,
+    ) -> None:
         self.cfg, self.device = cfg, device
         self.n_classes = n_classes if cfg.get("conditional") else 0
         self.G, self.D = (m.to(device) for m in build_models(cfg, data_dim, n_classes))
         if cfg.get("g_output_bias") == "marginals" and not hasattr(self.G, "out"):
-            raise UserError("train.*.g_output_bias: 'marginals' needs a fully connected generator (arch: mlp); "
-                            "use g_output_bias: none with arch: conv")
+            raise UserError(
+                "train.*.g_output_bias: 'marginals' needs a fully connected generator (arch: mlp); "
+                "use g_output_bias: none with arch: conv"
+            )
         if cfg.get("g_output_bias") == "marginals" and pixel_means is not None:
             with torch.no_grad():
                 self.G.out.bias.copy_(bias_from_marginals(pixel_means.cpu()))  # float64 on the host (MPS has none)
         self.g_params, self.d_params = list(self.G.parameters()), list(self.D.parameters())
         self.opt_g, self.opt_d = make_optimizer(self.g_params, cfg), make_optimizer(self.d_params, cfg)
-        self.by_hand = passes.supports(self.G, self.D) and all(isinstance(o, MomentumSGD) for o in (self.opt_g, self.opt_d))
+        self.by_hand = passes.supports(self.G, self.D) and all(
+            isinstance(o, MomentumSGD) for o in (self.opt_g, self.opt_d)
+        )
         self.opt_g.take_weight_grads(self.G)
         self.opt_d.take_weight_grads(self.D)
         self.max_col_norm = cfg.get("max_col_norm")
@@ -253,8 +273,9 @@ class GAN:
         logits, d_tape = passes.discriminator_forward(self.D, torch.cat([x_real, x_fake]), _cat(c_real, c_fake))
         probs = torch.sigmoid(logits)
         with self._updating(self.opt_d, self.d_params, epoch):
-            dx_fake = passes.discriminator_backward(self.D, d_tape, _d_logit_grad(probs, m), self.opt_d.receive,
-                                                    input_rows=slice(m, None))
+            dx_fake = passes.discriminator_backward(
+                self.D, d_tape, _d_logit_grad(probs, m), self.opt_d.receive, input_rows=slice(m, None)
+            )
         fake_logits = logits[m:]
         with self._updating(self.opt_g, self.g_params, epoch):
             dx_fake = dx_fake[:, : x_fake.shape[1]] * _g_grad_ratio(fake_logits, self.cfg["g_loss"])[:, None]
@@ -293,8 +314,12 @@ class GAN:
                         p.copy_(torch.renorm(p, 2, 0, self.max_col_norm))
 
     def state_dict(self) -> dict[str, Any]:
-        return {"G": self.G.state_dict(), "D": self.D.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+        return {
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.G.load_state_dict(state["G"])
@@ -333,7 +358,9 @@ def _g_logit_grad(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
     return torch.sigmoid(sign * fake_logits) * (-1.0 / len(fake_logits))
 
 
-def _metrics(logits: torch.Tensor, probs: torch.Tensor, fake_logits: torch.Tensor, m: int, g_loss_kind: str) -> torch.Tensor:
+def _metrics(
+    logits: torch.Tensor, probs: torch.Tensor, fake_logits: torch.Tensor, m: int, g_loss_kind: str
+) -> torch.Tensor:
     """(d_loss, g_loss, mean D(x), mean D(G(z))): d_loss = -mean log D(x) - mean log(1 - D(G(z)))
     (the plain sum), g_loss = -mean log D(G(z)) (nonsaturating) or mean log(1 - D(G(z))) (minimax),
     on the logits of m real then m generated rows, and on `fake_logits` for the generator."""
@@ -375,8 +402,9 @@ class Trainer:
         self.batch = cfg["batch_size"]
         self.steps_per_epoch = len(self.x_train) // (self.batch * cfg["k"])
         if self.steps_per_epoch == 0:
-            raise UserError(f"train.*.batch_size x k ({self.batch} x {cfg['k']}) exceeds the "
-                            f"{len(self.x_train)} training examples")
+            raise UserError(
+                f"train.*.batch_size x k ({self.batch} x {cfg['k']}) exceeds the {len(self.x_train)} training examples"
+            )
         self.total_steps = cfg["epochs"] * self.steps_per_epoch
         self.step, self.perm = 0, None
         self.seconds_before = 0.0  # training time of the runs this one resumes
@@ -387,11 +415,19 @@ class Trainer:
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
-        state = {"format": CHECKPOINT_FORMAT, "step": self.step, "config": self.cfg, "gan": self.gan.state_dict(), "perm": self.perm,
-                 "rng_cpu": torch.get_rng_state(),
-                 "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
-                 "valid_history": self.valid_history, "best": self.best, "log": self.log.lines,
-                 "seconds_total": self.seconds_before + time.perf_counter() - self.t_start}
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "step": self.step,
+            "config": self.cfg,
+            "gan": self.gan.state_dict(),
+            "perm": self.perm,
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+            "valid_history": self.valid_history,
+            "best": self.best,
+            "log": self.log.lines,
+            "seconds_total": self.seconds_before + time.perf_counter() - self.t_start,
+        }
         with atomic_path(self.ckpt_path) as tmp:
             torch.save(state, tmp)
         self.log.save()
@@ -404,8 +440,11 @@ class Trainer:
             return False
         state = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)  # RNG states stay on the CPU
         saved = state["config"]
-        changed = sorted(k for k in set(saved) | set(self.cfg)  # missing, None, 0 and False are all "off"
-                         if k not in RESUMABLE_KEYS and (saved.get(k) or None) != (self.cfg.get(k) or None))
+        changed = sorted(
+            k
+            for k in set(saved) | set(self.cfg)  # missing, None, 0 and False are all "off"
+            if k not in RESUMABLE_KEYS and (saved.get(k) or None) != (self.cfg.get(k) or None)
+        )
         if state.get("format", 1) != CHECKPOINT_FORMAT:
             changed.append(f"checkpoint format {state.get('format', 1)}, this version reads {CHECKPOINT_FORMAT}")
         if state["step"] > self.total_steps:
@@ -416,8 +455,10 @@ class Trainer:
             self._start_afresh(f"{self.ckpt_path} was made with other parameters ({changes})")
             return False
         if changed:
-            raise UserError(f"{self.ckpt_path} was trained with other parameters ({changes}); "
-                            "delete it, or pass --if-changed restart, to train from scratch")
+            raise UserError(
+                f"{self.ckpt_path} was trained with other parameters ({changes}); "
+                "delete it, or pass --if-changed restart, to train from scratch"
+            )
         self.gan.load_state_dict(state["gan"])
         self.step = state["step"]
         self.perm = None if state["perm"] is None else state["perm"].to(self.device)
@@ -427,15 +468,22 @@ class Trainer:
         self.valid_history, self.best = state["valid_history"], state["best"]
         estimate_changed = [k for k in VALIDATION_KEYS if saved.get(k) != self.cfg.get(k)]
         if self.best is not None and estimate_changed:
-            print(f"[train] the validation estimate changed ({', '.join(estimate_changed)}): model selection "
-                  f"starts again from this epoch (the best so far was epoch {self.best['epoch']})", file=sys.stderr)
+            print(
+                f"[train] the validation estimate changed ({', '.join(estimate_changed)}): model selection "
+                f"starts again from this epoch (the best so far was epoch {self.best['epoch']})",
+                file=sys.stderr,
+            )
             self.best = None
         self.seconds_before = state.get("seconds_total", 0.0)
         self.log.lines = state["log"] if "log" in state else _legacy_log_lines(self.out_dir, self.step)
         self.log.save()  # at once: the workflow may have deleted it, and a finished run writes no new checkpoint
         self._drop_snapshots_after(self.step // self.steps_per_epoch)
-        print(f"[train] resuming from {self.ckpt_path} at step {self.step} of {self.total_steps} "
-              f"(epoch {self.step / self.steps_per_epoch:g})", file=sys.stderr, flush=True)
+        print(
+            f"[train] resuming from {self.ckpt_path} at step {self.step} of {self.total_steps} "
+            f"(epoch {self.step / self.steps_per_epoch:g})",
+            file=sys.stderr,
+            flush=True,
+        )
         return True
 
     def _start_afresh(self, why: str) -> None:
@@ -453,7 +501,7 @@ class Trainer:
         out = []
         k, b = self.cfg["k"], self.batch
         for j in range(k):
-            idx = self.perm[(i * k + j) * b:(i * k + j + 1) * b]
+            idx = self.perm[(i * k + j) * b : (i * k + j + 1) * b]
             x = self.x_train.index_select(0, idx).float()  # index_select: a quarter of x_train[idx]'s time on the CPU
             if self.unit_scale != 1:
                 x = x.div_(self.unit_scale)
@@ -477,9 +525,13 @@ class Trainer:
                 values = (acc / n_acc).tolist()
                 self._check_finite(values)
                 row = dict(zip(METRIC_NAMES, values))
-                row.update(step=self.step, epoch=self.step / self.steps_per_epoch, lr=self.gan.opt_g.lr(),
-                           momentum=self.gan.opt_g.momentum(epoch),
-                           examples_per_s=n_acc * self.batch * self.cfg["k"] / (now - t_last))
+                row.update(
+                    step=self.step,
+                    epoch=self.step / self.steps_per_epoch,
+                    lr=self.gan.opt_g.lr(),
+                    momentum=self.gan.opt_g.momentum(epoch),
+                    examples_per_s=n_acc * self.batch * self.cfg["k"] / (now - t_last),
+                )
                 self.log.add(row)
                 bar.update(n_acc)
                 bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row['g_loss']:.3f}", refresh=False)
@@ -494,35 +546,53 @@ class Trainer:
             if self.step % self.cfg["checkpoint_every"] == 0 or self.step == self.total_steps:
                 self.save_checkpoint()
         bar.close()
-        return {"steps": self.step, "steps_this_run": self.step - start_step, "resumed": resumed,
-                "seconds_this_run": time.perf_counter() - self.t_start,
-                "seconds_total": self.seconds_before + time.perf_counter() - self.t_start}
+        return {
+            "steps": self.step,
+            "steps_this_run": self.step - start_step,
+            "resumed": resumed,
+            "seconds_this_run": time.perf_counter() - self.t_start,
+            "seconds_total": self.seconds_before + time.perf_counter() - self.t_start,
+        }
 
     def _check_finite(self, values: list[float]) -> None:
         if all(math.isfinite(v) for v in values):
             return
         shown = ", ".join(f"{k}={v:.4g}" for k, v in zip(METRIC_NAMES, values))
-        kept = f"the last good checkpoint ({self.ckpt_path}) is kept" if self.ckpt_path.exists() else "no checkpoint was written"
-        raise UserError(f"non-finite loss before step {self.step} ({shown}); training stopped and {kept}. "
-                        "Lower train.*.lr or check the data's value range.")
+        kept = (
+            f"the last good checkpoint ({self.ckpt_path}) is kept"
+            if self.ckpt_path.exists()
+            else "no checkpoint was written"
+        )
+        raise UserError(
+            f"non-finite loss before step {self.step} ({shown}); training stopped and {kept}. "
+            "Lower train.*.lr or check the data's value range."
+        )
 
     def _maybe_validate(self, epoch: int) -> None:
         every = self.cfg["valid_every"]
         if not every or (epoch % every and epoch != self.cfg["epochs"]):
             return
         samples = generate(self.gan.G, self.cfg, self.cfg["valid_samples"], self.cfg["seed"] + epoch)
-        scores = parzen_log_density(self.x_valid.numpy(), samples["x"], self.parzen_grid,
-                                    device=self.device).mean(axis=1)
+        scores = parzen_log_density(self.x_valid.numpy(), samples["x"], self.parzen_grid, device=self.device).mean(
+            axis=1
+        )
         best_i = int(np.argmax(scores))
-        entry = {"epoch": epoch, "step": self.step, "log_likelihood": float(scores[best_i]),
-                 "sigma": float(self.parzen_grid[best_i]), "samples": self.cfg["valid_samples"],
-                 "points": len(self.x_valid)}
+        entry = {
+            "epoch": epoch,
+            "step": self.step,
+            "log_likelihood": float(scores[best_i]),
+            "sigma": float(self.parzen_grid[best_i]),
+            "samples": self.cfg["valid_samples"],
+            "points": len(self.x_valid),
+        }
         self.valid_history.append(entry)
         if self.best is None or entry["log_likelihood"] > self.best["log_likelihood"]:
             self.best = {**entry, "G": cpu_state_dict(self.gan.G)}
-        print(f"[train] epoch {epoch}: validation Parzen {entry['log_likelihood']:.1f} (sigma {entry['sigma']:.3f})",
-              file=sys.stderr, flush=True)
-
+        print(
+            f"[train] epoch {epoch}: validation Parzen {entry['log_likelihood']:.1f} (sigma {entry['sigma']:.3f})",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def _maybe_snapshot(self, epoch: int) -> None:
         """Every `snapshot_every` epochs, the networks as they are, as a model file of their own
@@ -542,9 +612,17 @@ class Trainer:
 
     def model_meta(self, selection: str, selected: dict[str, Any]) -> dict[str, Any]:
         """What a model file records besides the networks (artifacts.save_model)."""
-        return {"config": self.cfg, "dataset": self.dataset, "seed": self.cfg["seed"],
-                "data_dim": self.data_dim, "example_shape": self.meta["example_shape"], "n_classes": self.n_classes,
-                "kind": self.meta["kind"], "selection": selection, "selected": selected}
+        return {
+            "config": self.cfg,
+            "dataset": self.dataset,
+            "seed": self.cfg["seed"],
+            "data_dim": self.data_dim,
+            "example_shape": self.meta["example_shape"],
+            "n_classes": self.n_classes,
+            "kind": self.meta["kind"],
+            "selection": selection,
+            "selected": selected,
+        }
 
 
 class MetricLog:
@@ -593,16 +671,22 @@ def _short(value: Any, width: int = 40) -> str:
 
 
 def _log_line(row: dict[str, float], total: int) -> None:
-    print(f"[train] step {row['step']}/{total} epoch {row['epoch']:.2f} d_loss {row['d_loss']:.4f} "
-          f"g_loss {row['g_loss']:.4f} D(x) {row['d_real']:.3f} D(G(z)) {row['d_fake']:.3f} "
-          f"lr {row['lr']:.4g} {row['examples_per_s']:.0f} ex/s", file=sys.stderr, flush=True)
+    print(
+        f"[train] step {row['step']}/{total} epoch {row['epoch']:.2f} d_loss {row['d_loss']:.4f} "
+        f"g_loss {row['g_loss']:.4f} D(x) {row['d_real']:.3f} D(G(z)) {row['d_fake']:.3f} "
+        f"lr {row['lr']:.4g} {row['examples_per_s']:.0f} ex/s",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _as_rows(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.reshape(len(x), -1))
 
 
-def train(cfg: dict[str, Any], dataset: str, data_path: Path, out_dir: Path, if_changed: str = "error") -> dict[str, Any]:
+def train(
+    cfg: dict[str, Any], dataset: str, data_path: Path, out_dir: Path, if_changed: str = "error"
+) -> dict[str, Any]:
     """Train (or resume) one model; write model.pt (the selected generator), train.json and train_log.csv."""
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(cfg, data_path, out_dir, dataset)
@@ -611,13 +695,24 @@ def train(cfg: dict[str, Any], dataset: str, data_path: Path, out_dir: Path, if_
     G = trainer.gan.G
     if use_best:
         G.load_state_dict(trainer.best["G"])
-    selected = ({k: v for k, v in trainer.best.items() if k != "G"} if use_best
-                else {"epoch": cfg["epochs"], "step": trainer.step})
+    selected = (
+        {k: v for k, v in trainer.best.items() if k != "G"}
+        if use_best
+        else {"epoch": cfg["epochs"], "step": trainer.step}
+    )
     meta = trainer.model_meta("best_valid" if use_best else "last", selected)
     save_model(out_dir / "model.pt", G, trainer.gan.D, meta)
-    summary = {"dataset": dataset, "seed": cfg["seed"], "device": str(trainer.device), **run,
-               "epochs": cfg["epochs"], "steps_per_epoch": trainer.steps_per_epoch,
-               "selection": meta["selection"], "selected": selected, "valid_history": trainer.valid_history}
+    summary = {
+        "dataset": dataset,
+        "seed": cfg["seed"],
+        "device": str(trainer.device),
+        **run,
+        "epochs": cfg["epochs"],
+        "steps_per_epoch": trainer.steps_per_epoch,
+        "selection": meta["selection"],
+        "selected": selected,
+        "valid_history": trainer.valid_history,
+    }
     write_json(out_dir / "train.json", summary)
     return summary
 
@@ -626,17 +721,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train a GAN (resumes from OUT/checkpoint.pt)")
     p.add_argument("dataset", help="dataset name: its train.<name> section in params")
     p.add_argument("--data", type=Path, help="prepared .npz (default: data/prepared/DATASET/dataset.npz)")
-    p.add_argument("--out", type=Path,
-                   help="output folder, resumed from its checkpoint.pt (default: results/runs/DATASET/train/sSEED, "
-                        "the workflow's)")
-    p.add_argument("--params", type=Path, default=None,
-                   help="params file whose train.common + train.<dataset> are the defaults (default: params.yaml)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="output folder, resumed from its checkpoint.pt (default: results/runs/DATASET/train/sSEED, "
+        "the workflow's)",
+    )
+    p.add_argument(
+        "--params",
+        type=Path,
+        default=None,
+        help="params file whose train.common + train.<dataset> are the defaults (default: params.yaml)",
+    )
     p.add_argument("--config-json", help="training keys as JSON merged over those defaults (any subset)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the initialisation, noise, dropout and minibatch order (default: 0)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the initialisation, noise, dropout and minibatch order (default: 0)",
+    )
     p.add_argument("--epochs", type=int, help="override the epoch budget")
-    p.add_argument("--if-changed", choices=["error", "restart"], default="error",
-                   help="what to do with a checkpoint made with other parameters")
+    p.add_argument(
+        "--if-changed",
+        choices=["error", "restart"],
+        default="error",
+        help="what to do with a checkpoint made with other parameters",
+    )
     p.set_defaults(func=_cli)
 
 
@@ -653,5 +763,8 @@ def _cli(args: argparse.Namespace) -> None:
     if args.epochs:
         cfg["epochs"] = args.epochs
     summary = train(cfg, args.dataset, data, out, args.if_changed)
-    print(f"[train] done: {summary['steps']} steps, selected {summary['selection']} "
-          f"({summary['selected']}) -> {out / 'model.pt'}", file=sys.stderr)
+    print(
+        f"[train] done: {summary['steps']} steps, selected {summary['selection']} "
+        f"({summary['selected']}) -> {out / 'model.pt'}",
+        file=sys.stderr,
+    )

@@ -86,8 +86,9 @@ def _activation_backward(kind: str, y: torch.Tensor, grad: torch.Tensor) -> torc
 
 
 @torch.no_grad()
-def discriminator_forward(D: MaxoutDiscriminator, x: torch.Tensor, c: torch.Tensor | None
-                          ) -> tuple[torch.Tensor, DiscriminatorTape]:
+def discriminator_forward(
+    D: MaxoutDiscriminator, x: torch.Tensor, c: torch.Tensor | None
+) -> tuple[torch.Tensor, DiscriminatorTape]:
     """D's logits as MaxoutDiscriminator.forward (dropout in training mode, with the masks drawn in
     the same order), and the tape."""
     tape = DiscriminatorTape([], [], [])
@@ -112,8 +113,9 @@ def _record_dropout(tape: DiscriminatorTape, h: torch.Tensor, keep: float) -> to
 
 
 @torch.no_grad()
-def discriminator_backward(D: MaxoutDiscriminator, tape: DiscriminatorTape, dlogits: torch.Tensor,
-                           take: Take, input_rows: slice) -> torch.Tensor:
+def discriminator_backward(
+    D: MaxoutDiscriminator, tape: DiscriminatorTape, dlogits: torch.Tensor, take: Take, input_rows: slice
+) -> torch.Tensor:
     """Backward pass from the logits' gradient: every layer's (dy, x) to `take`; returns the
     gradient at D's input (with the condition's columns) for `input_rows` only."""
     dy = dlogits.unsqueeze(1)

@@ -20,8 +20,12 @@ from ganrepro.training.loop import GAN
 # Shape of a training example, classes and training examples of the built-in image sets (the
 # paper's splits), for a plan made before the data is prepared; prepared data overrides them.
 KNOWN_SHAPES: dict[str, tuple[int, int, int | None]] = {
-    "mnist": (784, 10, 50_000), "fashion-mnist": (784, 10, 50_000), "cifar10": (3072, 10, 40_000),
-    "tfd": (2304, 7, None), "toy1d": (1, 0, None), "ring": (2, 0, None),
+    "mnist": (784, 10, 50_000),
+    "fashion-mnist": (784, 10, 50_000),
+    "cifar10": (3072, 10, 40_000),
+    "tfd": (2304, 7, None),
+    "toy1d": (1, 0, None),
+    "ring": (2, 0, None),
 }
 WARMUP_STEPS, MIN_TIMED_STEPS, MAX_TIMED_STEPS, MIN_TIMED_SECONDS = 2, 3, 50, 0.5
 
@@ -99,21 +103,33 @@ def format_plan(estimates: list[Estimate]) -> str:
     """A few lines for the terminal: one per model and the total."""
     if not estimates:
         return "[plan] no model to train"
-    lines = ["[plan] models to train (estimate: a few timed steps on this device x the budget; "
-             "validation and evaluation not included):"]
+    lines = [
+        "[plan] models to train (estimate: a few timed steps on this device x the budget; "
+        "validation and evaluation not included):"
+    ]
     for e in estimates:
-        cost = (f"{e.steps:,} steps x {e.step_seconds * 1000:.1f} ms = {_duration(e.hours)}"
-                if e.hours is not None else "unknown until its data is prepared")
+        cost = (
+            f"{e.steps:,} steps x {e.step_seconds * 1000:.1f} ms = {_duration(e.hours)}"
+            if e.hours is not None
+            else "unknown until its data is prepared"
+        )
         lines.append(f"[plan]   {e.model:<28} on {e.device:<6} {e.epochs:>5} epochs, {cost}")
     known = [e.hours for e in estimates if e.hours is not None]
-    lines.append(f"[plan] total about {_duration(sum(known))} one after another"
-                 + (" (plus the models of unknown size)" if len(known) < len(estimates) else ""))
+    lines.append(
+        f"[plan] total about {_duration(sum(known))} one after another"
+        + (" (plus the models of unknown size)" if len(known) < len(estimates) else "")
+    )
     return "\n".join(lines)
 
 
 def write_plan(path: Path, estimates: list[Estimate]) -> None:
-    write_json(path, {"models": [asdict(e) for e in estimates],
-                      "total_hours": sum(e.hours for e in estimates if e.hours is not None)})
+    write_json(
+        path,
+        {
+            "models": [asdict(e) for e in estimates],
+            "total_hours": sum(e.hours for e in estimates if e.hours is not None),
+        },
+    )
 
 
 def _duration(hours: float) -> str:
