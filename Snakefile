@@ -4,26 +4,22 @@
 #   snakemake --cores all --config preset=fast   the whole DAG in minutes
 from snakemake.utils import min_version
 
-from ganrepro.config import resolve
+from ganrepro.config import overlays, resolve
 from ganrepro.errors import UserError
 
 min_version("9.0")
 
 
+envvars:
+    "PATH",  # jobs find `ganrepro` beside the Python that runs Snakemake (workflow/rules/common.smk)
+
+
 configfile: "params.yaml"
 
 
-def _overlays():
-    """--configfile overlays, then --config, as (label, mapping) for error messages."""
-    from snakemake.common.configfile import load_configfile
-
-    settings = workflow.config_settings
-    files = [(str(f), load_configfile(f)) for f in settings.configfiles]
-    return files + ([("--config", dict(settings.config))] if settings.config else [])
-
-
 try:
-    _resolved = resolve("params.yaml", _overlays())
+    _settings = workflow.config_settings
+    _resolved = resolve("params.yaml", overlays(_settings.configfiles, _settings.config))
 except UserError as err:
     raise SystemExit(f"ganrepro: error in the parameters: {err}") from None
 config.clear()

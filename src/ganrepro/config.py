@@ -107,6 +107,12 @@ def resolve(params_path: str | Path | None = None, overlays: Sources = ()) -> di
     return merged
 
 
+def overlays(configfiles: Iterable[str | Path], command_line: Mapping[str, Any]) -> Sources:
+    """Snakemake's --configfile overlays, then its --config values, labelled for error messages."""
+    files: Sources = [(str(f), _load_mapping(Path(f))) for f in configfiles]
+    return files + ([("--config", dict(command_line))] if command_line else [])
+
+
 def validate(params: Mapping[str, Any], sources: Sources = ()) -> None:
     """Raise a UserError of one or two lines naming the first bad key, where it was set and what is
     allowed; then check dataset names and every dataset's merged training section."""

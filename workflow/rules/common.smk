@@ -13,6 +13,7 @@ from ganrepro.data.datasets import custom_source_files, fetch_unavailable_reason
 # Jobs find `ganrepro` beside the Python running Snakemake (the project's .venv), activated or not.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
 
+CONDA_ENV = "../envs/ganrepro.yaml"  # for --use-conda; relative to workflow/rules/
 TOY_DATASETS = {"toy1d", "ring"}
 TFD_FOLDS = range(TFD_FOLD_COUNT)
 SEEDS = config["seeds"]
@@ -93,3 +94,79 @@ def report_inputs():
         names += [f"figure2_{ds}", f"figure3_{ds}", f"inference_{ds}", f"sigma_sweep_{ds}"]
     names += [f"conditional_{ds}" for ds in CONDITIONAL_RUN]
     return [paths.table1("md"), *(paths.figure(name) for name in names)]
+
+
+def custom_sources(w):
+    """A custom dataset's files: adding or changing one fetches and prepares it again."""
+    spec = CUSTOM.get(w.dataset)
+    return custom_source_files(spec) if spec else []
+
+
+def custom_arg(w):
+    return f"--custom-json {json_arg(CUSTOM[w.dataset])}" if w.dataset in CUSTOM else ""
+
+
+def conditional_models(w):
+    """The conditional GANs belong to the training stage too (DVC versions them with it)."""
+    if w.dataset not in CONDITIONAL_RUN:
+        return []
+    return [paths.model(w.dataset, s, paths.CONDITIONAL) for s in CONDITIONAL_SEEDS]
+
+
+def valid_limit(w):
+    """The validation points that choose sigma: parzen.valid_limit, or TFD's whole fold."""
+    return TFD_VALID_LIMIT if w.dataset == "tfd" else VALID_LIMIT
+
+
+def fold_arg(w):
+    return f"--fold {w.fold.removeprefix('_fold')}" if w.fold else ""
+
+
+def more_draws(ds, seed):
+    """The further sample draws scored beside samples.npz (sample.draws in all)."""
+    return [paths.samples(ds, seed, draw=k) for k in range(1, config["sample"]["draws"])]
+
+
+def more_args(input):
+    """--more-samples with the further draws (nothing for sample.draws 1)."""
+    return " ".join(["--more-samples", *(f"{f}:x" for f in input.more)]) if input.more else ""
+
+
+def metrics_inputs(w):
+    ds = w.dataset
+    files = {"train": [paths.train_record(ds, s) for s in SEEDS]}
+    if ds in TOY_DATASETS:
+        files["toy"] = [paths.toy_metrics(ds, s) for s in SEEDS]
+    else:
+        files["parzen"] = parzen_files(ds)
+        files["reference"] = reference_files(ds, "reference")
+        files["kmeans"] = reference_files(ds, "kmeans")
+        files["infer"] = [rules.infer.output.metrics.format(dataset=ds, seed=s) for s in SEEDS]
+    if ds in CLASS_RUN:
+        files["class_metrics"] = [paths.class_metrics(ds, s) for s in SEEDS]
+        files["classifier"] = [rules.classifier.output.metrics.format(dataset=ds)]
+    if ds in CONDITIONAL_RUN:
+        files["conditional"] = [paths.class_metrics(ds, s, paths.CONDITIONAL) for s in CONDITIONAL_SEEDS]
+    return files
+
+
+def first_model(w):
+    return paths.model(w.dataset, SEEDS[0])
+
+
+def figure_outputs(name, caption, category="Figures", **report_args):
+    """A figure's PNG (shown in `snakemake --report`) and PDF."""
+    return {"png": report(paths.figure(name), caption=f"../report/{caption}.rst", category=category, **report_args),
+            "pdf": paths.figure(name, "pdf")}
+
+
+def figure_prefix(w, output):
+    """The prefix the figure commands take: they write PREFIX.png and PREFIX.pdf."""
+    return output.png.removesuffix(".png")
+
+
+def sweep_inputs(w):
+    """The Parzen results a sigma-sweep figure draws: the model's and the reference rows' (TFD: fold 0)."""
+    ds = w.dataset
+    files = parzen_files(ds) + reference_files(ds, "reference") + reference_files(ds, "kmeans")
+    return [f for f in files if ds != "tfd" or f.endswith("_fold0.json")]

@@ -1,28 +1,20 @@
 # fetch -> prepare: verified raw files, then one .npz per dataset with the paper's splits.
 
 
-def custom_sources(w):
-    """A custom dataset's files: adding or changing one fetches and prepares it again."""
-    spec = CUSTOM.get(w.dataset)
-    return custom_source_files(spec) if spec else []
-
-
-def custom_arg(w):
-    return f"--custom-json {json_arg(CUSTOM[w.dataset])}" if w.dataset in CUSTOM else ""
-
-
 rule fetch:
     input:
         custom_sources,
     output:
         paths.manifest("{dataset}"),
     params:
-        raw=paths.RAW,
+        raw=lambda w, output: Path(output[0]).parent.parent,
         custom=custom_arg,
         mirror=lambda w: f"--mirror {shlex.quote(config['data']['mirror'])}" if config["data"]["mirror"] else "",
         tfd_file=config["data"]["tfd_file"],
     log:
         paths.log("fetch", "{dataset}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro fetch {wildcards.dataset} --raw-dir {params.raw} {params.mirror} {params.custom} "
         "--tfd-file {params.tfd_file} > {log} 2>&1"
@@ -35,12 +27,14 @@ rule prepare:
         npz=paths.prepared("{dataset}"),
         info=paths.prepared_info("{dataset}"),
     params:
-        raw=paths.RAW,
+        raw=lambda w, input: Path(input[0]).parent.parent,
         custom=custom_arg,
         toy_size=config["data"]["toy_size"],
         tfd_file=config["data"]["tfd_file"],
     log:
         paths.log("prepare", "{dataset}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro prepare {wildcards.dataset} --raw-dir {params.raw} --out {output.npz} --info-out {output.info} "
         "--toy-size {params.toy_size} --tfd-file {params.tfd_file} {params.custom} > {log} 2>&1"
@@ -65,5 +59,9 @@ if SKIPPED:
             dataset="|".join(SKIPPED),
         params:
             reason=lambda w: shlex.quote(SKIPPED[w.dataset]),
+        log:
+            paths.log("not_run", "{dataset}"),
+        conda:
+            CONDA_ENV
         shell:
-            "ganrepro not-run --dataset {wildcards.dataset} --reason {params.reason} --out {output}"
+            "ganrepro not-run --dataset {wildcards.dataset} --reason {params.reason} --out {output} 2> {log}"

@@ -11,15 +11,6 @@ VALID_LIMIT = f"--valid-limit {PZ['valid_limit']}"
 TFD_VALID_LIMIT = "--valid-limit 0"  # the authors' script uses TFD's whole validation fold
 
 
-def valid_limit(w):
-    """The validation points that choose sigma: parzen.valid_limit, or TFD's whole fold."""
-    return TFD_VALID_LIMIT if w.dataset == "tfd" else VALID_LIMIT
-
-
-def fold_arg(w):
-    return f"--fold {w.fold.removeprefix('_fold')}" if w.fold else ""
-
-
 rule sample:
     """samples.npz (seed sample.seed) and, for the Parzen spread, samples_draw<k>.npz (seed + k)."""
     input:
@@ -36,19 +27,11 @@ rule sample:
         gpu=1,
     log:
         paths.log("sample", "{dataset}_{variant}s{seed}{draw}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro sample --model {input.model} --n {params.n} --seed {params.seed} "
         "--device {params.device} --out {output} 2> {log}"
-
-
-def more_draws(ds, seed):
-    """The further sample draws scored beside samples.npz (sample.draws in all)."""
-    return [paths.samples(ds, seed, draw=k) for k in range(1, config["sample"]["draws"])]
-
-
-def more_args(input):
-    """--more-samples with the further draws (nothing for sample.draws 1)."""
-    return " ".join(["--more-samples", *(f"{f}:x" for f in input.more)]) if input.more else ""
 
 
 rule parzen:
@@ -67,6 +50,8 @@ rule parzen:
         mem_mb=6000,
     log:
         paths.log("parzen", "{dataset}_s{seed}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro parzen --samples {input.samples}:x --valid {input.data}:x_valid --test {input.data}:x_test "
         "--test-labels {input.data}:y_test {params.more} "
@@ -90,6 +75,8 @@ rule parzen_tfd_fold:
         mem_mb=6000,
     log:
         paths.log("parzen", "tfd_s{seed}_fold{fold}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro parzen --samples {input.samples}:x --valid {input.data}:x_valid_fold{wildcards.fold} "
         "--test {input.data}:x_test_fold{wildcards.fold} --test-labels {input.data}:y_test_fold{wildcards.fold} "
@@ -116,6 +103,8 @@ rule parzen_reference:
         mem_mb=6000,
     log:
         paths.log("parzen", "{dataset}_reference{fold}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro parzen --samples {input.data}:x_train --samples-limit {params.n} "
         "--valid {input.data}:x_valid{wildcards.fold} --test {input.data}:x_test{wildcards.fold} "
@@ -141,6 +130,8 @@ rule kmeans:
         mem_mb=6000,
     log:
         paths.log("kmeans", "{dataset}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro kmeans --data {input.data}:x_train --k {params.k} --iters {params.iters} --seed {params.seed} "
         "--device {params.device} --out {output} 2> {log}"
@@ -164,6 +155,8 @@ rule parzen_kmeans:
         mem_mb=6000,
     log:
         paths.log("parzen", "{dataset}_kmeans{fold}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro parzen --samples {input.centres}:x --valid {input.data}:x_valid{wildcards.fold} "
         "--test {input.data}:x_test{wildcards.fold} --test-labels {input.data}:y_test{wildcards.fold} --out {output} "
@@ -181,12 +174,14 @@ rule infer:
     params:
         cfg=json_arg(config["infer"]),
         device=config["device"],
-        out=lambda w: paths.infer_dir(w.dataset, w.seed),
+        out=lambda w, output: Path(output.metrics).parent,
     threads: workflow.cores
     resources:
         gpu=1,
     log:
         paths.log("infer", "{dataset}_s{seed}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro infer --model {input.model} --data {input.data} --out-dir {params.out} "
         "--config-json {params.cfg} --device {params.device} 2> {log}"
@@ -203,12 +198,14 @@ rule classifier:
         epochs=CM["classifier_epochs"],
         limit=f"--train-limit {CM['classifier_train_limit']}" if CM["classifier_train_limit"] else "",
         device=config["device"],
-        out=lambda w: paths.classifier_dir(w.dataset),
+        out=lambda w, output: Path(output.model).parent,
     threads: workflow.cores
     resources:
         gpu=1,
     log:
         paths.log("classifier", "{dataset}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro classifier --data {input.data} --out-dir {params.out} "
         "--epochs {params.epochs} {params.limit} --device {params.device} 2> {log}"
@@ -226,6 +223,8 @@ rule class_metrics:
         device=config["device"],
     log:
         paths.log("class_metrics", "{dataset}_{variant}s{seed}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro class-metrics --classifier {input.classifier} --samples {input.samples} --data {input.data} "
         "--reference --device {params.device} --out {output} 2> {log}"
@@ -242,27 +241,11 @@ rule toy_metrics:
         dataset="|".join(TOY_DATASETS),
     log:
         paths.log("toy_metrics", "{dataset}_s{seed}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro toy-metrics --samples {input.samples} --data {input.data} --seed {wildcards.seed} "
         "--out {output} 2> {log}"
-
-
-def metrics_inputs(w):
-    ds = w.dataset
-    files = {"train": [paths.train_record(ds, s) for s in SEEDS]}
-    if ds in TOY_DATASETS:
-        files["toy"] = [paths.toy_metrics(ds, s) for s in SEEDS]
-    else:
-        files["parzen"] = parzen_files(ds)
-        files["reference"] = reference_files(ds, "reference")
-        files["kmeans"] = reference_files(ds, "kmeans")
-        files["infer"] = [rules.infer.output.metrics.format(dataset=ds, seed=s) for s in SEEDS]
-    if ds in CLASS_RUN:
-        files["class_metrics"] = [paths.class_metrics(ds, s) for s in SEEDS]
-        files["classifier"] = [rules.classifier.output.metrics.format(dataset=ds)]
-    if ds in CONDITIONAL_RUN:
-        files["conditional"] = [paths.class_metrics(ds, s, paths.CONDITIONAL) for s in CONDITIONAL_SEEDS]
-    return files
 
 
 rule metrics:
@@ -273,5 +256,9 @@ rule metrics:
         paths.metrics("{dataset}"),
     params:
         files=lambda w, input: " ".join(f"--{k.replace('_', '-')} {' '.join(v)}" for k, v in input.items()),
+    log:
+        paths.log("metrics", "{dataset}"),
+    conda:
+        CONDA_ENV
     shell:
-        "ganrepro metrics --dataset {wildcards.dataset} {params.files} --out {output}"
+        "ganrepro metrics --dataset {wildcards.dataset} {params.files} --out {output} 2> {log}"

@@ -2,16 +2,6 @@
 FIG = config["figures"]
 
 
-def first_model(w):
-    return paths.model(w.dataset, SEEDS[0])
-
-
-def figure_outputs(name, caption, category="Figures", **report_args):
-    """A figure's PNG (shown in `snakemake --report`) and PDF."""
-    return {"png": report(paths.figure(name), caption=f"../report/{caption}.rst", category=category, **report_args),
-            "pdf": paths.figure(name, "pdf")}
-
-
 rule figure1_toy1d:
     input:
         model=paths.model("toy1d", SEEDS[0]),
@@ -19,9 +9,11 @@ rule figure1_toy1d:
     output:
         **figure_outputs("figure1_toy1d", "figure1"),
     params:
-        out=paths.figure("figure1_toy1d", ""),
+        out=figure_prefix,
     log:
         paths.log("figures", "figure1"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro figure toy1d --model {input.model} --data {input.data} --out {params.out} 2> {log}"
 
@@ -34,9 +26,11 @@ rule figure_ring:
         **figure_outputs("ring_modes", "ring"),
         json=paths.figure("ring_modes", "json"),
     params:
-        out=paths.figure("ring_modes", ""),
+        out=figure_prefix,
     log:
         paths.log("figures", "ring"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro figure ring --samples {input.samples} --data {input.data} --out {params.out} "
         "--metrics-out {output.json} 2> {log}"
@@ -51,9 +45,11 @@ rule figure2_samples:
     params:
         rows=FIG["grid_rows"],
         cols=FIG["grid_cols"],
-        out=paths.figure("figure2_{dataset}", ""),
+        out=figure_prefix,
     log:
         paths.log("figures", "figure2_{dataset}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro figure samples --model {input.model} --data {input.data} --rows {params.rows} "
         "--cols {params.cols} --out {params.out} 2> {log}"
@@ -67,9 +63,11 @@ rule figure3_interpolation:
     params:
         rows=FIG["interp_rows"],
         steps=FIG["interp_steps"],
-        out=paths.figure("figure3_{dataset}", ""),
+        out=figure_prefix,
     log:
         paths.log("figures", "figure3_{dataset}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro figure interp --model {input.model} --rows {params.rows} --steps {params.steps} "
         "--out {params.out} 2> {log}"
@@ -83,9 +81,11 @@ rule figure_inference:
     output:
         **figure_outputs("inference_{dataset}", "inference", subcategory="{dataset}"),
     params:
-        out=paths.figure("inference_{dataset}", ""),
+        out=figure_prefix,
     log:
         paths.log("figures", "inference_{dataset}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro figure reconstruct --model {input.model} --encoder {input.encoder} --data {input.data} "
         "--out {params.out} 2> {log}"
@@ -97,18 +97,13 @@ rule figure_conditional:
     output:
         **figure_outputs("conditional_{dataset}", "conditional", subcategory="{dataset}"),
     params:
-        out=paths.figure("conditional_{dataset}", ""),
+        out=figure_prefix,
     log:
         paths.log("figures", "conditional_{dataset}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro conditional-figure --model {input.model} --out {params.out} 2> {log}"
-
-
-def sweep_inputs(w):
-    """The Parzen results a sigma-sweep figure draws: the model's and the reference rows' (TFD: fold 0)."""
-    ds = w.dataset
-    files = parzen_files(ds) + reference_files(ds, "reference") + reference_files(ds, "kmeans")
-    return [f for f in files if ds != "tfd" or f.endswith("_fold0.json")]
 
 
 rule figure_sigma_sweep:
@@ -118,9 +113,11 @@ rule figure_sigma_sweep:
     output:
         **figure_outputs("sigma_sweep_{dataset}", "sigma_sweep", subcategory="{dataset}"),
     params:
-        out=paths.figure("sigma_sweep_{dataset}", ""),
+        out=figure_prefix,
     log:
         paths.log("figures", "sigma_sweep_{dataset}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro figure sigma-sweep --parzen {input.parzen} --out {params.out} 2> {log}"
 
@@ -133,9 +130,11 @@ rule figure_curves:
     output:
         **figure_outputs("curves_{dataset}", "curves", category="Training", subcategory="{dataset}"),
     params:
-        out=paths.figure("curves_{dataset}", ""),
+        out=figure_prefix,
     log:
         paths.log("figures", "curves_{dataset}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro figure curves --logs {input.logs} --summaries {input.summaries} --parzen {input.parzen} "
         "--out {params.out} 2> {log}"
@@ -159,6 +158,8 @@ rule table1:
         out=lambda w, output: Path(output.md).parent,
     log:
         paths.log("report", "table1"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro table --parzen {input.parzen} --reference {input.reference} --kmeans {input.kmeans} "
         "--metrics {input.metrics} {params.skipped} --config-json {params.cfg} --params params.yaml "
@@ -173,9 +174,11 @@ rule report:
     params:
         cfg=json_arg(config),
         figures=[f for f in report_inputs() if f.endswith(".png")],
-        results=paths.RESULTS,
+        results=lambda w, output: Path(output[0]).parent,
     log:
         paths.log("report", "report"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro report --results {params.results} --config-json {params.cfg} --figures {params.figures} "
         "--out {output} 2> {log}"

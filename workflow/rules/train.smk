@@ -12,7 +12,7 @@ rule train:
     params:
         cfg=lambda w: json_arg(train_config(config, w.dataset)
                                | {"device": config["device"], "conditional": w.variant == paths.CONDITIONAL}),
-        out=lambda w: paths.train_dir(w.dataset, w.seed, w.variant),
+        out=lambda w, output: Path(output.model).parent,
     threads: workflow.cores
     resources:
         gpu=1,
@@ -20,16 +20,11 @@ rule train:
         runtime=24 * 60,
     log:
         paths.log("train", "{dataset}_{variant}s{seed}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro train {wildcards.dataset} --data {input.data} --out {params.out} --seed {wildcards.seed} "
         "--config-json {params.cfg} --if-changed restart 2> {log}"
-
-
-def conditional_models(w):
-    """The conditional GANs belong to the training stage too (DVC versions them with it)."""
-    if w.dataset not in CONDITIONAL_RUN:
-        return []
-    return [paths.model(w.dataset, s, paths.CONDITIONAL) for s in CONDITIONAL_SEEDS]
 
 
 rule train_summary:
@@ -41,6 +36,10 @@ rule train_summary:
     output:
         summary=paths.train_summary("{dataset}"),
         curves=paths.train_curves("{dataset}"),
+    log:
+        paths.log("train_summary", "{dataset}"),
+    conda:
+        CONDA_ENV
     shell:
         "ganrepro metrics --dataset {wildcards.dataset} --train {input.summaries} --logs {input.logs} "
-        "--curves-out {output.curves} --out {output.summary}"
+        "--curves-out {output.curves} --out {output.summary} 2> {log}"
