@@ -127,3 +127,10 @@ def test_train_cli_takes_a_partial_config_over_the_defaults(run_cli, tmp_path: P
     assert summary["steps"] == 5
     bad = run_cli("train", "mnist", "--data", data, "--out", tmp_path / "run2", "--config-json", '{"epoch": 1}')
     assert bad.code == 2 and "--config-json: epoch: unknown key; did you mean 'epochs'?" in bad.err
+
+
+def test_overrides_win_over_every_derived_key() -> None:
+    """A full training section passed back (as the workflow does) comes out unchanged."""
+    cfg = train_config(params(), "mnist", {"valid_sigmas": [0.2], "device": "cpu", "lr": 0.5})
+    assert cfg["valid_sigmas"] == [0.2] and cfg["device"] == "cpu" and cfg["lr"] == 0.5
+    assert train_config(params(), "mnist", train_config(params(), "mnist")) == train_config(params(), "mnist")

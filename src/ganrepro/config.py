@@ -171,9 +171,10 @@ def train_config(params: Mapping[str, Any], dataset: str, overrides: Mapping[str
         )
     cfg.setdefault("device", params.get("device", "auto"))
     pz = params.get("parzen", {})
-    cfg["valid_sigmas"] = paper_grid(
-        pz.get("sigma_min_log10", -1.0), pz.get("sigma_max_log10", 0.0), pz.get("sigma_num", 10)
-    )  # the grid of training's validation estimate
+    cfg.setdefault(  # the grid of training's validation estimate: the protocol's, unless overridden
+        "valid_sigmas",
+        paper_grid(pz.get("sigma_min_log10", -1.0), pz.get("sigma_max_log10", 0.0), pz.get("sigma_num", 10)),
+    )
     return cfg
 
 

@@ -99,7 +99,7 @@ class Maxout(nn.Module):
     """A linear map to pieces x units, then the max over each unit's pieces. Output row k * units + u
     is piece k of unit u (piece-major: the max runs over contiguous blocks)."""
 
-    _version = 2  # version 1 (before November 2026) stored the rows unit-major: u * pieces + k
+    _version = 2  # version 1 stored the rows unit-major (u * pieces + k): refused, not converted
 
     def __init__(self, in_features: int, units: int, pieces: int, irange: float) -> None:
         super().__init__()
@@ -111,12 +111,12 @@ class Maxout(nn.Module):
         return _MaxOverPieces.apply(self.linear(x).view(x.shape[0], self.pieces, self.units))
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args) -> None:
-        """Reorder a version-1 (unit-major) state dict's rows to piece-major."""
+        """Refuse a version-1 state dict: its rows are in another order and would load silently wrong."""
         if local_metadata.get("version", 1) < 2:
-            for key in (f"{prefix}linear.weight", f"{prefix}linear.bias"):
-                if key in state_dict:
-                    rows = state_dict[key]
-                    state_dict[key] = rows.reshape(self.units, self.pieces, -1).transpose(0, 1).reshape(rows.shape)
+            raise UserError(
+                f"{prefix or 'model'}: a model file of an older layout (maxout rows unit-major); "
+                "train it again with this version"
+            )
         super()._load_from_state_dict(state_dict, prefix, local_metadata, *args)
 
 
