@@ -26,61 +26,17 @@ import pandas as pd
 import yaml
 
 from ganrepro import __version__, paper, paths
-from ganrepro.config import load_params
+from ganrepro.config import PROJECT_ROOT, load_params
 from ganrepro.device import resolve_device
 from ganrepro.io import read_json, write_text
 from ganrepro.reporting.tables import ANCHOR_NOTES, DATASET_NAMES, MODEL_LABELS, anchors_frame, format_score, to_frame
 
-# Captions of the figures and of Table 1; workflow/report/<key>.rst holds the same text for
-# `snakemake --report` ({dataset} written there as the Jinja field of the job's wildcard).
+# Captions of the figures and of Table 1: one file each, workflow/report/<key>.rst, read here and by
+# `snakemake --report`; the dataset is written there as the Jinja field of the job's wildcard.
+CAPTION_DIR = PROJECT_ROOT / "workflow" / "report"
+DATASET_FIELD = "{{ snakemake.wildcards.dataset }}"
 CAPTIONS: dict[str, str] = {
-    "figure1": (
-        "Figure 1 (toy1d): the data density p_data (black dotted), the density of the generator's samples p_g "
-        "(green, a kernel estimate) and the discriminator D (blue dashed); below each panel, the map x = G(z) "
-        "from evenly spaced quantiles of p_z. (a) The trained pair as loaded. (b) After D is trained with G "
-        "fixed, beside D* = p_data / (p_data + p_g) (faint). (c) After a few G updates against that D. (d) After "
-        "further joint training; at the optimum p_g = p_data and D = 1/2 everywhere. The panel titles give the "
-        "measured gaps."
-    ),
-    "figure2": (
-        "Figure 2 ({dataset}): samples of the generator, the first ones drawn from a fixed seed (not selected). "
-        "The framed rightmost column shows, for the sample beside it, the nearest training example in pixel "
-        "distance over the whole training split: the samples are not copies of training images."
-    ),
-    "figure3": (
-        "Figure 3 ({dataset}): each row is G along a straight line between two random points of z space "
-        "(the class is fixed per row for a conditional model)."
-    ),
-    "inference": (
-        "Learned approximate inference ({dataset}): test images (left) and G(E(x)) (right), where the network E "
-        "was trained to predict z from x on samples of the frozen generator (the paper's extension 2)."
-    ),
-    "ring": (
-        "Ring of 8 Gaussians: samples of G (green) over data (grey); circles of 3 standard deviations around "
-        "each mode, with the number of samples inside. A mode counts as covered when it holds at least 1% of "
-        "the samples."
-    ),
-    "curves": (
-        "Training ({dataset}): losses and mean discriminator outputs over epochs, one line style per seed; with "
-        "Parzen results, the validation log-likelihood over the sigma grid (star: the chosen sigma) and the "
-        "validation Parzen estimate during training."
-    ),
-    "sigma_sweep": (
-        "Sigma sweep ({dataset}): the mean validation log-likelihood of the Parzen window against sigma, over "
-        "log-spaced values spanning the paper's grid, for the model's samples and for the reference rows (real "
-        "training images, k-means centres of them). Circles: the paper's ten grid values; star: the sigma the "
-        "paper's grid chooses; diamond: the choice of the fine grid. Right: each curve less its best value, so "
-        "the nats that the grid's coarseness decides can be read off."
-    ),
-    "conditional": (
-        "Conditional GAN p(x | c) on {dataset}: one row per class c, samples drawn with that class fed to G (the "
-        "paper's first extension); the first samples of a fixed seed, not selected."
-    ),
-    "table1": (
-        "Table 1: Parzen window estimates of the mean log-likelihood of test data (nats, higher is better): the "
-        "paper's rows, this reproduction's, and reference rows of real training images and of k-means centres "
-        "of them."
-    ),
+    path.stem: path.read_text().strip().replace(DATASET_FIELD, "{dataset}") for path in CAPTION_DIR.glob("*.rst")
 }
 FIGURE_ORDER = ("figure1", "figure2", "figure3", "conditional", "inference", "ring", "curves", "sigma_sweep")
 UNSPLIT_FIGURES = ("figure1", "ring")  # figures of one dataset each, without it in the file name
