@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ganrepro.errors import UserError
 from ganrepro.evaluation.toy_metrics import toy1d_metrics, toy_metrics
 from ganrepro.io import save_npz
 
@@ -43,5 +44,5 @@ def test_toy_metrics_cli_reads_the_dataset_kind(run_cli, tmp_path: Path) -> None
     assert written["seed"] == 2 and written["wasserstein"] == 0 and written["n_samples"] == 300
     meta["dataset"] = "mnist"
     save_npz(tmp_path / "other.npz", x_test=x, y_test=np.full(300, -1), meta=np.array(json.dumps(meta)))
-    with pytest.raises(Exception, match="toy-metrics knows toy1d and ring"):
+    with pytest.raises(UserError, match="toy-metrics knows toy1d and ring, not 'mnist'"):
         toy_metrics(tmp_path / "samples.npz", tmp_path / "other.npz")

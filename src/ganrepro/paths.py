@@ -42,12 +42,12 @@ def prepared_info(dataset: str) -> str:
     return f"{prepared_dir(dataset)}/info.json"
 
 
-def run_dir(dataset: str, results: str = RESULTS) -> str:
-    return f"{results}/runs/{dataset}"
+def run_dir(dataset: str) -> str:
+    return f"{RESULTS}/runs/{dataset}"
 
 
-def train_dir(dataset: str, seed: object, variant: str = "", results: str = RESULTS) -> str:
-    return f"{run_dir(dataset, results)}/train/{variant}s{seed}"
+def train_dir(dataset: str, seed: object, variant: str = "") -> str:
+    return f"{run_dir(dataset)}/train/{variant}s{seed}"
 
 
 def model(dataset: str, seed: object, variant: str = "") -> str:
@@ -63,9 +63,9 @@ def train_log(dataset: str, seed: object, variant: str = "") -> str:
     return f"{train_dir(dataset, seed, variant)}/train_log.csv"
 
 
-def eval_dir(dataset: str, seed: object | None = None, variant: str = "", results: str = RESULTS) -> str:
+def eval_dir(dataset: str, seed: object | None = None, variant: str = "") -> str:
     """results/runs/<dataset>/eval, or the folder of one model's evaluation."""
-    base = f"{run_dir(dataset, results)}/eval"
+    base = f"{run_dir(dataset)}/eval"
     return base if seed is None else f"{base}/{variant}s{seed}"
 
 
@@ -108,9 +108,9 @@ def class_metrics(dataset: str, seed: object, variant: str = "") -> str:
     return f"{eval_dir(dataset, seed, variant)}/class_metrics.json"
 
 
-def metrics(dataset: str, results: str = RESULTS) -> str:
+def metrics(dataset: str) -> str:
     """The flat per-dataset metrics DVC tracks (mean and spread over seeds)."""
-    return f"{run_dir(dataset, results)}/metrics.json"
+    return f"{run_dir(dataset)}/metrics.json"
 
 
 def train_summary(dataset: str) -> str:
@@ -126,17 +126,16 @@ def not_run(dataset: str, stage: str) -> str:
     return f"{run_dir(dataset)}/{stage}/NOT_RUN.json"
 
 
-def figure(name: str, ext: str = "png", results: str = RESULTS) -> str:
-    """results/figures/<name>.<ext>; ext "" gives the prefix the figure commands take."""
-    return f"{results}/figures/{name}" + (f".{ext}" if ext else "")
+def figure(name: str, ext: str = "png") -> str:
+    return f"{RESULTS}/figures/{name}.{ext}"
 
 
-def table1(ext: str = "md", name: str = "table1", results: str = RESULTS) -> str:
-    return f"{results}/table1/{name}.{ext}"
+def table1(ext: str = "md", name: str = "table1") -> str:
+    return f"{RESULTS}/table1/{name}.{ext}"
 
 
-def report(results: str = RESULTS) -> str:
-    return f"{results}/report.html"
+def report() -> str:
+    return f"{RESULTS}/report.html"
 
 
 def plan(results: str = RESULTS) -> str:

@@ -61,12 +61,16 @@ def print_plan():
     from ganrepro.training.plan import Job, format_plan, make_plan, write_plan
 
     pending = [job.wildcards for job in workflow.dag.needrun_jobs() if job.rule.name == "train"]
-    jobs = [Job(w.dataset, w.variant, int(w.seed), train_config(config, w.dataset) | {"device": config["device"]})
-            for w in pending]
+    jobs = [Job(w.dataset, w.variant, int(w.seed), model_config(w.dataset, w.variant)) for w in pending]
     if jobs:
         estimates = make_plan(jobs, config["data"]["toy_size"])
         print(format_plan(estimates), file=sys.stderr)
         write_plan(Path(paths.plan()), estimates)
+
+
+def model_config(dataset, variant):
+    """The training section a model trains with: the dataset's merged section, the device, the variant."""
+    return train_config(config, dataset) | {"device": config["device"], "conditional": variant == paths.CONDITIONAL}
 
 
 def json_arg(value):

@@ -10,8 +10,7 @@ rule train:
         summary=paths.train_record("{dataset}", "{seed}", "{variant}"),
         log_csv=paths.train_log("{dataset}", "{seed}", "{variant}"),
     params:
-        cfg=lambda w: json_arg(train_config(config, w.dataset)
-                               | {"device": config["device"], "conditional": w.variant == paths.CONDITIONAL}),
+        cfg=lambda w: json_arg(model_config(w.dataset, w.variant)),
         out=lambda w, output: Path(output.model).parent,
     threads: workflow.cores
     resources:

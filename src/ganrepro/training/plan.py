@@ -4,6 +4,7 @@ any job starts and the report shows it."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -13,6 +14,7 @@ from typing import Any
 import torch
 
 from ganrepro import paths
+from ganrepro.data.datasets import MNIST_TRAIN
 from ganrepro.device import resolve_device, synchronize
 from ganrepro.io import read_json, write_json
 from ganrepro.training.loop import GAN
@@ -20,8 +22,8 @@ from ganrepro.training.loop import GAN
 # Shape of a training example, classes and training examples of the built-in image sets (the
 # paper's splits), for a plan made before the data is prepared; prepared data overrides them.
 KNOWN_SHAPES: dict[str, tuple[int, int, int | None]] = {
-    "mnist": (784, 10, 50_000),
-    "fashion-mnist": (784, 10, 50_000),
+    "mnist": (784, 10, MNIST_TRAIN),
+    "fashion-mnist": (784, 10, MNIST_TRAIN),
     "cifar10": (3072, 10, 40_000),
     "tfd": (2304, 7, None),
     "toy1d": (1, 0, None),
@@ -52,10 +54,7 @@ def example_shape(dataset: str, info: Path, toy_size: int) -> tuple[int, int, in
     """(data_dim, classes, training examples) from the prepared info.json, else the known sizes."""
     if info.is_file():
         meta = read_json(info)
-        dim = 1
-        for side in meta["example_shape"]:
-            dim *= side
-        return dim, int(meta.get("num_classes") or 0), int(meta["n_train"])
+        return math.prod(meta["example_shape"]), int(meta.get("num_classes") or 0), int(meta["n_train"])
     dim, classes, n_train = KNOWN_SHAPES.get(dataset, (0, 0, None))
     return dim, classes, toy_size if dataset in ("toy1d", "ring") else n_train
 
@@ -80,8 +79,10 @@ def step_seconds(cfg: dict[str, Any], data_dim: int, n_classes: int, device: tor
     return sorted(times)[len(times) // 2]
 
 
-def estimate(job: Job, info: Path, toy_size: int) -> Estimate:
-    cfg = {**job.cfg, "conditional": job.variant == "cond_", "seed": job.seed}
+def estimate(job: Job, info: Path, toy_size: int, timed: dict[tuple[str, str], float]) -> Estimate:
+    """The job's budget times its model's step time; `timed` keeps the step time of each (dataset,
+    variant) already measured, since seeds share the model."""
+    cfg = {**job.cfg, "seed": job.seed}
     device = resolve_device(cfg.get("device", "auto"))
     name = f"{job.dataset} {'conditional ' if job.variant else ''}seed {job.seed}"
     dim, classes, n_train = example_shape(job.dataset, info, toy_size)
@@ -90,13 +91,16 @@ def estimate(job: Job, info: Path, toy_size: int) -> Estimate:
     if cfg["train_limit"]:
         n_train = min(n_train, cfg["train_limit"])
     steps = cfg["epochs"] * (n_train // (cfg["batch_size"] * cfg["k"]))
-    seconds = step_seconds(cfg, dim, classes, device)
-    return Estimate(name, str(device), cfg["epochs"], steps, seconds, steps * seconds / 3600)
+    key = (job.dataset, job.variant)
+    if key not in timed:
+        timed[key] = step_seconds(cfg, dim, classes, device)
+    return Estimate(name, str(device), cfg["epochs"], steps, timed[key], steps * timed[key] / 3600)
 
 
 def make_plan(jobs: Iterable[Job], toy_size: int) -> list[Estimate]:
     torch.manual_seed(0)
-    return [estimate(j, Path(paths.prepared_info(j.dataset)), toy_size) for j in jobs]
+    timed: dict[tuple[str, str], float] = {}
+    return [estimate(j, Path(paths.prepared_info(j.dataset)), toy_size, timed) for j in jobs]
 
 
 def format_plan(estimates: list[Estimate]) -> str:
