@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,9 +10,7 @@ import pytest
 
 from ganrepro.cli import main
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-# Read at import, before any test changes the environment.
-SHARED_MIRROR = Path(os.environ.get("GANREPRO_MIRROR") or REPO_ROOT.parent / "shared" / "datasets")
+from helpers import REPO_ROOT, SHARED_MIRROR
 
 
 @dataclass(frozen=True)

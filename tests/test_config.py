@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO_ROOT
-from test_train import write_images
 
 from ganrepro.config import coerce, resolve, train_config
 from ganrepro.errors import UserError
+
+from helpers import REPO_ROOT, write_images
 
 PARAMS = REPO_ROOT / "params.yaml"
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 BIN = Path(sys.executable).parent
 SOURCES = ["src", "tests", "bench"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from ganrepro import __version__
@@ -35,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "table": "ganrepro.reporting.tables",
     "report": "ganrepro.reporting.report",
 }
+LOG_FORMAT = "%(asctime)s %(name)s: %(message)s"
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -51,11 +53,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv[0] if argv else None).parse_args(argv)
+    # Modules log to logging.getLogger(__name__); a step's messages go to the stderr of this call.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
+    logger = logging.getLogger("ganrepro")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
     try:
         args.func(args)
     except UserError as err:
         print(f"ganrepro {args.command}: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        logger.removeHandler(handler)
     return 0
 
 

@@ -5,7 +5,7 @@ The backward passes hand each layer's (dy, x) to `take` (train.MomentumSGD.recei
 layer's input gradient is formed, so no parameter forms a gradient. Against the same step through
 autograd they leave out the graph, the gradient tensors and a dozen bookkeeping operations (about
 1 ms of an 18 ms MNIST step on 2 CPU cores), and D's backward pass forms the input gradient of
-the rows that need it only (docs/training.md). tests/test_train.py checks them against autograd
+the rows that need it only (docs/training.md). tests/training/test_train.py checks them against autograd
 over several steps.
 """
 

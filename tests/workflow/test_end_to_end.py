@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, SHARED_MIRROR
-from test_workflow import BIN, CORES, project_copy, run, snakemake
+
+from helpers import BIN, CORES, REPO_ROOT, SHARED_MIRROR, project_copy, run, snakemake
 
 MARKED_BLOCK = re.compile(r"<!-- doctest -->\s*\n```sh\n(.*?)```", re.S)
 PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]

@@ -24,6 +24,8 @@ from ganrepro.models.artifacts import load_model
 from ganrepro.models.networks import Linear, MaxoutDiscriminator
 from ganrepro.training.loop import GAN, MomentumSGD, Trainer, _d_logit_grad, _g_logit_grad, _metrics, train
 
+from helpers import write_images
+
 MNIST_LIKE = {
     "arch": "mlp",
     "noise": "uniform",
@@ -63,34 +65,6 @@ MNIST_LIKE = {
     "device": "cpu",
     "seed": 3,
 }
-
-
-def write_images(path: Path, n: int = 200, side: int = 6, seed: int = 0) -> Path:
-    """A prepared-dataset file (the datasets module's format) of small random uint8 images."""
-    rng = np.random.default_rng(seed)
-    x = (rng.random((n, 1, side, side)) < 0.3).astype(np.uint8) * 255
-    y = rng.integers(0, 10, n).astype(np.int64)
-    meta = {
-        "dataset": "tiny",
-        "kind": "image",
-        "example_shape": [1, side, side],
-        "unit_scale": 255,
-        "num_classes": 10,
-        "n_train": n,
-        "n_valid": n // 2,
-        "n_test": n // 2,
-    }
-    save_npz(
-        path,
-        x_train=x,
-        y_train=y,
-        x_valid=x[: n // 2],
-        y_valid=y[: n // 2],
-        x_test=x[n // 2 :],
-        y_test=y[n // 2 :],
-        meta=np.array(json.dumps(meta)),
-    )
-    return path
 
 
 def without_weight_grad_sinks(gan: GAN) -> GAN:

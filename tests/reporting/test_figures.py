@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_infer import tiny_config, tiny_dataset, tiny_model
 
 from ganrepro.cli import main
 from ganrepro.data import datasets
@@ -19,6 +18,8 @@ from ganrepro.io import read_json, save_npz, write_json
 from ganrepro.models.artifacts import load_model, save_model
 from ganrepro.models.networks import InferenceNet, build_models
 from ganrepro.reporting import figures
+
+from helpers import tiny_config, tiny_dataset, tiny_model
 
 
 def assert_written(prefix: Path) -> None:

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 from matplotlib.figure import Figure
-from test_infer import FAST_INFER, tiny_dataset, tiny_model
 
 from ganrepro.cli import main
 from ganrepro.io import write_json
 from ganrepro.reporting import report
 from ganrepro.reporting.figures import save_figure
+
+from helpers import FAST_INFER, tiny_dataset, tiny_model
 
 TFD_REASON = "TFD_48x48.mat not found at data/raw/tfd/TFD_48x48.mat (licensed)"
 

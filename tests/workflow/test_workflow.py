@@ -3,65 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO_ROOT, SHARED_MIRROR
 
-BIN = Path(sys.executable).parent
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-}  # CI has no git identity
-CORES = os.environ.get("GANREPRO_TEST_CORES", "2")  # 1 on a machine busy with other work
-
-
-def project_copy(dest: Path) -> Path:
-    """The project's tracked and untracked-but-not-ignored files, without data or results."""
-    files = (
-        subprocess.run(
-            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for name in filter(None, files):
-        src = REPO_ROOT / name
-        if src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    return dest
-
-
-def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        "GANREPRO_MIRROR": str(SHARED_MIRROR),
-        **GIT_IDENTITY,
-    }
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
-        )
-    return result
-
-
-def snakemake(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    return run([str(BIN / "snakemake"), *args], cwd, check)
+from helpers import REPO_ROOT, project_copy, snakemake
 
 
 def dry_run_jobs(output: str) -> dict[str, int]:

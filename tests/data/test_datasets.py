@@ -25,6 +25,8 @@ from ganrepro.data import datasets
 from ganrepro.errors import UserError
 from ganrepro.io import save_npz
 
+from helpers import write_tfd
+
 
 @pytest.fixture(autouse=True)
 def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -409,21 +411,6 @@ def test_fetch_unavailable_reason_is_none_when_the_host_answers(tmp_path, monkey
 
 
 # -- TFD ---------------------------------------------------------------------------------------
-
-
-def write_tfd(path: Path, n: int = 60) -> dict[str, np.ndarray]:
-    """TFD_48x48.mat: images N x 48 x 48 uint8, folds N x 5 in 0..3, labs_ex (0 = none, else 1..7), labs_id."""
-    rng = np.random.default_rng(2)
-    folds = rng.integers(0, 4, (n, 5))
-    labs_ex = np.where(folds[:, :1] == 0, 0, rng.integers(1, 8, (n, 1)))
-    mat = {
-        "images": rng.integers(0, 256, (n, 48, 48), dtype=np.uint8),
-        "folds": folds.astype(float),
-        "labs_ex": labs_ex.astype(float),
-        "labs_id": rng.integers(1, 100, (n, 1)).astype(float),
-    }
-    scipy.io.savemat(path, mat, do_compression=True)
-    return mat
 
 
 def test_tfd_missing_file_explains_where_and_why(run_cli, tmp_path):

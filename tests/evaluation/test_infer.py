@@ -6,93 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from ganrepro.cli import build_parser, main
 from ganrepro.evaluation import infer
-from ganrepro.io import read_json, save_npz
-from ganrepro.models.artifacts import load_model, save_model
-from ganrepro.models.networks import build_models, sample_noise
+from ganrepro.io import read_json
+from ganrepro.models.artifacts import load_model
 
-SHAPE = (1, 6, 6)
-FAST_INFER = ["--hidden", "32", "--steps", "300", "--batch-size", "64", "--lr", "0.003", "--n-eval", "200"]
-
-
-def tiny_config(**overrides: object) -> dict:
-    cfg = {
-        "arch": "mlp",
-        "z_dim": 4,
-        "noise": "uniform",
-        "g_hidden": [16],
-        "g_irange": 0.5,
-        "g_output": "sigmoid",
-        "d_units": [8],
-        "d_pieces": 2,
-        "d_irange": 0.05,
-        "d_input_keep": 1.0,
-        "d_hidden_keep": 1.0,
-        "conditional": False,
-    }
-    return {**cfg, **overrides}
-
-
-def tiny_model(
-    path: Path, shape: tuple[int, ...] = SHAPE, n_classes: int = 0, kind: str = "image", **overrides: object
-) -> Path:
-    """A small untrained G/D pair saved as model.pt (conditional when n_classes > 0)."""
-    cfg = tiny_config(conditional=bool(n_classes), **overrides)
-    torch.manual_seed(0)
-    G, D = build_models(cfg, int(np.prod(shape)), n_classes)
-    save_model(
-        path,
-        G,
-        D,
-        {
-            "config": cfg,
-            "data_dim": int(np.prod(shape)),
-            "example_shape": list(shape),
-            "n_classes": n_classes,
-            "kind": kind,
-            "dataset": "tiny",
-            "seed": 0,
-        },
-    )
-    return path
-
-
-def tiny_dataset(
-    path: Path, model: Path | None = None, shape: tuple[int, ...] = SHAPE, n: int = 120, n_classes: int = 3
-) -> Path:
-    """A prepared .npz of uint8 images: G's own outputs when `model` is given (so E can invert
-    them), else random pixels; labels cycle over n_classes."""
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for k, split in enumerate(("train", "valid", "test")):
-        y = np.arange(n) % n_classes
-        if model is None:
-            x = rng.random((n, *shape))
-        else:
-            G, _, meta = load_model(model, torch.device("cpu"))
-            gen = torch.Generator().manual_seed(100 + k)  # not a seed the code under test uses
-            with torch.no_grad():
-                z = sample_noise(n, meta["config"]["z_dim"], meta["config"]["noise"], torch.device("cpu"), gen)
-                x = G(z, torch.from_numpy(y)).numpy()
-        arrays[f"x_{split}"] = np.round(np.asarray(x).reshape(n, *shape) * 255).astype(np.uint8)
-        arrays[f"y_{split}"] = y.astype(np.int64)
-    meta = {
-        "dataset": "tiny",
-        "kind": "image",
-        "example_shape": list(shape),
-        "unit_scale": 255,
-        "num_classes": n_classes,
-        "n_train": n,
-        "n_valid": n,
-        "n_test": n,
-    }
-    save_npz(path, meta=np.array(json.dumps(meta)), **arrays)
-    return path
+from helpers import FAST_INFER, tiny_dataset, tiny_model
 
 
 def state(module: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from conftest import REPO_ROOT
-
 from ganrepro.config import resolve, train_config
 from ganrepro.training import plan
 from ganrepro.training.plan import Job, format_plan, make_plan
+
+from helpers import REPO_ROOT
 
 
 def test_plan_counts_steps_from_the_budget_and_times_each_model_once(monkeypatch) -> None:

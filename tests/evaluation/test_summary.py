@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_datasets import write_tfd
 
 from ganrepro.cli import main
 from ganrepro.data.datasets import TFD_FOLDS
+
+from helpers import write_tfd
 
 
 def write(path: Path, data: dict) -> Path:

@@ -1,0 +1,202 @@
+"""Helpers shared by tests in several folders: tiny models and files in the real formats, and runners
+for real Snakemake / DVC in copies of the project."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+import torch
+
+from ganrepro.io import save_npz
+from ganrepro.models.artifacts import load_model, save_model
+from ganrepro.models.networks import build_models, sample_noise
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+# Read at import, before any test changes the environment.
+SHARED_MIRROR = Path(os.environ.get("GANREPRO_MIRROR") or REPO_ROOT.parent / "shared" / "datasets")
+
+
+def write_images(path: Path, n: int = 200, side: int = 6, seed: int = 0) -> Path:
+    """A prepared-dataset file (the datasets module's format) of small random uint8 images."""
+    rng = np.random.default_rng(seed)
+    x = (rng.random((n, 1, side, side)) < 0.3).astype(np.uint8) * 255
+    y = rng.integers(0, 10, n).astype(np.int64)
+    meta = {
+        "dataset": "tiny",
+        "kind": "image",
+        "example_shape": [1, side, side],
+        "unit_scale": 255,
+        "num_classes": 10,
+        "n_train": n,
+        "n_valid": n // 2,
+        "n_test": n // 2,
+    }
+    save_npz(
+        path,
+        x_train=x,
+        y_train=y,
+        x_valid=x[: n // 2],
+        y_valid=y[: n // 2],
+        x_test=x[n // 2 :],
+        y_test=y[n // 2 :],
+        meta=np.array(json.dumps(meta)),
+    )
+    return path
+
+
+SHAPE = (1, 6, 6)
+
+
+FAST_INFER = ["--hidden", "32", "--steps", "300", "--batch-size", "64", "--lr", "0.003", "--n-eval", "200"]
+
+
+def tiny_config(**overrides: object) -> dict:
+    cfg = {
+        "arch": "mlp",
+        "z_dim": 4,
+        "noise": "uniform",
+        "g_hidden": [16],
+        "g_irange": 0.5,
+        "g_output": "sigmoid",
+        "d_units": [8],
+        "d_pieces": 2,
+        "d_irange": 0.05,
+        "d_input_keep": 1.0,
+        "d_hidden_keep": 1.0,
+        "conditional": False,
+    }
+    return {**cfg, **overrides}
+
+
+def tiny_model(
+    path: Path, shape: tuple[int, ...] = SHAPE, n_classes: int = 0, kind: str = "image", **overrides: object
+) -> Path:
+    """A small untrained G/D pair saved as model.pt (conditional when n_classes > 0)."""
+    cfg = tiny_config(conditional=bool(n_classes), **overrides)
+    torch.manual_seed(0)
+    G, D = build_models(cfg, int(np.prod(shape)), n_classes)
+    save_model(
+        path,
+        G,
+        D,
+        {
+            "config": cfg,
+            "data_dim": int(np.prod(shape)),
+            "example_shape": list(shape),
+            "n_classes": n_classes,
+            "kind": kind,
+            "dataset": "tiny",
+            "seed": 0,
+        },
+    )
+    return path
+
+
+def tiny_dataset(
+    path: Path, model: Path | None = None, shape: tuple[int, ...] = SHAPE, n: int = 120, n_classes: int = 3
+) -> Path:
+    """A prepared .npz of uint8 images: G's own outputs when `model` is given (so E can invert
+    them), else random pixels; labels cycle over n_classes."""
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for k, split in enumerate(("train", "valid", "test")):
+        y = np.arange(n) % n_classes
+        if model is None:
+            x = rng.random((n, *shape))
+        else:
+            G, _, meta = load_model(model, torch.device("cpu"))
+            gen = torch.Generator().manual_seed(100 + k)  # not a seed the code under test uses
+            with torch.no_grad():
+                z = sample_noise(n, meta["config"]["z_dim"], meta["config"]["noise"], torch.device("cpu"), gen)
+                x = G(z, torch.from_numpy(y)).numpy()
+        arrays[f"x_{split}"] = np.round(np.asarray(x).reshape(n, *shape) * 255).astype(np.uint8)
+        arrays[f"y_{split}"] = y.astype(np.int64)
+    meta = {
+        "dataset": "tiny",
+        "kind": "image",
+        "example_shape": list(shape),
+        "unit_scale": 255,
+        "num_classes": n_classes,
+        "n_train": n,
+        "n_valid": n,
+        "n_test": n,
+    }
+    save_npz(path, meta=np.array(json.dumps(meta)), **arrays)
+    return path
+
+
+def write_tfd(path: Path, n: int = 60) -> dict[str, np.ndarray]:
+    """TFD_48x48.mat: images N x 48 x 48 uint8, folds N x 5 in 0..3, labs_ex (0 = none, else 1..7), labs_id."""
+    rng = np.random.default_rng(2)
+    folds = rng.integers(0, 4, (n, 5))
+    labs_ex = np.where(folds[:, :1] == 0, 0, rng.integers(1, 8, (n, 1)))
+    mat = {
+        "images": rng.integers(0, 256, (n, 48, 48), dtype=np.uint8),
+        "folds": folds.astype(float),
+        "labs_ex": labs_ex.astype(float),
+        "labs_id": rng.integers(1, 100, (n, 1)).astype(float),
+    }
+    scipy.io.savemat(path, mat, do_compression=True)
+    return mat
+
+
+BIN = Path(sys.executable).parent
+
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}  # CI has no git identity
+
+
+CORES = os.environ.get("GANREPRO_TEST_CORES", "2")  # 1 on a machine busy with other work
+
+
+def project_copy(dest: Path) -> Path:
+    """The project's tracked and untracked-but-not-ignored files, without data or results."""
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for name in filter(None, files):
+        src = REPO_ROOT / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "GANREPRO_MIRROR": str(SHARED_MIRROR),
+        **GIT_IDENTITY,
+    }
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+def snakemake(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return run([str(BIN / "snakemake"), *args], cwd, check)
