@@ -1,6 +1,6 @@
 """Training-step throughput of the paper's MNIST GAN, measured side by side in one run.
 
-(a) this project's step (`ganrepro.training.loop.GAN.iteration`: data as a device tensor indexed by a
+(a) this project's step (`ganrepro.training.gan.GAN.iteration`: data as a device tensor indexed by a
     permutation, the authors' simultaneous update with one D pass on the fakes);
 (b) a conventional loop in the style of popular PyTorch GAN examples (TensorDataset + DataLoader,
     a D step on detached fakes, then a G step through D again, torch.optim.SGD);
@@ -34,7 +34,8 @@ from ganrepro.config import load_params, train_config
 from ganrepro.device import keep_freed_memory, resolve_device, synchronize
 from ganrepro.io import save_npz
 from ganrepro.models.networks import build_models
-from ganrepro.training.loop import GAN, Trainer
+from ganrepro.training.gan import GAN
+from ganrepro.training.loop import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 MATMULS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.addmm.out}

@@ -200,3 +200,61 @@ def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 900) -> su
 
 def snakemake(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     return run([str(BIN / "snakemake"), *args], cwd, check)
+
+
+class CreatesFile:
+    """Unpickled, opens (creates) `target`: the payload of a crafted torch file that would run code."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __reduce__(self) -> tuple:
+        return (open, (str(self.target), "w"))
+
+
+def write_code_running_file(path: Path, blob: dict, target: Path) -> Path:
+    """`blob` saved as a torch file at `path` with one more entry whose unpickling creates `target`."""
+    torch.save({**blob, "payload": CreatesFile(target)}, path)
+    return path
+
+
+# A training section like MNIST's, on tiny models: every key `Trainer` and `GAN` read.
+MNIST_LIKE = {
+    "arch": "mlp",
+    "noise": "uniform",
+    "z_dim": 8,
+    "g_hidden": [32, 32],
+    "g_output": "sigmoid",
+    "d_units": [16, 16],
+    "d_pieces": 3,
+    "g_irange": 0.05,
+    "d_irange": 0.05,
+    "g_output_bias": "marginals",
+    "max_col_norm": None,
+    "optimizer": "sgd",
+    "lr": 0.1,
+    "lr_decay": 1.000004,
+    "lr_min": 1e-6,
+    "momentum_start": 0.5,
+    "momentum_end": 0.7,
+    "momentum_saturate": 250,
+    "adam_betas": [0.5, 0.999],
+    "k": 1,
+    "update": "simultaneous",
+    "g_loss": "nonsaturating",
+    "d_input_keep": 0.8,
+    "d_hidden_keep": 0.5,
+    "batch_size": 20,
+    "epochs": 2,
+    "train_limit": 0,
+    "checkpoint_every": 10,
+    "log_every": 5,
+    "valid_every": 1,
+    "valid_samples": 50,
+    "valid_points": 40,
+    "valid_sigmas": [0.3],
+    "select": "best_valid",
+    "conditional": False,
+    "device": "cpu",
+    "seed": 3,
+}

@@ -21,7 +21,7 @@ from ganrepro.errors import UserError
 COMMANDS: dict[str, str] = {
     "fetch": "ganrepro.data.datasets",
     "prepare": "ganrepro.data.datasets",
-    "train": "ganrepro.training.loop",
+    "train": "ganrepro.training.command",
     "sample": "ganrepro.evaluation.sample",
     "parzen": "ganrepro.evaluation.parzen",
     "kmeans": "ganrepro.evaluation.parzen",

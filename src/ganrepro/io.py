@@ -1,16 +1,23 @@
-"""Atomic file writes: a killed step never leaves a half-written output behind."""
+"""Atomic file writes (a killed step or a full disk never leaves a half-written output behind) and
+torch files that are read as data only (loading a file never runs code)."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import pickle
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ganrepro.errors import UserError
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 @contextlib.contextmanager
@@ -27,6 +34,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as err:
+        if err.errno not in NO_SPACE:
+            raise
+        kept = f"the previous {path.name} is unchanged" if path.exists() else f"no {path.name} was written"
+        raise UserError(
+            f"{path}: the disk is full ({err.strerror}) while writing it; {kept}. Free space on "
+            f"{path.parent} and run the step again"
+        ) from err
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -51,6 +66,36 @@ def save_npz(path: str | Path, **arrays: Any) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
+
+
+def save_torch(path: str | Path, obj: Any) -> None:
+    """torch.save `obj` (tensors in plain containers, so that `load_torch` reads it) atomically.
+    Through a Python file object: a full disk then raises ENOSPC, which atomic_path reports."""
+    import torch  # here: torch takes seconds to import, and most steps never write a torch file
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
+
+
+def load_torch(path: str | Path, remedy: str) -> Any:
+    """torch.load that only rebuilds tensors and plain containers (weights_only), so a crafted file
+    cannot run code. An unreadable or refused file is a UserError naming it, ending with `remedy`."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        unsupported = [line.strip() for line in str(err).splitlines() if "Unsupported global" in line]
+        if not unsupported:
+            raise UserError(f"{path}: unreadable, truncated or corrupted (not a torch file); {remedy}") from err
+        what = unsupported[0].split("Unsupported global: ", 1)[1].split(" was not", 1)[0]
+        raise UserError(
+            f"{path}: refused: it holds objects other than tensors and plain containers ({what}), and "
+            f"loading them could run code; {remedy}"
+        ) from err
+    except Exception as err:  # whatever a damaged file makes the zip reader or the unpickler raise
+        first = str(err).split(". ")[0].splitlines()[0][:120] if str(err) else type(err).__name__
+        raise UserError(f"{path}: unreadable, truncated or corrupted ({first}); {remedy}") from err
 
 
 def _json_default(obj: Any) -> Any:
