@@ -20,6 +20,10 @@ from ganrepro.errors import UserError
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
+class UnreadableFile(UserError):
+    """A truncated or corrupted file (one that holds code is refused with a plain UserError)."""
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
@@ -77,9 +81,10 @@ def save_torch(path: str | Path, obj: Any) -> None:
         torch.save(obj, f)
 
 
-def load_torch(path: str | Path, remedy: str) -> Any:
+def load_torch(path: str | Path, remedy: str, if_damaged: str = "") -> Any:
     """torch.load that only rebuilds tensors and plain containers (weights_only), so a crafted file
-    cannot run code. An unreadable or refused file is a UserError naming it, ending with `remedy`."""
+    cannot run code. A refused file is a UserError naming it, ending with `remedy`; a truncated or
+    corrupted one an UnreadableFile, ending with `remedy` and `if_damaged`."""
     import torch
 
     try:
@@ -87,7 +92,9 @@ def load_torch(path: str | Path, remedy: str) -> Any:
     except pickle.UnpicklingError as err:
         unsupported = [line.strip() for line in str(err).splitlines() if "Unsupported global" in line]
         if not unsupported:
-            raise UserError(f"{path}: unreadable, truncated or corrupted (not a torch file); {remedy}") from err
+            raise UnreadableFile(
+                f"{path}: unreadable, truncated or corrupted (not a torch file); {remedy}{if_damaged}"
+            ) from err
         what = unsupported[0].split("Unsupported global: ", 1)[1].split(" was not", 1)[0]
         raise UserError(
             f"{path}: refused: it holds objects other than tensors and plain containers ({what}), and "
@@ -95,7 +102,7 @@ def load_torch(path: str | Path, remedy: str) -> Any:
         ) from err
     except Exception as err:  # whatever a damaged file makes the zip reader or the unpickler raise
         first = str(err).split(". ")[0].splitlines()[0][:120] if str(err) else type(err).__name__
-        raise UserError(f"{path}: unreadable, truncated or corrupted ({first}); {remedy}") from err
+        raise UnreadableFile(f"{path}: unreadable, truncated or corrupted ({first}); {remedy}{if_damaged}") from err
 
 
 def _json_default(obj: Any) -> Any:

@@ -45,7 +45,7 @@ def save(path: Path, state: dict[str, Any]) -> None:
 
 def load(path: Path) -> dict[str, Any]:
     """The checkpoint's state; a UserError naming it and the ways on if it cannot be read."""
-    return load_torch(path, "delete it to train from step 0, or pass --if-changed restart, which discards it")
+    return load_torch(path, "delete it to train from step 0", ", or pass --if-changed restart, which discards it")
 
 
 def rng_states(device: torch.device) -> dict[str, Any]:

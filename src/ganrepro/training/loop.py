@@ -23,7 +23,7 @@ from ganrepro.data.datasets import load_labels, load_split, read_meta
 from ganrepro.density import parzen_log_density
 from ganrepro.device import keep_freed_memory, resolve_device
 from ganrepro.errors import UserError
-from ganrepro.io import write_json
+from ganrepro.io import UnreadableFile, write_json
 from ganrepro.models.artifacts import cpu_state_dict, save_model
 from ganrepro.models.networks import check_data_shape, generate
 from ganrepro.paper import paper_grid
@@ -99,15 +99,15 @@ class Trainer:
         self.log.save()
 
     def try_resume(self, if_changed: str = "error") -> bool:
-        """Resume from the checkpoint if there is one. One that cannot be read, was made with other
-        parameters or is past this run's budget is an error, or with if_changed='restart' is
-        discarded."""
+        """Resume from the checkpoint if there is one. One that is truncated or corrupted, was made
+        with other parameters or is past this run's budget is an error, or with if_changed='restart'
+        is discarded."""
         if not self.ckpt_path.exists():
             self._start_afresh(f"no checkpoint at {self.ckpt_path}")
             return False
         try:
             state = checkpoint.load(self.ckpt_path)
-        except UserError as err:
+        except UnreadableFile as err:  # one refused for holding code is not discarded: someone should look
             if if_changed != "restart":
                 raise
             self.ckpt_path.unlink()
