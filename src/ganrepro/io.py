@@ -26,10 +26,16 @@ class UnreadableFile(UserError):
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+    A full disk is a UserError naming `path` (the previous file, if any, is left as it was)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    except OSError as err:
+        if err.errno in NO_SPACE:
+            raise _disk_full(path, err) from err
+        raise
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -39,15 +45,19 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_path
         os.replace(tmp_path, path)
     except OSError as err:
-        if err.errno not in NO_SPACE:
-            raise
-        kept = f"the previous {path.name} is unchanged" if path.exists() else f"no {path.name} was written"
-        raise UserError(
-            f"{path}: the disk is full ({err.strerror}) while writing it; {kept}. Free space on "
-            f"{path.parent} and run the step again"
-        ) from err
+        if err.errno in NO_SPACE:
+            raise _disk_full(path, err) from err
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _disk_full(path: Path, err: OSError) -> UserError:
+    kept = f"the previous {path.name} is unchanged" if path.exists() else f"no {path.name} was written"
+    return UserError(
+        f"{path}: the disk is full ({err.strerror}) while writing it; {kept}. Free space on {path.parent} "
+        "and run the step again"
+    )
 
 
 def write_text(path: str | Path, text: str) -> None:
