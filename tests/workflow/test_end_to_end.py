@@ -150,7 +150,7 @@ def test_documented_commands_then_dvc_experiments_resume_and_remote(clone: Path,
     assert summary["resumed"] and summary["steps_this_run"] == summary["steps_per_epoch"], summary
 
     # Any module of the package is a dependency: editing the training step marks its stages changed.
-    with open(clone / "src/ganrepro/passes.py", "a") as f:
+    with open(clone / "src/ganrepro/training/passes.py", "a") as f:
         f.write("\n# edited\n")
     changed = json.loads(run([dvc, "status", "--json"], clone).stdout)
     assert {"train@mnist", "evaluate@mnist", "report"} <= set(changed), changed
