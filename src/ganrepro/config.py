@@ -10,14 +10,15 @@ import difflib
 import functools
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 
 from ganrepro.errors import UserError
 from ganrepro.paper import paper_grid
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = Path(__file__).with_name("params.schema.yaml")
@@ -116,6 +117,8 @@ def overlays(configfiles: Iterable[str | Path], command_line: Mapping[str, Any])
 def validate(params: Mapping[str, Any], sources: Sources = ()) -> None:
     """Raise a UserError of one or two lines naming the first bad key, where it was set and what is
     allowed; then check dataset names and every dataset's merged training section."""
+    from jsonschema import Draft202012Validator  # here: reading parameters (train_config) needs no jsonschema
+
     errors = sorted(Draft202012Validator(_schema()).iter_errors(params), key=lambda e: list(e.absolute_path))
     if errors:
         raise UserError(_describe(errors[0], sources) + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
@@ -198,6 +201,8 @@ def train_config(params: Mapping[str, Any], dataset: str, overrides: Mapping[str
 
 def check_train_overrides(overrides: Mapping[str, Any], where: str) -> None:
     """Validate a partial training section (e.g. `ganrepro train --config-json`) against the schema."""
+    from jsonschema import Draft202012Validator
+
     section_schema = {"$defs": _schema()["$defs"], **_schema()["$defs"]["train_section"]}
     extra = {"device", "conditional", "seed", "valid_sigmas"}  # set by the workflow and the CLI
     errors = list(
