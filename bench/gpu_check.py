@@ -36,6 +36,7 @@ import platform
 import sys
 import tempfile
 import time
+import traceback
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -420,37 +421,55 @@ def main() -> None:
         "train_limit": args.train_limit,
     }
     arrays = load_mnist(args.data)
-    seconds: dict[str, float] = {}
     report: dict[str, Any] = {
         "device": str(device),
         "device_name": name,
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
         "cpu_threads": torch.get_num_threads(),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "seconds": {},
     }
+
+    def part(key: str, fn: Callable[[], dict[str, Any]]) -> None:
+        """Run one part; on a machine lent once, a part that fails must not cost the others' results,
+        so its error is recorded and the JSON rewritten after every part."""
+        t = time.perf_counter()
+        try:
+            report[key] = fn()
+        except Exception:
+            log(f"{key}: FAILED\n{traceback.format_exc()}")
+            report[key] = {"error": traceback.format_exc()}
+        report["seconds"][key] = time.perf_counter() - t
+        write_json(args.out / "gpu_check.json", report)
+
+    trained: dict[str, nn.Module] = {}
+
+    def training() -> dict[str, Any]:
+        out, trained["G"] = check_training(cfg, arrays, device, args, log)
+        return out
+
+    def parzen() -> dict[str, Any]:
+        if "G" not in trained:
+            raise RuntimeError("no generator to sample: part (2) failed")
+        return check_parzen(cfg, trained["G"], arrays, device, args, log)
+
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data if args.data.is_file() else write_prepared(arrays, Path(tmp) / "mnist.npz")
-        t = time.perf_counter()
         trainer = Trainer(cfg, data, Path(tmp) / "step")
-        report["step"] = check_step(cfg, trainer, args, log)
-        seconds["step"] = time.perf_counter() - t
-        t = time.perf_counter()
-        report["training"], g_cpu = check_training(cfg, arrays, device, args, log)
-        seconds["training"] = time.perf_counter() - t
-        t = time.perf_counter()
-        report["parzen"] = check_parzen(cfg, g_cpu, arrays, device, args, log)
-        seconds["parzen"] = time.perf_counter() - t
-        t = time.perf_counter()
-        report["sync"] = check_sync(trainer, args, log)
-        seconds["sync"] = time.perf_counter() - t
-    seconds["total"] = time.perf_counter() - began
-    report["seconds"] = seconds
+        part("step", lambda: check_step(cfg, trainer, args, log))
+        part("training", training)
+        part("parzen", parzen)
+        part("sync", lambda: check_sync(trainer, args, log))
+    report["seconds"]["total"] = time.perf_counter() - began
     report["checks"] = {
-        "losses_agree": report["training"]["losses_agree"],
-        "samples_agree": report["training"]["samples_agree"],
-        "parzen_agrees": report["parzen"]["agrees"],
-        "no_sync": report["sync"].get("no_sync"),  # None where not applicable
+        "step_measured": "error" not in report["step"],
+        "losses_agree": report["training"].get("losses_agree", False),
+        "samples_agree": report["training"].get("samples_agree", False),
+        "parzen_agrees": report["parzen"].get("agrees", False),
+        "no_sync": report["sync"].get("no_sync", False if "error" in report["sync"] else None),  # None: not applicable
     }
     report["imported_absent_on_device"] = [m for m in ABSENT_ON_DEVICE if m in sys.modules]
     write_json(args.out / "gpu_check.json", report)
@@ -458,7 +477,7 @@ def main() -> None:
     log(
         f"checks: {', '.join(f'{k} {v}' for k, v in report['checks'].items())}; imported of "
         f"{', '.join(ABSENT_ON_DEVICE)}: {report['imported_absent_on_device'] or 'none'}; "
-        f"{seconds['total']:.1f} s in all -> {args.out / 'gpu_check.json'}"
+        f"{report['seconds']['total']:.1f} s in all -> {args.out / 'gpu_check.json'}"
     )
     sys.exit(1 if failed or report["imported_absent_on_device"] else 0)
 

@@ -72,7 +72,13 @@ def test_gpu_check_on_the_cpu_reports_every_part(tmp_path, shared_mirror):
         "applicable": False,
         "reason": "not applicable: the sync debug mode is CUDA's, device cpu",
     }
-    assert report["checks"] == {"losses_agree": True, "samples_agree": True, "parzen_agrees": True, "no_sync": None}
+    assert report["checks"] == {
+        "step_measured": True,
+        "losses_agree": True,
+        "samples_agree": True,
+        "parzen_agrees": True,
+        "no_sync": None,
+    }
     assert set(report["seconds"]) == {"step", "sync", "training", "parzen", "total"}
     log = (out / "gpu_check.log").read_text()
     for part in ("(1) step", "(2) training", "(3) Parzen", "(4) host synchronisation inside the steps: not applicable"):
@@ -108,3 +114,27 @@ def test_idx_reader_refuses_other_files(gpu_check, tmp_path):
     path.write_bytes(gzip.compress(b"\x00\x00\x0d\x03" + bytes(16)))  # float data: not MNIST's uint8
     with pytest.raises(SystemExit, match="not an IDX file of uint8 data"):
         gpu_check.read_idx(path)
+
+
+def test_a_failed_check_and_a_failed_part_fail_the_run_and_the_other_parts_report(
+    gpu_check, shared_mirror, tmp_path, monkeypatch
+):
+    out = tmp_path / "out"
+    argv = ["gpu_check.py", "--data", str(shared_mirror / "mnist"), "--out", str(out), "--device", "cpu"]
+    argv += ["--threads", "1", "--train-limit", "200", "--steps", "1", "--repeats", "1", "--train-steps", "2"]
+    argv += ["--stat-samples", "50", "--parzen-samples", "0", "--loss-tol", "-1"]  # no samples: part (3) fails
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit_info:
+        gpu_check.main()
+    assert exit_info.value.code == 1
+    report = json.loads((out / "gpu_check.json").read_text())
+    assert report["checks"] == {
+        "step_measured": True,
+        "losses_agree": False,
+        "samples_agree": True,
+        "parzen_agrees": False,
+        "no_sync": None,
+    }
+    assert "Traceback" in report["parzen"]["error"] and report["sync"]["applicable"] is False
+    assert report["training"]["first_step_beyond_tolerance"] == 0
+    assert "parzen: FAILED" in (out / "gpu_check.log").read_text()
