@@ -19,7 +19,9 @@
 It runs from the source tree with torch, numpy, PyYAML and tqdm, and imports no snakemake, dvc or
 jsonschema (the JSON records which of them were imported: none). With --device cpu every part runs
 with the CPU as the device (the comparisons are then CPU against CPU), which the test suite does on
-tiny budgets. The exit status is 1 when an agreement check fails, after the JSON is written.
+tiny budgets. A part that fails is recorded (its traceback under its key) and the others still run;
+the JSON is rewritten after every part. The exit status is 1 when a part or a check fails, or one of
+those modules was imported.
 
     PYTHONPATH=src python3 bench/gpu_check.py --data MNIST --out DIR [--device auto]
 
@@ -260,7 +262,7 @@ def check_training(
     )
     log(
         f"    max |loss deviation|: first {first} steps {out['max_loss_deviation_first_steps']:.2e}, all steps "
-        f"{out['max_loss_deviation_all_steps']:.2e}, first step beyond {args.loss_tol:g}: "
+        f"{out['max_loss_deviation_all_steps']:.2e}, first step (from 0) beyond {args.loss_tol:g}: "
         f"{out['first_step_beyond_tolerance']}"
     )
     log(
