@@ -473,7 +473,7 @@ def main() -> None:
         "parzen_agrees": report["parzen"].get("agrees", False),
         "no_sync": report["sync"].get("no_sync", False if "error" in report["sync"] else None),  # None: not applicable
     }
-    report["imported_absent_on_device"] = [m for m in ABSENT_ON_DEVICE if m in sys.modules]
+    report["imported_absent_on_device"] = [m for m in ABSENT_ON_DEVICE if sys.modules.get(m) is not None]
     write_json(args.out / "gpu_check.json", report)
     failed = [k for k, v in report["checks"].items() if v is False]
     log(

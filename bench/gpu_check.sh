@@ -7,5 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-data/raw/mnist}
 out=${2:-${OUT:-bench/out/gpu}}
-export PYTHONPATH=src PYTHONUNBUFFERED=1
+export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 exec timeout 480 "${PYTHON:-python3}" bench/gpu_check.py --data "$data" --out "$out" "${@:3}"

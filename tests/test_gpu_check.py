@@ -23,8 +23,13 @@ TRAIN_STEPS = 12
 
 def test_gpu_check_on_the_cpu_reports_every_part(tmp_path, shared_mirror):
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
-    # as on the GPU machine: the wrapper runs the script from the source tree (PYTHONPATH=src)
+    absent = tmp_path / "absent"  # as on the GPU machine: importing these raises ImportError
+    absent.mkdir()
+    (absent / "sitecustomize.py").write_text(
+        "import sys\nfor name in ('snakemake', 'dvc', 'jsonschema'):\n    sys.modules[name] = None\n"
+    )
+    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(absent)}
+    # the wrapper runs the script from the source tree (PYTHONPATH=src before the folder above)
     proc = subprocess.run(
         [
             "bash",
