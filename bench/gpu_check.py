@@ -16,8 +16,8 @@
     every synchronising operation they call is reported (a planted .item() checks the detector);
     not applicable on the CPU.
 
-It runs from the source tree with torch, numpy, PyYAML and tqdm, and imports no snakemake, dvc or
-jsonschema (the JSON records which of them were imported: none). With --device cpu every part runs
+It runs from the source tree with torch, numpy, scipy, PyYAML and tqdm, and imports no snakemake, dvc
+or jsonschema (the JSON records which of them were imported: none). With --device cpu every part runs
 with the CPU as the device (the comparisons are then CPU against CPU), which the test suite does on
 tiny budgets. A part that fails is recorded (its traceback under its key) and the others still run;
 the JSON is rewritten after every part. The exit status is 1 when a part or a check fails, or one of
