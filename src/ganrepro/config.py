@@ -16,6 +16,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from ganrepro.data.sources import known_datasets
 from ganrepro.errors import UserError
 from ganrepro.paper import paper_grid
 
@@ -139,8 +140,6 @@ def validate(params: Mapping[str, Any], sources: Sources = ()) -> None:
 
 def dataset_names(params: Mapping[str, Any]) -> tuple[str, ...]:
     """Built-in dataset names, then those declared under data.custom."""
-    from ganrepro.data.datasets import known_datasets  # datasets reads params through this module
-
     return known_datasets(params)
 
 

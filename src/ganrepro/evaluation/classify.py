@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ganrepro.arrays import as_unit_matrix
-from ganrepro.data.datasets import load_labels, load_split, read_meta
+from ganrepro.data.prepared import load_labels, load_split, read_meta
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
 from ganrepro.io import atomic_path, write_json
