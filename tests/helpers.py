@@ -8,6 +8,7 @@ import io
 import json
 import os
 import pickle
+import re
 import shutil
 import struct
 import subprocess
@@ -265,3 +266,8 @@ def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 900) -> su
 
 def snakemake(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     return run([str(BIN / "snakemake"), *args], cwd, check)
+
+
+def markdown_text(path: Path) -> str:
+    """A Markdown file with the tables' cell padding squeezed, so rows read '| a | b |'."""
+    return re.sub(r" {2,}", " ", path.read_text())

@@ -138,6 +138,24 @@ def validate(params: Mapping[str, Any], sources: Sources = ()) -> None:
         train_config(params, dataset)
 
 
+def step_params(section: str, given: Mapping[str, Any], params_path: str | Path | None = None) -> dict[str, Any]:
+    """A step's parameters: the values given on its command line (None = not given) over params.yaml's
+    `section`, the one place where their defaults live; checked against the schema. params.yaml is
+    read only when a value is missing."""
+    given = {key: value for key, value in given.items() if value is not None}
+    schema = _schema()["properties"][section]
+    known = schema["properties"]
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise UserError(f"{section}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    values = given if set(known) <= set(given) else {**_params_section(section, params_path), **given}
+    wrapper = {"type": "object", "properties": {section: schema}}
+    errors = sorted(Draft202012Validator(wrapper).iter_errors({section: values}), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise UserError(_describe(errors[0], [("the command line", {section: given})]))
+    return values
+
+
 def dataset_names(params: Mapping[str, Any]) -> tuple[str, ...]:
     """Built-in dataset names, then those declared under data.custom."""
     return known_datasets(params)
@@ -222,6 +240,14 @@ def _deref(schema: Mapping[str, Any]) -> Mapping[str, Any]:
     while "$ref" in schema:
         schema = _schema()["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
     return schema
+
+
+def _params_section(section: str, params_path: str | Path | None) -> dict[str, Any]:
+    path = Path(params_path) if params_path else default_params_path()
+    values = load_params(path).get(section)
+    if not isinstance(values, dict):
+        raise UserError(f"{path}: no '{section}' section; give every value on the command line or pass --params")
+    return values
 
 
 def _load_mapping(path: Path) -> dict[str, Any]:
