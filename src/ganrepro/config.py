@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from ganrepro.data.sources import known_datasets
 from ganrepro.errors import UserError
 from ganrepro.paper import paper_grid
 
@@ -159,8 +160,6 @@ def step_params(section: str, given: Mapping[str, Any], params_path: str | Path 
 
 def dataset_names(params: Mapping[str, Any]) -> tuple[str, ...]:
     """Built-in dataset names, then those declared under data.custom."""
-    from ganrepro.data.datasets import known_datasets  # datasets reads params through this module
-
     return known_datasets(params)
 
 

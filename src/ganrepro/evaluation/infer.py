@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ganrepro.config import step_params
-from ganrepro.data.datasets import load_labels, load_split
+from ganrepro.data.prepared import load_labels, load_split
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
 from ganrepro.io import atomic_path, write_json
