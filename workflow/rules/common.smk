@@ -21,7 +21,7 @@ TFD_FOLDS = range(TFD_FOLD_COUNT)
 SEEDS = config["seeds"]
 
 
-DATA_SETTINGS = make_settings(config["data"], raw_dir=Path("data/raw"), mirror=config["data"]["mirror"] or None)  # as the fetch rule
+DATA_SETTINGS = make_settings(config["data"], raw_dir=Path(paths.RAW), mirror=config["data"]["mirror"] or None)  # as the fetch rule
 
 
 def skip_reason(dataset):
