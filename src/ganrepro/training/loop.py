@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ganrepro.data.datasets import load_labels, load_split, read_meta
+from ganrepro.data.prepared import load_labels, load_split, read_meta
 from ganrepro.density import parzen_log_density
 from ganrepro.device import keep_freed_memory, resolve_device
 from ganrepro.errors import UserError
