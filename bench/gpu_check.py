@@ -54,7 +54,8 @@ from ganrepro.device import keep_freed_memory, resolve_device, synchronize
 from ganrepro.evaluation.parzen import evaluate
 from ganrepro.io import write_json
 from ganrepro.models.networks import build_models, sample_noise
-from ganrepro.training.loop import GAN, Trainer
+from ganrepro.training.gan import GAN
+from ganrepro.training.loop import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 ABSENT_ON_DEVICE = ("snakemake", "dvc", "jsonschema")  # not installed on the GPU machine
