@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,66 +72,87 @@ def files(project: Path) -> dict[str, tuple[int, bytes]]:
 @dataclass
 class Uninterrupted:
     project: Path
-    second: subprocess.CompletedProcess
+    second: subprocess.CompletedProcess  # a second Snakemake started in the folder while the first trained
     first_running_after_second: bool
-    before: dict[str, tuple[int, bytes]]
+    before: dict[str, tuple[int, bytes]]  # the first run's files when the second started, and when it ended
     after: dict[str, tuple[int, bytes]]
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Uninterrupted:
+def run_with_a_second_beside_it(project: Path) -> Uninterrupted:
     """A run that goes to the end undisturbed, except that a second Snakemake is started in its folder
     while it trains."""
-    if not SHARED_MIRROR.is_dir():
-        pytest.skip("needs the local dataset mirror")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("OMP_NUM_THREADS", "1")  # the same threads in every run: equal models bit for bit
-        project = project_copy(tmp_path_factory.mktemp("uninterrupted") / "project")
-        first = start(project)
-        try:
-            wait_for(project / TRAIN_LOG, first)  # the training job has started
-            before = files(project)
-            second = snakemake(*command(project)[1:], cwd=project, check=False)
-            running = first.poll() is None
-            after = files(project)
-            finished(first)
-        finally:
-            if first.poll() is None:
-                os.killpg(first.pid, signal.SIGKILL)
+    first = start(project)
+    try:
+        wait_for(project / TRAIN_LOG, first)  # the training job has started
+        before = files(project)
+        second = snakemake(*command(project)[1:], cwd=project, check=False)
+        running = first.poll() is None
+        after = files(project)
+        finished(first)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
     return Uninterrupted(project, second, running, before, after)
 
 
+@dataclass
+class Killed:
+    project: Path
+    model_after_kill: bool
+    same_command: subprocess.CompletedProcess  # right after the kill
+
+
+def kill_and_rerun(project: Path) -> Killed:
+    """SIGKILL Snakemake and its training job after the first checkpoint, then rerun as docs/cluster.md says."""
+    run = start(project)
+    wait_for(project / CHECKPOINT, run)
+    os.killpg(run.pid, signal.SIGKILL)  # nothing can clean up
+    run.wait()
+    model_after_kill = (project / MODEL).exists()
+    same_command = snakemake(*command(project)[1:], cwd=project, check=False)
+    snakemake("--unlock", cwd=project)  # no other Snakemake runs there
+    snakemake(*command(project)[1:], cwd=project)
+    return Killed(project, model_after_kill, same_command)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Uninterrupted, Killed]:
+    """Both scenarios at once, in two copies of the project: most of their time is Snakemake and
+    Python starting, on one core each."""
+    if not SHARED_MIRROR.is_dir():
+        pytest.skip("needs the local dataset mirror")
+    with pytest.MonkeyPatch.context() as env, ThreadPoolExecutor(1) as pool:
+        env.setenv("OMP_NUM_THREADS", "1")  # the same threads in every run: equal models bit for bit
+        killed = pool.submit(kill_and_rerun, project_copy(tmp_path_factory.mktemp("killed") / "project"))
+        uninterrupted = run_with_a_second_beside_it(project_copy(tmp_path_factory.mktemp("first") / "project"))
+        return uninterrupted, killed.result()
+
+
 @pytest.mark.slow
-def test_a_second_snakemake_in_a_running_folder_is_refused_and_changes_nothing(uninterrupted: Uninterrupted) -> None:
-    second = uninterrupted.second
-    assert uninterrupted.first_running_after_second, "the first run ended before the second was refused"
+def test_a_second_snakemake_in_a_running_folder_is_refused_and_changes_nothing(
+    runs: tuple[Uninterrupted, Killed],
+) -> None:
+    first = runs[0]
+    assert first.first_running_after_second, "the first run ended before the second was refused"
+    second = first.second
     assert second.returncode != 0 and "LockException" in second.stderr and LOCKED in second.stderr, second.stderr
     assert "rule train" not in second.stdout + second.stderr  # it started no job
     # What the first run had written is untouched, but for the files its training rewrites as it goes on.
-    finished = {k: v for k, v in uninterrupted.before.items() if not k.startswith(f"{RUN}/")}
-    assert finished and {k: uninterrupted.after.get(k) for k in finished} == finished
-    assert (uninterrupted.project / MODEL).exists()  # and the first run completed
+    done = {k: v for k, v in first.before.items() if not k.startswith(f"{RUN}/")}
+    assert done and {k: first.after.get(k) for k in done} == done
+    assert (first.project / MODEL).exists()  # and the first run completed
 
 
 @pytest.mark.slow
 def test_a_run_killed_during_training_resumes_from_its_checkpoint_and_ends_as_an_uninterrupted_one(
-    tmp_path: Path, uninterrupted: Uninterrupted, monkeypatch: pytest.MonkeyPatch
+    runs: tuple[Uninterrupted, Killed],
 ) -> None:
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    project = project_copy(tmp_path / "project")
-    run = start(project)
-    wait_for(project / CHECKPOINT, run)
-    os.killpg(run.pid, signal.SIGKILL)  # Snakemake and its job: nothing can clean up
-    run.wait()
-    assert not (project / MODEL).exists()
-
-    # The killed run's lock is left behind: the same command alone is refused...
-    refused = snakemake(*command(project)[1:], cwd=project, check=False)
+    uninterrupted, killed = runs
+    assert not killed.model_after_kill
+    # The killed run's lock is left behind: the same command alone is refused, hence the --unlock first.
+    refused = killed.same_command
     assert refused.returncode != 0 and LOCKED in refused.stderr and "--unlock" in refused.stderr, refused.stderr
-    # ...so docs/cluster.md says: unlock (no other Snakemake runs there), then the same command.
-    snakemake("--unlock", cwd=project)
-    snakemake(*command(project)[1:], cwd=project)
-
-    resumed = re.search(rf"resuming from {CHECKPOINT} at step (\d+) of 1500", (project / TRAIN_LOG).read_text())
-    assert resumed and int(resumed[1]) > 0, (project / TRAIN_LOG).read_text()
-    assert_same_model(project / MODEL, uninterrupted.project / MODEL)
+    log = (killed.project / TRAIN_LOG).read_text()
+    resumed = re.search(rf"resuming from {CHECKPOINT} at step (\d+) of 1500", log)
+    assert resumed and int(resumed[1]) > 0, log
+    assert_same_model(killed.project / MODEL, uninterrupted.project / MODEL)
