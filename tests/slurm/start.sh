@@ -52,13 +52,16 @@ wait_for() {  # wait_for SECONDS WHAT COMMAND...: poll until the command succeed
   fail "$what did not come up in ${seconds} s; see $STATE/*.log"
 }
 
-# Each daemon once: a second start.sh leaves running ones alone.
+# Each daemon once: a second start.sh leaves running ones alone, and munged or MariaDB already
+# serving this host (a system service) are used as they are and not recorded for stop.sh.
 running() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-running "$STATE/munged.pid" || runuser -u munge -- /usr/sbin/munged --pid-file=/run/munge/munged.pid
-cp /run/munge/munged.pid "$STATE/munged.pid"
-wait_for 10 munged sh -c 'munge -n | unmunge'
+if ! running "$STATE/munged.pid" && ! (munge -n | unmunge) >/dev/null 2>&1; then
+  runuser -u munge -- /usr/sbin/munged
+  wait_for 10 munged sh -c 'munge -n | unmunge'
+  cp /run/munge/munged.pid "$STATE/munged.pid"
+fi
 
-if ! running "$STATE/mariadb.pid"; then
+if ! running "$STATE/mariadb.pid" && ! mariadb-admin ping >/dev/null 2>&1; then
   setsid /usr/sbin/mariadbd --user=mysql --skip-networking >"$STATE/mariadb.log" 2>&1 </dev/null &
   wait_for 60 MariaDB mariadb-admin ping
   cp /run/mysqld/mysqld.pid "$STATE/mariadb.pid"  # written as the mysql user, which cannot write to $STATE
