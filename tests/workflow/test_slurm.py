@@ -47,7 +47,7 @@ def slurm_unavailable() -> str | None:
     return None
 
 
-def test_profile_overlay_keeps_the_profile_and_only_names_the_test_cluster() -> None:
+def test_the_profile_asks_for_no_gpu_and_its_gpu_overlay_for_one_per_gpu_rule() -> None:
     """The profile asks for no GPU (sbatch refuses one on a CPU-only cluster) and no partition (the
     cluster's default); the GPU overlay asks one for each rule that declares gpu=1."""
     base = yaml.safe_load((REPO_ROOT / "profiles/slurm/config.yaml").read_text())
