@@ -33,14 +33,12 @@ TEST_OVERLAY = {
 
 
 def slurm_unavailable() -> str | None:
-    """Why the test cannot run here, or None when a SLURM node is idle and sacct answers."""
+    """Why the test cannot run here, or None when a SLURM node is up (idle or busy) and sacct answers."""
     if shutil.which("sinfo") is None:
         return "no SLURM on this machine (as root: tests/slurm/start.sh)"
     states = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True)
-    if states.returncode != 0 or not {"idle", "mix"} & set(states.stdout.split()):
-        return (
-            f"no idle SLURM node (sinfo: {(states.stdout + states.stderr).strip()!r}); start one: tests/slurm/start.sh"
-        )
+    if states.returncode != 0 or not {"idle", "mix", "alloc", "comp"} & set(states.stdout.split()):
+        return f"no SLURM node up (sinfo: {(states.stdout + states.stderr).strip()!r}); start one: tests/slurm/start.sh"
     accounting = subprocess.run(["sacct", "-n", "-X", "-j", "1"], capture_output=True, text=True)
     if accounting.returncode != 0:  # the executor's sacct status checks would hang Snakemake
         return f"SLURM has no accounting (sacct: {accounting.stderr.strip()}); tests/slurm/start.sh sets it up"
