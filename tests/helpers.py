@@ -273,6 +273,25 @@ def markdown_text(path: Path) -> str:
     return re.sub(r" {2,}", " ", path.read_text())
 
 
+def assert_same_model(a: Path, b: Path) -> None:
+    """The two model files hold bit-for-bit equal G and D tensors (reruns on the CPU are exact)."""
+    Ga, Da, _ = load_model(a, torch.device("cpu"))
+    Gb, Db, _ = load_model(b, torch.device("cpu"))
+    for x, y in ((Ga, Gb), (Da, Db)):
+        sx, sy = x.state_dict(), y.state_dict()
+        assert sx.keys() == sy.keys()
+        for name in sx:
+            assert torch.equal(sx[name], sy[name]), f"{a} and {b} differ in {name}"
+
+
+def assert_same_arrays(a: Path, b: Path) -> None:
+    """The two .npz files hold the same arrays (their zip timestamps may differ)."""
+    with np.load(a) as x, np.load(b) as y:
+        assert sorted(x.files) == sorted(y.files)
+        for name in x.files:
+            assert np.array_equal(x[name], y[name]), f"{a} and {b} differ in {name}"
+
+
 class CreatesFile:
     """Unpickled, opens (creates) `target`: the payload of a crafted torch file that would run code."""
 
