@@ -14,7 +14,7 @@ from ganrepro.cli import main
 from ganrepro.errors import UserError
 from ganrepro.evaluation import infer, semisupervised, summary
 from ganrepro.io import read_json, save_npz
-from ganrepro.reporting import figures, tables
+from ganrepro.reporting import figures, report, tables
 
 from helpers import FAST_INFER, tiny_dataset, tiny_model
 
@@ -142,6 +142,12 @@ def test_the_step_runs_every_method_on_the_same_subsets_deterministically(
     assert "out of 120 labelled test images" in (tmp_path / "semisupervised.md").read_text()
     pngs = figures.figure_semisupervised(tmp_path / "mnist.json", tmp_path / "figure")
     assert all(p.stat().st_size > 1000 for p in pngs)
+
+    results = tmp_path / "results"
+    (results / "runs/mnist/eval/s0").mkdir(parents=True)
+    (tmp_path / "mnist.json").rename(results / "runs/mnist/eval/s0/semisupervised.json")
+    html = report.semisupervised_html(results, {"toy1d": "a toy set: no images to classify"})
+    assert "93 ± 6.5" in html and "raw pixels" in html and "toy1d: not run: a toy set" in html
 
 
 def test_label_counts_the_data_cannot_give_are_refused_naming_the_parameter(

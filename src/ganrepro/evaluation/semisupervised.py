@@ -3,7 +3,7 @@
 
 A few labelled training images, the rest unlabelled: does what D learnt while telling data from
 samples help a classifier? Each feature method maps images to features and fits the same multinomial
-logistic regression on the labelled ones (full-batch L-BFGS in float64 from zero weights, features
+logistic regression on the labelled ones (full-batch L-BFGS from zero weights, float32 features
 standardised with the statistics of the whole training split, labels unused there), its L2 strength
 chosen on the validation split:
 
@@ -140,21 +140,21 @@ def hidden_outputs(net: nn.Module, layer_type: type[nn.Module], what: str) -> Fe
 
 
 def batched(fn: Featurizer, x: np.ndarray, device: torch.device) -> torch.Tensor:
-    """fn over chunks of BATCH rows of x (N, d), concatenated on the CPU as float64."""
-    chunks = [fn(torch.from_numpy(x[i : i + BATCH]).to(device)).cpu().double() for i in range(0, len(x), BATCH)]
+    """fn over chunks of BATCH rows of x (N, d), concatenated on the CPU."""
+    chunks = [fn(torch.from_numpy(x[i : i + BATCH]).to(device)).cpu() for i in range(0, len(x), BATCH)]
     return torch.cat(chunks)
 
 
 def standardiser(fn: Featurizer, x_train: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-feature mean and floored std over the whole training split (no labels used), in one pass
-    of running sums so the training features are never all in memory."""
+    of running float64 sums so the training features are never all in memory."""
     total, squares, n = 0.0, 0.0, 0
     for i in range(0, len(x_train), BATCH):
-        f = batched(fn, x_train[i : i + BATCH], device)
+        f = batched(fn, x_train[i : i + BATCH], device).double()
         total, squares, n = total + f.sum(0), squares + (f**2).sum(0), n + len(f)
     mean = total / n
     std = (squares / n - mean**2).clamp_min(0).sqrt()
-    return mean, std.clamp_min(STD_FLOOR * float(std.mean()) + 1e-12)
+    return mean.float(), std.clamp_min(STD_FLOOR * float(std.mean()) + 1e-12).float()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,7 +166,7 @@ def fit_logistic(
     f: torch.Tensor, y: torch.Tensor, num_classes: int, l2: float, iters: int, start: tuple | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Weights and biases minimising mean cross-entropy + l2 / 2 * ||W||^2 by full-batch L-BFGS
-    (deterministic: float64, from `start` or zeros)."""
+    (deterministic: from `start` or zeros, in the features' dtype)."""
     W = (start[0].clone() if start else torch.zeros(f.shape[1], num_classes, dtype=f.dtype)).requires_grad_()
     b = (start[1].clone() if start else torch.zeros(num_classes, dtype=f.dtype)).requires_grad_()
     opt = torch.optim.LBFGS([W, b], max_iter=iters, history_size=20, line_search_fn="strong_wolfe", tolerance_grad=1e-9)
