@@ -4,7 +4,7 @@
 A few labelled training images, the rest unlabelled: does what D learnt while telling data from
 samples help a classifier? Each feature method maps images to features and fits the same multinomial
 logistic regression on the labelled ones (full-batch L-BFGS from zero weights, float32 features
-standardised with the statistics of the whole training split, labels unused there), its L2 strength
+standardised with the statistics of unlabelled training images), its L2 strength
 chosen on the validation split:
 
 - `d_gan`: D's hidden layers (maxout outputs, eval mode: no dropout) of the trained GAN;
@@ -65,6 +65,8 @@ METHOD_LABELS = {
 BATCH = 1000  # rows per forward pass when extracting features (bounds memory)
 SCRATCH_BATCH = 100  # the GAN's own minibatch size
 STD_FLOOR = 0.1  # a feature's std is floored at this fraction of the mean std (constant pixels stay finite)
+GRAD_TOL = 1e-5  # L-BFGS stops when no gradient entry exceeds this (float32 resolution of a mean loss)
+STATS_IMAGES = 10000  # training images (labels unused) whose features give the standardisation
 
 Featurizer = Callable[[torch.Tensor], torch.Tensor]
 
@@ -146,10 +148,10 @@ def batched(fn: Featurizer, x: np.ndarray, device: torch.device) -> torch.Tensor
 
 
 def standardiser(fn: Featurizer, x_train: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-feature mean and floored std over the whole training split (no labels used), in one pass
-    of running float64 sums so the training features are never all in memory."""
+    """Per-feature mean and floored std over the first STATS_IMAGES training images (no labels used),
+    from running float64 sums so their features are never all in memory."""
     total, squares, n = 0.0, 0.0, 0
-    for i in range(0, len(x_train), BATCH):
+    for i in range(0, min(len(x_train), STATS_IMAGES), BATCH):
         f = batched(fn, x_train[i : i + BATCH], device).double()
         total, squares, n = total + f.sum(0), squares + (f**2).sum(0), n + len(f)
     mean = total / n
@@ -169,7 +171,9 @@ def fit_logistic(
     (deterministic: from `start` or zeros, in the features' dtype)."""
     W = (start[0].clone() if start else torch.zeros(f.shape[1], num_classes, dtype=f.dtype)).requires_grad_()
     b = (start[1].clone() if start else torch.zeros(num_classes, dtype=f.dtype)).requires_grad_()
-    opt = torch.optim.LBFGS([W, b], max_iter=iters, history_size=20, line_search_fn="strong_wolfe", tolerance_grad=1e-9)
+    opt = torch.optim.LBFGS(
+        [W, b], max_iter=iters, history_size=20, line_search_fn="strong_wolfe", tolerance_grad=GRAD_TOL
+    )
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
