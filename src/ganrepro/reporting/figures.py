@@ -790,6 +790,7 @@ def figure_semisupervised(result: Path, out: Path) -> list[Path]:
         ylabel=f"test errors (out of {data['n_test']:,})",
         title=f"{dataset}: few-label classification, mean ± SD over {subsets} label subsets",
     )
+    ax.set_xticks(sorted({int(n) for by_n in data["results"].values() for n in by_n}))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.legend(fontsize=7)
     return save_figure(fig, out)
