@@ -619,7 +619,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 # Semi-supervised classification (extension 4): one row per dataset and method, one column per label count.
-SEMISUPERVISED_FILES = ("semisupervised.md", "semisupervised.csv")
 
 
 def semisupervised_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
