@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ganrepro.config import coerce, resolve, train_config
+from ganrepro.config import coerce, resolve, step_params, train_config
 from ganrepro.errors import UserError
 
 from helpers import REPO_ROOT, write_images
@@ -134,3 +134,16 @@ def test_overrides_win_over_every_derived_key() -> None:
     cfg = train_config(params(), "mnist", {"valid_sigmas": [0.2], "device": "cpu", "lr": 0.5})
     assert cfg["valid_sigmas"] == [0.2] and cfg["device"] == "cpu" and cfg["lr"] == 0.5
     assert train_config(params(), "mnist", train_config(params(), "mnist")) == train_config(params(), "mnist")
+
+
+def test_step_params_take_missing_values_from_params_yaml_and_check_them(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("sample:\n  n: 50\n  seed: 7\n  draws: 2\n")
+    assert step_params("sample", {"n": None, "seed": 3}, params) == {"n": 50, "seed": 3, "draws": 2}
+    assert step_params("sample", {"n": 5, "seed": 3, "draws": 1}, tmp_path / "absent.yaml")["n"] == 5
+    with pytest.raises(UserError, match=r"sample.n = 0: must be >= 1 \(set in the command line\)"):
+        step_params("sample", {"n": 0}, params)
+    with pytest.raises(UserError, match="sample: unknown parameter"):
+        step_params("sample", {"size": 5}, params)
+    with pytest.raises(UserError, match="no 'infer' section"):
+        step_params("infer", {}, params)

@@ -19,8 +19,8 @@ from ganrepro.errors import UserError
 # seconds to import, and the workflow runs one command per job). tests/test_cli.py checks that
 # every module registers exactly the commands listed here.
 COMMANDS: dict[str, str] = {
-    "fetch": "ganrepro.data.datasets",
-    "prepare": "ganrepro.data.datasets",
+    "fetch": "ganrepro.data.cli",
+    "prepare": "ganrepro.data.cli",
     "train": "ganrepro.training.loop",
     "sample": "ganrepro.evaluation.sample",
     "parzen": "ganrepro.evaluation.parzen",

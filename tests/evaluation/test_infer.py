@@ -1,5 +1,4 @@
-"""Learned approximate inference: E learns to invert a frozen tiny generator. Also the tiny models and
-prepared files that test_figures.py and test_report.py reuse."""
+"""Learned approximate inference: E learns to invert a frozen tiny generator."""
 
 from __future__ import annotations
 
@@ -10,6 +9,7 @@ import pytest
 import torch
 
 from ganrepro.cli import build_parser, main
+from ganrepro.config import step_params
 from ganrepro.evaluation import infer
 from ganrepro.io import read_json
 from ganrepro.models.artifacts import load_model
@@ -24,7 +24,7 @@ def state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 def test_encoder_training_leaves_the_generator_unchanged(tmp_path: Path) -> None:
     G, _, meta = load_model(tiny_model(tmp_path / "model.pt"), torch.device("cpu"))
     before = state(G)
-    cfg = {**infer.DEFAULTS, "hidden": [16], "steps": 30, "batch_size": 16}
+    cfg = {**step_params("infer", {}), "hidden": [16], "steps": 30, "batch_size": 16}
     E, history = infer.train_encoder(G, meta["config"], meta["data_dim"], cfg, torch.device("cpu"))
     assert all(torch.equal(before[k], v) for k, v in G.state_dict().items())
     assert not any(p.requires_grad for p in G.parameters()) and not G.training
@@ -49,7 +49,7 @@ def test_infer_cli_beats_the_random_baseline(tmp_path: Path) -> None:
                 "--device",
                 "cpu",
                 "--config-json",
-                json.dumps({**infer.DEFAULTS, "n_eval": 999}),
+                json.dumps({**step_params("infer", {}), "n_eval": 999}),
                 *FAST_INFER,
             ]
         )

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from ganrepro.cli import main
-from ganrepro.data.datasets import TFD_FOLDS
+from ganrepro.data.sources import TFD_FOLDS
 
-from helpers import write_tfd
+from helpers import markdown_text, write_tfd
 
 
 def write(path: Path, data: dict) -> Path:
@@ -104,7 +104,7 @@ def test_not_run_marks_every_output_and_the_extended_table_says_so(tmp_path: Pat
         },
     )
     assert main(["table", "--metrics", str(mnist), str(outs[2]), "--out-dir", str(tmp_path / "t")]) == 0
-    table = (tmp_path / "t/table1_extended.md").read_text()
+    table = markdown_text(tmp_path / "t/table1_extended.md")
     assert "| Parzen log-likelihood, paper protocol | 201.2 ± 3.2 | not run |" in table
     assert "| Classifier FID, samples vs test images | 4.5 | not run |" in table
     assert "Conditional GAN" not in table  # rows without any value are left out
@@ -229,6 +229,6 @@ def test_tfd_folds_draws_and_reference_rows_from_a_synthetic_tfd_file(tmp_path: 
     assert cell["log_likelihood"] == pytest.approx(statistics.fmean(ref_lls))
     assert cell["error"] == pytest.approx(statistics.stdev(ref_lls) / math.sqrt(TFD_FOLDS))
     assert "standard error across the 5 folds (SD of the fold means / sqrt 5)" in cell["error_kind"]
-    extended = (tmp_path / "table/table1_extended.md").read_text()
+    extended = markdown_text(tmp_path / "table/table1_extended.md")
     assert "| Parzen ± across folds (SD of the fold means / sqrt folds): Table 1's ± |" in extended
     assert "| Parzen standard error over the test points, mean over folds |" in extended

@@ -15,6 +15,8 @@ from ganrepro.cli import main
 from ganrepro.io import write_json
 from ganrepro.reporting.tables import format_score, reduced_budget
 
+from helpers import markdown_text
+
 
 def parzen_json(
     path: Path,
@@ -94,7 +96,7 @@ def test_table_from_parzen_files(tmp_path: Path) -> None:
         == 0
     )
 
-    md = (out / "table1.md").read_text()
+    md = markdown_text(out / "table1.md")
     header = [c.strip() for c in md.splitlines()[0].strip("|").split("|")]
     assert header == ["Model", "MNIST", "TFD", "Fashion-MNIST", "CIFAR-10"]
     assert md_row(md, "DBN") == ["138 ± 2", "1909 ± 66", "—", "—"]
@@ -131,7 +133,7 @@ def test_tfd_folds_are_averaged(tmp_path: Path) -> None:
     files = [parzen_json(tmp_path / f"tfd{f}.json", "tfd", ll, se, fold=f) for f, (ll, se) in enumerate(zip(lls, ses))]
     files.append(parzen_json(tmp_path / "mnist.json", "mnist", 200.0, 2.0))
     assert main(["table", "--parzen", *files, "--out-dir", str(tmp_path)]) == 0
-    md = (tmp_path / "table1.md").read_text()
+    md = markdown_text(tmp_path / "table1.md")
     se = np.std(lls, ddof=1) / math.sqrt(3)  # across folds, as the paper's caption says for TFD
     assert md_row(md, "Adversarial nets (this reproduction)") == ["200 ± 2", format_score(np.mean(lls), se)]
     assert md_row(md, "Adversarial nets (this reproduction)")[1] == "2050 ± 26"  # stdev(2000, 2060, 2090) / sqrt 3
@@ -156,7 +158,7 @@ def test_seeds_give_mean_and_sd_with_each_seed_beside_in_table_and_metrics(tmp_p
         for s, ll, f in zip(seeds, lls, fines)
     ]
     assert main(["table", "--parzen", *files, "--out-dir", str(tmp_path / "t")]) == 0
-    md = (tmp_path / "t/table1.md").read_text()
+    md = markdown_text(tmp_path / "t/table1.md")
     # by hand: mean 224, SD 4; fine: mean 229, SD sqrt(((226-229)^2 + (230-229)^2 + (231-229)^2) / 2) = sqrt 7
     assert md_row(md, "Adversarial nets (this reproduction)")[0] == "224 ± 4"
     assert md_row(md, "Adversarial nets (this reproduction), fine sigma grid")[0] == "229 ± 2.6"
@@ -180,7 +182,7 @@ def test_seeds_give_mean_and_sd_with_each_seed_beside_in_table_and_metrics(tmp_p
     assert "parzen_sigma_s2" not in m  # each seed's value only for the scores
 
     assert main(["table", "--metrics", str(out), "--out-dir", str(tmp_path / "t")]) == 0
-    extended = (tmp_path / "t/table1_extended.md").read_text()
+    extended = markdown_text(tmp_path / "t/table1_extended.md")
     assert "| Parzen log-likelihood, paper protocol | 224 ± 4 |" in extended
     assert "| Parzen log-likelihood, paper protocol, per seed | s2 220.0, s3 224.0, s10 228.0 |" in extended
     assert "| Parzen log-likelihood, fine sigma grid, per seed | s2 226.0, s3 230.0, s10 231.0 |" in extended
@@ -210,12 +212,12 @@ def test_kmeans_reference_row_and_published_anchors(tmp_path: Path) -> None:
         )
         == 0
     )
-    md = (tmp_path / "table1.md").read_text()
+    md = markdown_text(tmp_path / "table1.md")
     labels = [line.split("|")[1].strip() for line in md.splitlines() if line.startswith("| ")]
     assert labels[-2:] == ["Training images (reference)", "k-means centres of the training set (reference)"]
     assert md_row(md, "k-means centres of the training set (reference)") == ["310 ± 2.2", "not run"]
     assert "centres of k-means on the training set (k = the number of samples)" in md
-    extended = (tmp_path / "table1_extended.md").read_text()
+    extended = markdown_text(tmp_path / "table1_extended.md")
     assert "| Parzen log-likelihood, k-means centres of the training set (reference) | 310 |" in extended
     quoted = extended[extended.index("quoted, not measured") :]
     for model, score in (
@@ -290,7 +292,7 @@ def test_table_labels_reduced_budgets_and_datasets_left_out(tmp_path: Path, repo
         )
         == 0
     )
-    md = (tmp_path / "table1.md").read_text()
+    md = markdown_text(tmp_path / "table1.md")
     header = [c.strip() for c in md.splitlines()[0].strip("|").split("|")]
     assert header == ["Model", "MNIST", "TFD", "Reduced budget (not comparable with the paper)"]
     epochs = params["train"]["mnist"]["epochs"]
@@ -313,7 +315,7 @@ def test_table_labels_reduced_budgets_and_datasets_left_out(tmp_path: Path, repo
     assert r"Reduced budget (not comparable with the paper) \\" in (tmp_path / "table1.tex").read_text()
     table = json.loads((tmp_path / "table1.json").read_text())
     assert table["budget"]["models"]["mnist"][:2] == ["fast preset", f"2 epochs (default {epochs})"]
-    extended = (tmp_path / "table1_extended.md").read_text()
+    extended = markdown_text(tmp_path / "table1_extended.md")
     assert (
         f"| Reduced budget (not comparable with the paper) | fast preset, 2 epochs (default {epochs}), 2000 samples"
         in extended

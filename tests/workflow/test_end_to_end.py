@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import BIN, CORES, REPO_ROOT, SHARED_MIRROR, project_copy, run, snakemake
+from helpers import BIN, CORES, REPO_ROOT, SHARED_MIRROR, markdown_text, project_copy, run, snakemake
 
 MARKED_BLOCK = re.compile(r"<!-- doctest -->\s*\n```sh\n(.*?)```", re.S)
 PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
@@ -76,7 +76,7 @@ def test_fast_preset_runs_the_whole_dag_then_has_nothing_to_do(clone: Path) -> N
     ):
         for ext in ("png", "pdf"):
             assert (results / "figures" / f"{name}.{ext}").stat().st_size > 1000
-    table = (results / "table1/table1.md").read_text()
+    table = markdown_text(results / "table1/table1.md")
     assert re.search(r"\| Adversarial nets \(this reproduction\) \| -?\d+ ± [\d.]+", table), table
     report = (results / "report.html").read_text()
     assert report.count("data:image/png;base64,") >= 9
@@ -92,7 +92,7 @@ def test_fast_preset_runs_the_whole_dag_then_has_nothing_to_do(clone: Path) -> N
         "samples_draw2.npz",
     ]
     assert len(set(draws["log_likelihoods"])) == 3
-    assert "| Parzen log-likelihood, SD across sample draws |" in (results / "table1/table1_extended.md").read_text()
+    assert "| Parzen log-likelihood, SD across sample draws |" in markdown_text(results / "table1/table1_extended.md")
     for key in (
         "parzen_log_likelihood",
         "parzen_draws_mean",
@@ -153,7 +153,7 @@ def test_documented_commands_then_dvc_experiments_resume_and_remote(clone: Path,
     assert summary["resumed"] and summary["steps_this_run"] == summary["steps_per_epoch"], summary
 
     # Any module of the package is a dependency: editing the training step marks its stages changed.
-    with open(clone / "src/ganrepro/passes.py", "a") as f:
+    with open(clone / "src/ganrepro/training/passes.py", "a") as f:
         f.write("\n# edited\n")
     changed = json.loads(run([dvc, "status", "--json"], clone).stdout)
     assert {"train@mnist", "evaluate@mnist", "report"} <= set(changed), changed

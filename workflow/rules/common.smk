@@ -7,8 +7,10 @@ from pathlib import Path
 
 from ganrepro import paths
 from ganrepro.config import DEFAULT_CUSTOM_BASE, train_config
-from ganrepro.data.datasets import TFD_FOLDS as TFD_FOLD_COUNT
-from ganrepro.data.datasets import custom_source_files, fetch_unavailable_reason, make_settings
+from ganrepro.data.custom import custom_source_files
+from ganrepro.data.fetch import fetch_unavailable_reason
+from ganrepro.data.settings import make_settings
+from ganrepro.data.sources import TFD_FOLDS as TFD_FOLD_COUNT
 
 # Jobs find `ganrepro` beside the Python running Snakemake (the project's .venv), activated or not.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
@@ -19,7 +21,7 @@ TFD_FOLDS = range(TFD_FOLD_COUNT)
 SEEDS = config["seeds"]
 
 
-DATA_SETTINGS = make_settings(config["data"], raw_dir=Path("data/raw"), mirror=config["data"]["mirror"] or None)  # as the fetch rule
+DATA_SETTINGS = make_settings(config["data"], raw_dir=Path(paths.RAW), mirror=config["data"]["mirror"] or None)  # as the fetch rule
 
 
 def skip_reason(dataset):

@@ -22,22 +22,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ganrepro.config import load_params
-from ganrepro.data.datasets import load_labels, load_split
+from ganrepro.config import step_params
+from ganrepro.data.prepared import load_labels, load_split
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
 from ganrepro.io import atomic_path, write_json
 from ganrepro.models.artifacts import load_generator
 from ganrepro.models.networks import InferenceNet, condition_classes, generate, sample_noise
 
-DEFAULTS: dict[str, Any] = {
-    "hidden": [1200, 1200],
-    "steps": 20000,
-    "batch_size": 100,
-    "lr": 0.001,
-    "seed": 0,
-    "n_eval": 10000,
-}
 EVAL_BATCH = 1000  # rows per forward pass when evaluating (bounds memory for the large generators)
 LOG_LINES = 20  # progress lines per training run
 
@@ -209,22 +201,16 @@ def run(model: Path, data: Path, out_dir: Path, cfg: dict[str, Any], device_name
 
 
 def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
-    """DEFAULTS, overlaid by params' infer section (--params), --config-json, then single flags."""
-    cfg = dict(DEFAULTS)
-    if args.params:
-        cfg.update(load_params(args.params).get("infer", {}))
+    """Single flags over --config-json over the infer section of params.yaml (or --params)."""
+    given: dict[str, Any] = {}
     if args.config_json:
         try:
-            cfg.update(json.loads(args.config_json))
+            given = json.loads(args.config_json)
         except json.JSONDecodeError as err:
             raise UserError(f"--config-json is not valid JSON: {err}") from err
-    cfg.update({k: v for k in DEFAULTS if (v := getattr(args, k)) is not None})
-    unknown = sorted(set(cfg) - set(DEFAULTS))
-    if unknown:
-        raise UserError(f"infer: unknown parameter(s) {unknown}; known: {sorted(DEFAULTS)}")
-    if min(cfg["steps"], cfg["batch_size"], cfg["n_eval"]) < 1 or cfg["lr"] <= 0:
-        raise UserError("infer: steps, batch_size and n_eval must be >= 1 and lr > 0")
-    return cfg
+    flags = ("hidden", "steps", "batch_size", "lr", "seed", "n_eval")
+    given |= {key: value for key in flags if (value := getattr(args, key)) is not None}
+    return step_params("infer", given, args.params)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -233,15 +219,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, required=True, help="prepared dataset .npz (its test split is reconstructed)")
     p.add_argument("--out-dir", type=Path, required=True, help="gets encoder.pt and infer.json")
     p.add_argument("--config-json", help="the params.yaml infer section as JSON (the workflow passes it)")
-    p.add_argument("--params", type=Path, help="read the infer section of this params.yaml")
-    p.add_argument("--hidden", type=int, nargs="+", help=f"E's hidden layer sizes (default {DEFAULTS['hidden']})")
-    p.add_argument("--steps", type=int, help=f"training steps (default {DEFAULTS['steps']})")
-    p.add_argument("--batch-size", type=int, help=f"pairs per step (default {DEFAULTS['batch_size']})")
-    p.add_argument("--lr", type=float, help=f"Adam learning rate (default {DEFAULTS['lr']})")
-    p.add_argument("--seed", type=int, help=f"seed of E's initialisation and noise (default {DEFAULTS['seed']})")
     p.add_argument(
-        "--n-eval", type=int, help=f"fresh samples and test examples evaluated (default {DEFAULTS['n_eval']})"
+        "--params",
+        type=Path,
+        help="params.yaml whose infer section gives the values not set by flags (default: the project's)",
     )
+    p.add_argument("--hidden", type=int, nargs="+", help="E's hidden layer sizes")
+    p.add_argument("--steps", type=int, help="training steps")
+    p.add_argument("--batch-size", type=int, help="pairs per step")
+    p.add_argument("--lr", type=float, help="Adam learning rate")
+    p.add_argument("--seed", type=int, help="seed of E's initialisation and noise")
+    p.add_argument("--n-eval", type=int, help="fresh samples and test examples evaluated")
     p.add_argument(
         "--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)"
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ganrepro.config import step_params
 from ganrepro.device import resolve_device
 from ganrepro.io import save_npz
 from ganrepro.models.artifacts import load_generator
@@ -22,15 +23,17 @@ def draw(model_path: Path, n: int, seed: int, device_name: str = "auto") -> dict
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("sample", help="draw samples (and their z) from a trained generator")
     p.add_argument("--model", type=Path, required=True, help="model.pt written by `ganrepro train`")
-    p.add_argument("--n", type=int, default=10000, help="number of samples (default: 10000)")
+    p.add_argument("--n", type=int, help="number of samples (default: params.yaml's sample.n)")
     p.add_argument(
-        "--seed",
-        type=int,
-        default=1234,
-        help="seed of the noise z (default: 1234); the same seed gives the same samples",
+        "--seed", type=int, help="seed of the noise z (default: sample.seed); the same seed gives the same samples"
     )
     p.add_argument(
         "--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)"
     )
     p.add_argument("--out", type=Path, required=True, help="output .npz with arrays x, z, labels")
-    p.set_defaults(func=lambda a: save_npz(a.out, **draw(a.model, a.n, a.seed, a.device)))
+    p.set_defaults(func=_command)
+
+
+def _command(args: argparse.Namespace) -> None:
+    params = step_params("sample", {"n": args.n, "seed": args.seed, "draws": 1})
+    save_npz(args.out, **draw(args.model, params["n"], params["seed"], args.device))

@@ -487,7 +487,7 @@ def run(args: argparse.Namespace) -> None:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("report", help="one self-contained HTML report of the results")
-    p.add_argument("--results", type=Path, default=Path("results"), help="the results folder of the workflow")
+    p.add_argument("--results", type=Path, default=Path(paths.RESULTS), help="the results folder of the workflow")
     p.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameters shown in the report")
     p.add_argument("--config-json", help="the parameters the workflow ran with, as JSON (shown instead of --params)")
     p.add_argument("--figures", type=Path, nargs="*", help="the PNGs to show (default: all under RESULTS/figures)")

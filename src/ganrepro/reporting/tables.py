@@ -363,60 +363,23 @@ def to_frame(table: dict[str, Any]) -> pd.DataFrame:
 
 
 def to_markdown(frame: pd.DataFrame, note_lines: list[str]) -> str:
-    """A GitHub Markdown table followed by its notes."""
-    align = "".join("|---" if c in TEXT_COLUMNS else "|---:" for c in frame.columns[1:])  # text left, numbers right
-    lines = ["| " + " | ".join(frame.columns) + " |", "|---" + align + "|"]
-    lines += ["| " + " | ".join(map(str, values)) + " |" for values in frame.itertuples(index=False)]
-    return "\n".join(lines + [""] + [f"- {n}" for n in note_lines]) + "\n"
-
-
-_LATEX_SPECIALS = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "—": "---",
-}
-
-
-def latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIALS.get(ch, ch) for ch in text)
+    """A GitHub Markdown table (text left, scores right) followed by its notes."""
+    align = ["left" if i == 0 or c in TEXT_COLUMNS else "right" for i, c in enumerate(frame.columns)]
+    table = frame.to_markdown(index=False, colalign=align, disable_numparse=True)
+    return "\n".join([table, ""] + [f"- {n}" for n in note_lines]) + "\n"
 
 
 def latex_cell(text: str) -> str:
-    """'225 ± 2' as math '$225 \\pm 2$'; any other text escaped."""
+    """An escaped cell with '225 ± 2' as math '$225 \\pm 2$' and the empty mark as an em dash."""
     value, sep, error = text.partition(" ± ")
-    return f"${value} \\pm {error}$" if sep else latex_escape(text)
+    return f"${value} \\pm {error}$" if sep else text.replace(EMPTY, "---")
 
 
 def to_latex(frame: pd.DataFrame, note_lines: list[str]) -> str:
     """A booktabs tabular, with the notes as LaTeX comments above it."""
-    head = [f"% {n}" for n in note_lines]
-    body = [
-        " & ".join([latex_escape(values[0])] + [latex_cell(v) for v in values[1:]]) + r" \\"
-        for values in frame.itertuples(index=False)
-    ]
-    return (
-        "\n".join(
-            head
-            + [
-                rf"\begin{{tabular}}{{l{'r' * (frame.shape[1] - 1)}}}",
-                r"\toprule",
-                " & ".join(latex_escape(c) for c in frame.columns) + r" \\",
-                r"\midrule",
-                *body,
-                r"\bottomrule",
-                r"\end{tabular}",
-            ]
-        )
-        + "\n"
-    )
+    styler = frame.style.hide(axis="index").format(latex_cell, escape="latex").format_index(escape="latex", axis=1)
+    table = styler.to_latex(column_format="l" + "r" * (frame.shape[1] - 1), hrules=True)
+    return "".join(f"% {n}\n" for n in note_lines) + table
 
 
 def parse_skipped(items: list[str]) -> dict[str, str]:

@@ -30,7 +30,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from ganrepro.config import check_train_overrides, resolve, train_config
-from ganrepro.data.datasets import load_labels, load_split, read_meta
+from ganrepro.data.prepared import load_labels, load_split, read_meta
 from ganrepro.density import parzen_log_density
 from ganrepro.device import keep_freed_memory, resolve_device
 from ganrepro.errors import UserError

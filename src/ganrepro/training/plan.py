@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from ganrepro import paths
-from ganrepro.data.datasets import MNIST_TRAIN
+from ganrepro.data.sources import MNIST_TRAIN
 from ganrepro.device import resolve_device, synchronize
 from ganrepro.io import read_json, write_json
 from ganrepro.training.loop import GAN
