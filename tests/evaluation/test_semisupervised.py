@@ -12,7 +12,7 @@ import torch
 
 from ganrepro.cli import main
 from ganrepro.errors import UserError
-from ganrepro.evaluation import infer, semisupervised, summary
+from ganrepro.evaluation import semisupervised, summary
 from ganrepro.io import read_json, save_npz
 from ganrepro.reporting import figures, report, tables
 
@@ -93,7 +93,7 @@ def step_inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, P
     model = tiny_model(tmp / "model.pt")
     data = tiny_dataset(tmp / "data.npz", model)
     args = ["infer", "--model", str(model), "--data", str(data), "--out-dir", str(tmp / "infer"), "--device", "cpu"]
-    assert main([*args, "--config-json", json.dumps(infer.DEFAULTS), *FAST_INFER]) == 0
+    assert main([*args, *FAST_INFER]) == 0
     return model, data, tmp / "infer" / "encoder.pt"
 
 

@@ -41,8 +41,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ganrepro import paper
-from ganrepro.config import load_params
-from ganrepro.data.datasets import load_labels, load_split, read_meta
+from ganrepro.config import step_params
+from ganrepro.data.prepared import load_labels, load_split, read_meta
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
 from ganrepro.evaluation.infer import load_encoder
@@ -282,19 +282,6 @@ def labelled(data: Path, split: str, limit: int = 0) -> tuple[np.ndarray, np.nda
     return x.reshape(len(x), -1)[keep], y[keep]
 
 
-def check_config(cfg: dict[str, Any]) -> None:
-    """The checks the schema cannot make here (the CLI runs without it), naming the parameter."""
-    for key in ("subsets", "lbfgs_iters", "scratch_steps", "scratch_eval_every"):
-        if cfg[key] < 1:
-            raise UserError(f"{SECTION}.{key}: must be at least 1, got {cfg[key]}")
-    if not cfg["label_counts"]:
-        raise UserError(f"{SECTION}.label_counts: give at least one label count")
-    if not cfg["l2_grid"] or min(cfg["l2_grid"]) <= 0:
-        raise UserError(f"{SECTION}.l2_grid: give one or more positive L2 strengths, got {cfg['l2_grid']}")
-    if cfg["scratch_lr"] <= 0 or cfg["valid_limit"] < 0:
-        raise UserError(f"{SECTION}.scratch_lr must be > 0 and {SECTION}.valid_limit >= 0")
-
-
 def featurizers(
     D: nn.Module, meta: dict[str, Any], model: Path, encoder: Path, seed: int, device: torch.device
 ) -> dict[str, Featurizer]:
@@ -390,7 +377,6 @@ def run(model: Path, encoder: Path, data: Path, out: Path, cfg: dict[str, Any], 
     """Every method on every label subset; write `out` (when the dataset has no labelled training
     images, a file that says so and nothing else) and return its content."""
     began = time.perf_counter()
-    check_config(cfg)
     meta = read_meta(data)
     dataset, num_classes = meta["dataset"], meta.get("num_classes")
     y_train = load_labels(data, "train")
@@ -456,18 +442,14 @@ def _fmt_all(by_n: dict[str, Any]) -> str:
 
 
 def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
-    """The semisupervised section of params.yaml (--params), overlaid by --config-json."""
-    defaults = load_params(args.params).get(SECTION, {})
-    cfg = dict(defaults)
+    """--config-json over the semisupervised section of params.yaml (or --params), checked against the schema."""
+    given: dict[str, Any] = {}
     if args.config_json:
         try:
-            cfg.update(json.loads(args.config_json))
+            given = json.loads(args.config_json)
         except json.JSONDecodeError as err:
             raise UserError(f"--config-json is not valid JSON: {err}") from err
-    unknown = sorted(set(cfg) - set(defaults))
-    if unknown:
-        raise UserError(f"{SECTION}: unknown parameter(s) {unknown}; known: {sorted(defaults)}")
-    return cfg
+    return step_params(SECTION, given, args.params)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
