@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "infer": "ganrepro.evaluation.infer",
     "classifier": "ganrepro.evaluation.classify",
     "class-metrics": "ganrepro.evaluation.classify",
+    "semi-supervised": "ganrepro.evaluation.semisupervised",
     "conditional-figure": "ganrepro.reporting.figures",
     "toy-metrics": "ganrepro.evaluation.toy_metrics",
     "metrics": "ganrepro.evaluation.summary",

@@ -56,6 +56,8 @@ CM = config["class_metrics"]
 CLASS_RUN = [ds for ds in IMAGE_RUN if ds in CM["datasets"]]
 CONDITIONAL_RUN = [ds for ds in CLASS_RUN if ds in CM["conditional"]]
 CONDITIONAL_SEEDS = SEEDS if CM["conditional_seeds"] == "all" else SEEDS[:1]
+SEMISUP_RUN = IMAGE_RUN  # every image set; one without labelled training images records why it did not run
+SEMISUP_SKIPPED = {ds: "a toy set: no images to classify" for ds in RUN if ds in TOY_DATASETS}
 
 
 def print_plan():
@@ -99,6 +101,7 @@ def report_inputs():
     for ds in IMAGE_RUN:
         names += [f"figure2_{ds}", f"figure3_{ds}", f"inference_{ds}", f"sigma_sweep_{ds}"]
     names += [f"conditional_{ds}" for ds in CONDITIONAL_RUN]
+    names += [f"semisupervised_{ds}" for ds in SEMISUP_RUN]
     return [paths.table1("md"), *(paths.figure(name) for name in names)]
 
 
@@ -153,6 +156,8 @@ def metrics_inputs(w):
         files["classifier"] = [rules.classifier.output.metrics.format(dataset=ds)]
     if ds in CONDITIONAL_RUN:
         files["conditional"] = [paths.class_metrics(ds, s, paths.CONDITIONAL) for s in CONDITIONAL_SEEDS]
+    if ds in SEMISUP_RUN:
+        files["semisupervised"] = [paths.semisupervised(ds, SEEDS[0])]
     return files
 
 

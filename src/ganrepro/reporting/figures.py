@@ -568,7 +568,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register `ganrepro figure <kind>` and `ganrepro conditional-figure`."""
     add_conditional_parser(subparsers)
     p = subparsers.add_parser(
-        "figure", help="draw a figure as PNG and PDF: toy1d, samples, interp, reconstruct, ring, sigma-sweep or curves"
+        "figure",
+        help="draw a figure as PNG and PDF: toy1d, samples, interp, reconstruct, ring, sigma-sweep, curves "
+        "or semi-supervised",
     )
     kinds = p.add_subparsers(dest="figure", required=True, metavar="KIND")
 
@@ -680,6 +682,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     k.add_argument("--logs", type=Path, nargs="+", required=True, help="train_log.csv of each seed")
     k.add_argument("--summaries", type=Path, nargs="*", default=[], help="train.json of each seed (valid_history)")
     k.add_argument("--parzen", type=Path, nargs="*", default=[], help="parzen json files (none for the toy sets)")
+    add_semisupervised_kind(kinds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -741,3 +744,62 @@ def add_conditional_parser(subparsers: argparse._SubParsersAction) -> None:
             "wrote " + ", ".join(map(str, conditional_figure(a.model, a.out, a.per_class, a.seed, a.device)))
         )
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Semi-supervised classification (extension 4)
+# ---------------------------------------------------------------------------------------------
+
+
+def figure_semisupervised(result: Path, out: Path) -> list[Path]:
+    """Test errors against labelled images (log x), one line per method with the SD over label subsets
+    as error bars, and the published figure marked as quoted; a dataset that did not run shows why."""
+    data = read_json(result)
+    fig = Figure(figsize=(6.4, 4.4), layout="tight")
+    ax = fig.subplots()
+    dataset = data.get("dataset") or ""
+    if "not_run" in data:
+        ax.text(0.5, 0.5, f"{dataset}: not run ({data['not_run']})", ha="center", va="center", wrap=True)
+        ax.set_axis_off()
+        return save_figure(fig, out)
+    for method, by_n in data["results"].items():
+        counts = sorted(by_n, key=int)
+        ax.errorbar(
+            [int(n) for n in counts],
+            [by_n[n]["mean"] for n in counts],
+            yerr=[by_n[n]["sd"] for n in counts],
+            marker="o",
+            capsize=3,
+            label=data["methods"].get(method, method),
+        )
+    quoted = data.get("quoted")
+    if quoted:
+        ax.errorbar(
+            [quoted["labels"]],
+            [quoted["errors"]],
+            yerr=[quoted["sd"]],
+            marker="*",
+            markersize=10,
+            color="0.3",
+            ls="none",
+            capsize=3,
+            label=f"{quoted['model']}, {quoted['source'].split(',')[0]} (quoted, not measured)",
+        )
+    subsets = data["config"]["subsets"]
+    ax.set(
+        xscale="log",
+        xlabel="labelled training images",
+        ylabel=f"test errors (out of {data['n_test']:,})",
+        title=f"{dataset}: few-label classification, mean ± SD over {subsets} label subsets",
+    )
+    ax.set_xticks(sorted({int(n) for by_n in data["results"].values() for n in by_n}))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.legend(fontsize=7)
+    return save_figure(fig, out)
+
+
+def add_semisupervised_kind(kinds: argparse._SubParsersAction) -> None:
+    k = kinds.add_parser("semi-supervised", help="test errors against labels per method (extension 4)")
+    k.add_argument("--result", type=Path, required=True, help="semisupervised.json of `ganrepro semi-supervised`")
+    k.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.png and PREFIX.pdf")
+    k.set_defaults(func=lambda a: figure_semisupervised(a.result, a.out))
