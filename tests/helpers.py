@@ -348,3 +348,18 @@ MNIST_LIKE = {
     "device": "cpu",
     "seed": 3,
 }
+
+
+def tiny_toy1d(folder: Path) -> tuple[Path, Path]:
+    """An untrained 1-D G/D pair (model.pt, z of one dimension) and a toy1d-format file of 300 points."""
+    from ganrepro.data.toy import TOY1D_MEAN, TOY1D_STD
+
+    cfg = tiny_config(z_dim=1, g_output="linear", g_hidden=[8], d_units=[8], g_irange=0.5, d_irange=0.5)
+    torch.manual_seed(0)
+    G, D = build_models(cfg, 1)
+    meta = {"config": cfg, "data_dim": 1, "example_shape": [1], "n_classes": 0, "kind": "vector", "dataset": "toy1d"}
+    save_model(folder / "model.pt", G, D, meta | {"seed": 0})
+    x = np.random.default_rng(0).normal(TOY1D_MEAN, TOY1D_STD, (300, 1)).astype(np.float32)
+    info = {"dataset": "toy1d", "kind": "vector", "example_shape": [1], "unit_scale": 1}
+    save_npz(folder / "toy1d.npz", meta=np.array(json.dumps(info)), x_train=x, y_train=-np.ones(300, np.int64))
+    return folder / "model.pt", folder / "toy1d.npz"

@@ -10,16 +10,16 @@ import pytest
 import torch
 
 from ganrepro.cli import main
-from ganrepro.data.toy import RING_MODES, RING_RADIUS, RING_STD, TOY1D_MEAN, TOY1D_STD, ring_centres
+from ganrepro.data.toy import RING_MODES, RING_RADIUS, RING_STD, ring_centres
 from ganrepro.evaluation.infer import save_encoder
 from ganrepro.evaluation.parzen import evaluate
 from ganrepro.evaluation.toy_metrics import ring_metrics
 from ganrepro.io import read_json, save_npz, write_json
-from ganrepro.models.artifacts import load_model, save_model
-from ganrepro.models.networks import InferenceNet, build_models
+from ganrepro.models.artifacts import load_model
+from ganrepro.models.networks import InferenceNet
 from ganrepro.reporting import figures
 
-from helpers import tiny_config, tiny_dataset, tiny_model
+from helpers import tiny_dataset, tiny_model, tiny_toy1d
 
 
 def assert_written(prefix: Path) -> None:
@@ -140,30 +140,7 @@ def test_ring_metrics_and_figure(tmp_path: Path) -> None:
 
 
 def test_toy1d_figure_on_a_tiny_model(tmp_path: Path) -> None:
-    cfg = tiny_config(z_dim=1, g_output="linear", g_hidden=[8], d_units=[8], g_irange=0.5, d_irange=0.5)
-    torch.manual_seed(0)
-    G, D = build_models(cfg, 1)
-    save_model(
-        tmp_path / "model.pt",
-        G,
-        D,
-        {
-            "config": cfg,
-            "data_dim": 1,
-            "example_shape": [1],
-            "n_classes": 0,
-            "kind": "vector",
-            "dataset": "toy1d",
-            "seed": 0,
-        },
-    )
-    x = np.random.default_rng(0).normal(TOY1D_MEAN, TOY1D_STD, (300, 1)).astype(np.float32)
-    save_npz(
-        tmp_path / "toy1d.npz",
-        meta=np.array(json.dumps({"dataset": "toy1d", "kind": "vector", "example_shape": [1], "unit_scale": 1})),
-        x_train=x,
-        y_train=-np.ones(300, np.int64),
-    )
+    model, data = tiny_toy1d(tmp_path)
     out = tmp_path / "figure1_toy1d"
     assert (
         main(
@@ -171,9 +148,9 @@ def test_toy1d_figure_on_a_tiny_model(tmp_path: Path) -> None:
                 "figure",
                 "toy1d",
                 "--model",
-                str(tmp_path / "model.pt"),
+                str(model),
                 "--data",
-                str(tmp_path / "toy1d.npz"),
+                str(data),
                 "--out",
                 str(out),
                 "--d-steps",
