@@ -19,7 +19,7 @@ import pandas as pd
 from ganrepro import paper
 from ganrepro.io import read_json, write_json, write_text
 
-GROUPS = ("train", "parzen", "reference", "kmeans", "infer", "class-metrics", "classifier", "conditional", "toy")
+GROUPS = ("train", "parzen", "reference", "kmeans", "infer", "class-metrics", "classifier", "conditional", "toy", "inpaint")
 PARZEN_KEYS = ["log_likelihood", "standard_error", "sigma"]
 WANTED = {
     "parzen": [*PARZEN_KEYS, "fine.log_likelihood", "fine.sigma", "draws.mean", "draws.sd", "draws.fine_mean"],
@@ -37,6 +37,11 @@ WANTED = {
     "classifier": ["test_accuracy"],
     "conditional": ["label_accuracy", "classifier_fid", "class_kl_uniform"],
     "toy": ["modes_covered", "high_quality_fraction", "wasserstein", "ks_statistic", "mean", "std"],
+    "inpaint": [  # means over the mask kinds (evaluation/inpainting.py)
+        *(f"mean.{k}" for k in ("mse_mean", "mse_best", "diversity", "mse_mean_fill", "mse_nn_fill")),
+        *(f"mean.{k}" for k in ("accuracy", "accuracy_mean_fill", "accuracy_nn_fill")),
+        "accuracy_truth",
+    ],
 }
 # Keys whose value of every seed is written beside the mean (`<name>_s<seed>`) when several seeds ran.
 PER_SEED_KEYS = {"parzen": ("log_likelihood", "fine.log_likelihood")}
