@@ -212,10 +212,14 @@ def _train_command(args: argparse.Namespace) -> None:
     x = load_split(args.data, "valid").reshape(meta["n_valid"], -1)
     y = load_labels(args.data, "valid")
     n = cfg["valid_points"] or len(x)
-    check = validation_check(x[:n], y[:n], meta["example_shape"], predict, step["completions"], cfg["noise"], cfg["seed"])
+    check = validation_check(
+        x[:n], y[:n], meta["example_shape"], predict, step["completions"], cfg["noise"], cfg["seed"]
+    )
     record = train_inpainter(cfg, args.data, args.out_dir, args.dataset, check)
     last = record["valid_history"][-1] if record["valid_history"] else {}
-    print(f"wrote {args.out_dir / 'model.pt'}: {record['steps']} steps, {record['seconds_total']:.0f} s, last check {last}")
+    print(
+        f"wrote {args.out_dir / 'model.pt'}: {record['steps']} steps, {record['seconds_total']:.0f} s, last check {last}"
+    )
 
 
 def _eval_command(args: argparse.Namespace) -> None:

@@ -19,7 +19,18 @@ import pandas as pd
 from ganrepro import paper
 from ganrepro.io import read_json, write_json, write_text
 
-GROUPS = ("train", "parzen", "reference", "kmeans", "infer", "class-metrics", "classifier", "conditional", "toy", "inpaint")
+GROUPS = (
+    "train",
+    "parzen",
+    "reference",
+    "kmeans",
+    "infer",
+    "class-metrics",
+    "classifier",
+    "conditional",
+    "toy",
+    "inpaint",
+)
 PARZEN_KEYS = ["log_likelihood", "standard_error", "sigma"]
 WANTED = {
     "parzen": [*PARZEN_KEYS, "fine.log_likelihood", "fine.sigma", "draws.mean", "draws.sd", "draws.fine_mean"],

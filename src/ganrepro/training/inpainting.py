@@ -75,8 +75,8 @@ LOSS_NAMES = ("d_loss", "g_loss", "d_real", "d_fake")
 def train_inpainter(
     cfg: dict[str, Any], data: Path, out_dir: Path, dataset: str, validate: Validate | None = None
 ) -> dict[str, Any]:
-    """Train for cfg['epochs'] epochs; every cfg['valid_every'] epochs (and after the last) record
-    `validate(G, epoch)`. Writes OUT_DIR/model.pt, train.json (losses and validation history) and
+    """Train for cfg['epochs'] epochs; before the first, every cfg['valid_every'] epochs and after the
+    last, record `validate(G, epoch)`. Writes OUT_DIR/model.pt, train.json (losses and validation history) and
     valid_curve.csv (epoch vs validation metrics); returns the train.json record."""
     meta = read_meta(data)
     if meta.get("kind") != "image":
@@ -93,6 +93,8 @@ def train_inpainter(
     torch.manual_seed(cfg["seed"])
     gan = InpaintingGAN(cfg, meta["example_shape"], x_train.mean(0), device)
     losses, history = [], []
+    if validate and cfg["valid_every"]:  # the starting point of the curve: G's output bias is the mean image
+        history.append({"epoch": 0, **validate(gan.G, 0)})
     start = time.perf_counter()
     for epoch in range(cfg["epochs"]):
         perm = torch.randperm(len(x_train), device=device)
@@ -108,6 +110,7 @@ def train_inpainter(
         if validate and cfg["valid_every"] and (done % cfg["valid_every"] == 0 or done == cfg["epochs"]):
             history.append({"epoch": done, **validate(gan.G, done)})
             log.info("epoch %d: validation %s", done, history[-1])
+            write_text(out_dir / "valid_curve.csv", _curve_csv(history))  # the curve so far, readable while training
     seconds = time.perf_counter() - start
     model_meta = {
         "config": cfg,
@@ -127,7 +130,7 @@ def train_inpainter(
         "valid_history": history,
     }
     write_json(out_dir / "train.json", record)
-    write_text(out_dir / "valid_curve.csv", _curve_csv(history))
+    write_text(out_dir / "valid_curve.csv", _curve_csv(history))  # also without checks: the rule's output
     return record
 
 
