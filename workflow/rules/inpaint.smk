@@ -8,11 +8,6 @@ for _ds in (ds for ds in RUN if ds in IP["datasets"] and ds not in INPAINT_RUN):
           "(class_metrics.datasets)", file=sys.stderr)
 
 
-def inpaint_config(dataset):
-    """The dataset's training section (the paper's networks and optimizer) with inpaint.train over it."""
-    return model_config(dataset, "") | IP["train"]
-
-
 rule inpaint_train:
     input:
         data=rules.prepare.output.npz,
@@ -22,7 +17,7 @@ rule inpaint_train:
         record=f"{paths.inpaint_dir('{dataset}')}/train.json",
         curve=f"{paths.inpaint_dir('{dataset}')}/valid_curve.csv",
     params:
-        cfg=lambda w: json_arg(inpaint_config(w.dataset)),
+        cfg=lambda w: json_arg(model_config(w.dataset, "") | IP["train"]),  # the paper's networks and optimizer
         seed=IP["seed"],
         completions=IP["completions"],
         out=lambda w, output: Path(output.model).parent,

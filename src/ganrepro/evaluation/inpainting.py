@@ -217,9 +217,8 @@ def _train_command(args: argparse.Namespace) -> None:
     )
     record = train_inpainter(cfg, args.data, args.out_dir, args.dataset, check)
     last = record["valid_history"][-1] if record["valid_history"] else {}
-    print(
-        f"wrote {args.out_dir / 'model.pt'}: {record['steps']} steps, {record['seconds_total']:.0f} s, last check {last}"
-    )
+    checked = f"; last check: best-of MSE {last['mse_best']:.4f}, accuracy {last['accuracy']:.3f}" if last else ""
+    print(f"wrote {args.out_dir / 'model.pt'}: {record['steps']} steps, {record['seconds_total']:.0f} s{checked}")
 
 
 def _eval_command(args: argparse.Namespace) -> None:

@@ -29,6 +29,7 @@ from ganrepro import __version__, paper, paths
 from ganrepro.config import PROJECT_ROOT, load_params
 from ganrepro.device import resolve_device
 from ganrepro.io import read_json, write_text
+from ganrepro.reporting.inpainting import inpainting_html
 from ganrepro.reporting.tables import ANCHOR_NOTES, DATASET_NAMES, MODEL_LABELS, anchors_frame, format_score, to_frame
 
 # Captions of the figures and of Table 1: one file each, workflow/report/<key>.rst, read here and by
@@ -430,6 +431,7 @@ def build_report(
         ("Per-dataset metrics", metrics_html(metrics, missing)),
         ("Parzen per test class", per_class_html(results)),
         ("Learned approximate inference", inference_html(runs)),
+        ("Inpainting: all conditionals p(x_S | x_not S) with one model", inpainting_html(results)),
         (
             "Table 2 of the paper (context)",
             "<p>Challenges in generative modeling, per approach (abridged from the "
