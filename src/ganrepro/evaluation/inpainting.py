@@ -50,15 +50,26 @@ def mean_fill(x: np.ndarray, m: np.ndarray, mean_image: np.ndarray) -> np.ndarra
 @torch.no_grad()
 def nearest_fill(x: np.ndarray, m: np.ndarray, train: np.ndarray, chunk: int = NN_CHUNK) -> np.ndarray:
     """Each image's missing pixels from the training image closest to it on its observed pixels
-    (squared distance sum_j m_j (x_j - t_j)^2, as matrix products: per-image masks allowed)."""
+    (squared distance sum_j m_j (x_j - t_j)^2 up to a per-image constant, as matrix products). One
+    mask for all images (the fixed kinds) takes one product over the observed pixels only; per-image
+    masks take two over all pixels."""
     t = torch.from_numpy(np.ascontiguousarray(train, dtype=np.float32))
-    t_sq = (t * t).T.contiguous()
+    shared = bool((m == m[:1]).all())
+    if shared:
+        cols = torch.from_numpy(m[0] > 0)
+        t_seen = t[:, cols].T.contiguous()
+        t_norms = (t_seen * t_seen).sum(0)
+    else:
+        t_sq = (t * t).T.contiguous()
     out = np.empty_like(x)
     for start in range(0, len(x), chunk):
         xb = torch.from_numpy(x[start : start + chunk])
         mb = torch.from_numpy(m[start : start + chunk])
         seen = mb * xb
-        dist = (seen * xb).sum(1, keepdim=True) - 2.0 * seen @ t.T + mb @ t_sq
+        if shared:
+            dist = t_norms - 2.0 * xb[:, cols] @ t_seen
+        else:
+            dist = mb @ t_sq - 2.0 * seen @ t.T
         lent = t[dist.argmin(1)]
         out[start : start + chunk] = (seen + (1.0 - mb) * lent).numpy()
     return out
