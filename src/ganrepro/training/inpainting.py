@@ -38,7 +38,9 @@ Validate = Callable[[InpaintingGenerator, int], dict[str, float]]
 class InpaintingGAN:
     """G, D, their optimizers and one simultaneous update."""
 
-    def __init__(self, cfg: dict[str, Any], example_shape: list[int], pixel_means: torch.Tensor, device: torch.device):
+    def __init__(
+        self, cfg: dict[str, Any], example_shape: list[int], pixel_means: torch.Tensor, device: torch.device
+    ) -> None:
         self.cfg, self.example_shape, self.device = cfg, example_shape, device
         G, D = build_inpainting_models(cfg, int(np.prod(example_shape)), pixel_means)
         self.G, self.D = G.to(device), D.to(device)
