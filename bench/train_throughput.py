@@ -1,6 +1,6 @@
 """Training-step throughput of the paper's MNIST GAN, measured side by side in one run.
 
-(a) this project's step (`ganrepro.training.loop.GAN.iteration`: data as a device tensor indexed by a
+(a) this project's step (`ganrepro.training.gan.GAN.iteration`: data as a device tensor indexed by a
     permutation, the authors' simultaneous update with one D pass on the fakes);
 (b) a conventional loop in the style of popular PyTorch GAN examples (TensorDataset + DataLoader,
     a D step on detached fakes, then a G step through D again, torch.optim.SGD);
@@ -34,7 +34,8 @@ from ganrepro.config import load_params, train_config
 from ganrepro.device import keep_freed_memory, resolve_device, synchronize
 from ganrepro.io import save_npz
 from ganrepro.models.networks import build_models
-from ganrepro.training.loop import GAN, Trainer
+from ganrepro.training.gan import GAN
+from ganrepro.training.loop import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 MATMULS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.addmm.out}
@@ -171,19 +172,20 @@ def write_bench_data(path: Path, n: int) -> Path:
     return path
 
 
-def measure(cfg: dict, data: Path, tmp: Path, args: argparse.Namespace) -> None:
-    trainer = Trainer(cfg, data, tmp / "steps")
+def side_by_side(cfg: dict, trainer: Trainer, steps: int, repeats: int) -> dict[str, float]:
+    """(a) the trainer's step, (b) the conventional loop and (c) the floor of (a)'s matrix products,
+    timed in `repeats` interleaved rounds of `steps` calls on the trainer's device: seconds per step
+    (medians), the matrix-product FLOPs of (a) and (b), and the medians of the paired ratios."""
     gan, device = trainer.gan, trainer.gan.device
-    steps = itertools.count()
+    count = itertools.count()
 
     def ours() -> None:
         """One iteration as the training loop runs it: a batch indexed from the data tensor on the device."""
-        gan.iteration(trainer.batches(next(steps)), epoch=1)
+        gan.iteration(trainer.batches(next(count)), epoch=1)
 
     with MatmulRecorder() as rec:
         ours()
     floor_fn = replay(rec.calls, device)
-    flops = flops_of(rec.calls)
     conv_step = conventional_loop(cfg, trainer.x_train, gan)
     with MatmulRecorder() as rec_conv:
         conv_step()
@@ -191,21 +193,33 @@ def measure(cfg: dict, data: Path, tmp: Path, args: argparse.Namespace) -> None:
     # Interleave the measurements so that machine noise hits all of them alike; the ratios are the
     # medians of the ratios within each repeat (measured seconds apart), the times the medians.
     t_ours, t_conv, t_floor = [], [], []
-    for _ in range(args.repeats):
-        t_floor.append(time_per_call(floor_fn, args.steps, 1, device))
-        t_ours.append(time_per_call(ours, args.steps, 1, device))
-        t_conv.append(time_per_call(conv_step, args.steps, 1, device))
-    of_floor = statistics.median(f / o for f, o in zip(t_floor, t_ours))
-    speedup = statistics.median(c / o for c, o in zip(t_conv, t_ours))
-    t_ours, t_conv, t_floor = (statistics.median(t) for t in (t_ours, t_conv, t_floor))
+    for _ in range(repeats):
+        t_floor.append(time_per_call(floor_fn, steps, 1, device))
+        t_ours.append(time_per_call(ours, steps, 1, device))
+        t_conv.append(time_per_call(conv_step, steps, 1, device))
+    return {
+        "flops": flops_of(rec.calls),
+        "flops_conventional": flops_of(rec_conv.calls),
+        "t_ours": statistics.median(t_ours),
+        "t_conventional": statistics.median(t_conv),
+        "t_floor": statistics.median(t_floor),
+        "of_floor": statistics.median(f / o for f, o in zip(t_floor, t_ours)),
+        "speedup": statistics.median(c / o for c, o in zip(t_conv, t_ours)),
+    }
+
+
+def measure(cfg: dict, data: Path, tmp: Path, args: argparse.Namespace) -> None:
+    trainer = Trainer(cfg, data, tmp / "steps")
+    device = trainer.device
+    r = side_by_side(cfg, trainer, args.steps, args.repeats)
+    flops, of_floor, speedup = r["flops"], r["of_floor"], r["speedup"]
+    t_ours, t_conv, t_floor = r["t_ours"], r["t_conventional"], r["t_floor"]
     b = cfg["batch_size"]
     print(
         f"device={device}  threads={args.threads}  batch={b}  "
         "paper MNIST model (G 100-1200-1200-784, D maxout 240x5 x2)"
     )
-    print(
-        f"matmul FLOP per step: ours {flops / 1e9:.3f} GFLOP, conventional {flops_of(rec_conv.calls) / 1e9:.3f} GFLOP"
-    )
+    print(f"matmul FLOP per step: ours {flops / 1e9:.3f} GFLOP, conventional {r['flops_conventional'] / 1e9:.3f} GFLOP")
     print(f"(c) floor (same matmuls alone): {t_floor * 1e3:7.2f} ms/step  {flops / t_floor / 1e9:6.1f} GFLOP/s")
     print(f"(a) this project's step:        {t_ours * 1e3:7.2f} ms/step  {b / t_ours:8.0f} examples/s")
     print(f"(b) conventional loop:          {t_conv * 1e3:7.2f} ms/step  {b / t_conv:8.0f} examples/s")

@@ -3,12 +3,17 @@ for real Snakemake / DVC in copies of the project."""
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import os
+import pickle
 import re
 import shutil
+import struct
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +155,66 @@ def write_tfd(path: Path, n: int = 60) -> dict[str, np.ndarray]:
     return mat
 
 
+def leftovers(folder: Path) -> list[str]:
+    """Temporary files left by an interrupted atomic write."""
+    return [p.name for p in folder.rglob("*.tmp*")] if folder.exists() else []
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """IDX of unsigned bytes: magic 0x0000 08 ndim, big-endian dimensions, then the data."""
+    return bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+
+
+def read_idx(path: Path) -> np.ndarray:
+    data = gzip.decompress(path.read_bytes())
+    ndim = data[3]
+    dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+CIFAR_BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+
+
+def cifar_batches(n: int = 6) -> dict[str, dict]:
+    """The contents of the CIFAR-10 python batches: dicts with bytes keys, N x 3072 uint8 rows."""
+    rng = np.random.default_rng(1)
+    batches = {
+        name: {
+            b"batch_label": name.encode(),
+            b"labels": rng.integers(0, 10, n).tolist(),
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            b"filenames": [f"{name}_{i}.png".encode() for i in range(n)],
+        }
+        for name in CIFAR_BATCHES
+    }
+    batches["batches.meta"] = {
+        b"label_names": [f"class{i}".encode() for i in range(10)],
+        b"num_cases_per_batch": n,
+        b"num_vis": 3072,
+    }
+    return batches
+
+
+def write_cifar_tarball(
+    path: Path, members: dict[str, bytes] | None = None
+) -> tuple[dict[str, bytes], dict[str, dict]]:
+    """cifar-10-python.tar.gz in the real layout, its members pickled with protocol 2 as the official
+    ones are; data_batch_1 names numpy's array reconstruction as numpy before 2.0 (and the official
+    files) do. `members` replaces members' pickled bytes."""
+    batches = cifar_batches()
+    pickled = {name: pickle.dumps(batch, protocol=2) for name, batch in batches.items()}
+    pickled["data_batch_1"] = pickled["data_batch_1"].replace(
+        b"cnumpy._core.multiarray\n_reconstruct\n", b"cnumpy.core.multiarray\n_reconstruct\n"
+    )
+    pickled.update(members or {})
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in {**pickled, "readme.html": b"<html></html>"}.items():
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return pickled, batches
+
+
 BIN = Path(sys.executable).parent
 
 
@@ -206,3 +271,80 @@ def snakemake(*args: str, cwd: Path, check: bool = True) -> subprocess.Completed
 def markdown_text(path: Path) -> str:
     """A Markdown file with the tables' cell padding squeezed, so rows read '| a | b |'."""
     return re.sub(r" {2,}", " ", path.read_text())
+
+
+def assert_same_model(a: Path, b: Path) -> None:
+    """The two model files hold bit-for-bit equal G and D tensors (reruns on the CPU are exact)."""
+    Ga, Da, _ = load_model(a, torch.device("cpu"))
+    Gb, Db, _ = load_model(b, torch.device("cpu"))
+    for x, y in ((Ga, Gb), (Da, Db)):
+        sx, sy = x.state_dict(), y.state_dict()
+        assert sx.keys() == sy.keys()
+        for name in sx:
+            assert torch.equal(sx[name], sy[name]), f"{a} and {b} differ in {name}"
+
+
+def assert_same_arrays(a: Path, b: Path) -> None:
+    """The two .npz files hold the same arrays (their zip timestamps may differ)."""
+    with np.load(a) as x, np.load(b) as y:
+        assert sorted(x.files) == sorted(y.files)
+        for name in x.files:
+            assert np.array_equal(x[name], y[name]), f"{a} and {b} differ in {name}"
+
+
+class CreatesFile:
+    """Unpickled, opens (creates) `target`: the payload of a crafted torch file that would run code."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __reduce__(self) -> tuple:
+        return (open, (str(self.target), "w"))
+
+
+def write_code_running_file(path: Path, blob: dict, target: Path) -> Path:
+    """`blob` saved as a torch file at `path` with one more entry whose unpickling creates `target`."""
+    torch.save({**blob, "payload": CreatesFile(target)}, path)
+    return path
+
+
+# A training section like MNIST's, on tiny models: every key `Trainer` and `GAN` read.
+MNIST_LIKE = {
+    "arch": "mlp",
+    "noise": "uniform",
+    "z_dim": 8,
+    "g_hidden": [32, 32],
+    "g_output": "sigmoid",
+    "d_units": [16, 16],
+    "d_pieces": 3,
+    "g_irange": 0.05,
+    "d_irange": 0.05,
+    "g_output_bias": "marginals",
+    "max_col_norm": None,
+    "optimizer": "sgd",
+    "lr": 0.1,
+    "lr_decay": 1.000004,
+    "lr_min": 1e-6,
+    "momentum_start": 0.5,
+    "momentum_end": 0.7,
+    "momentum_saturate": 250,
+    "adam_betas": [0.5, 0.999],
+    "k": 1,
+    "update": "simultaneous",
+    "g_loss": "nonsaturating",
+    "d_input_keep": 0.8,
+    "d_hidden_keep": 0.5,
+    "batch_size": 20,
+    "epochs": 2,
+    "train_limit": 0,
+    "checkpoint_every": 10,
+    "log_every": 5,
+    "valid_every": 1,
+    "valid_samples": 50,
+    "valid_points": 40,
+    "valid_sigmas": [0.3],
+    "select": "best_valid",
+    "conditional": False,
+    "device": "cpu",
+    "seed": 3,
+}

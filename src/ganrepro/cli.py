@@ -19,15 +19,16 @@ from ganrepro.errors import UserError
 # seconds to import, and the workflow runs one command per job). tests/test_cli.py checks that
 # every module registers exactly the commands listed here.
 COMMANDS: dict[str, str] = {
-    "fetch": "ganrepro.data.datasets",
-    "prepare": "ganrepro.data.datasets",
-    "train": "ganrepro.training.loop",
+    "fetch": "ganrepro.data.cli",
+    "prepare": "ganrepro.data.cli",
+    "train": "ganrepro.training.command",
     "sample": "ganrepro.evaluation.sample",
     "parzen": "ganrepro.evaluation.parzen",
     "kmeans": "ganrepro.evaluation.parzen",
     "infer": "ganrepro.evaluation.infer",
     "classifier": "ganrepro.evaluation.classify",
     "class-metrics": "ganrepro.evaluation.classify",
+    "semi-supervised": "ganrepro.evaluation.semisupervised",
     "conditional-figure": "ganrepro.reporting.figures",
     "toy-metrics": "ganrepro.evaluation.toy_metrics",
     "metrics": "ganrepro.evaluation.summary",

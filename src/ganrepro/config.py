@@ -10,14 +10,17 @@ import difflib
 import functools
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 
+from ganrepro.data.sources import known_datasets
 from ganrepro.errors import UserError
 from ganrepro.paper import paper_grid
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = Path(__file__).with_name("params.schema.yaml")
@@ -116,7 +119,7 @@ def overlays(configfiles: Iterable[str | Path], command_line: Mapping[str, Any])
 def validate(params: Mapping[str, Any], sources: Sources = ()) -> None:
     """Raise a UserError of one or two lines naming the first bad key, where it was set and what is
     allowed; then check dataset names and every dataset's merged training section."""
-    errors = sorted(Draft202012Validator(_schema()).iter_errors(params), key=lambda e: list(e.absolute_path))
+    errors = sorted(_validator(_schema()).iter_errors(params), key=lambda e: list(e.absolute_path))
     if errors:
         raise UserError(_describe(errors[0], sources) + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
     known = dataset_names(params)
@@ -149,7 +152,7 @@ def step_params(section: str, given: Mapping[str, Any], params_path: str | Path 
         raise UserError(f"{section}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(known)}")
     values = given if set(known) <= set(given) else {**_params_section(section, params_path), **given}
     wrapper = {"$defs": _schema()["$defs"], "type": "object", "properties": {section: schema}}  # $refs resolve
-    errors = sorted(Draft202012Validator(wrapper).iter_errors({section: values}), key=lambda e: list(e.absolute_path))
+    errors = sorted(_validator(wrapper).iter_errors({section: values}), key=lambda e: list(e.absolute_path))
     if errors:
         raise UserError(_describe(errors[0], [("the command line", {section: given})]))
     return values
@@ -157,8 +160,6 @@ def step_params(section: str, given: Mapping[str, Any], params_path: str | Path 
 
 def dataset_names(params: Mapping[str, Any]) -> tuple[str, ...]:
     """Built-in dataset names, then those declared under data.custom."""
-    from ganrepro.data.datasets import known_datasets  # datasets reads params through this module
-
     return known_datasets(params)
 
 
@@ -200,9 +201,7 @@ def check_train_overrides(overrides: Mapping[str, Any], where: str) -> None:
     """Validate a partial training section (e.g. `ganrepro train --config-json`) against the schema."""
     section_schema = {"$defs": _schema()["$defs"], **_schema()["$defs"]["train_section"]}
     extra = {"device", "conditional", "seed", "valid_sigmas"}  # set by the workflow and the CLI
-    errors = list(
-        Draft202012Validator(section_schema).iter_errors({k: v for k, v in overrides.items() if k not in extra})
-    )
+    errors = list(_validator(section_schema).iter_errors({k: v for k, v in overrides.items() if k not in extra}))
     if errors:
         raise UserError(f"{where}: " + _describe(errors[0], []))
 
@@ -230,6 +229,14 @@ def _wants_non_string(schema: Mapping[str, Any]) -> bool:
     types = schema.get("type")
     types = {types} if isinstance(types, str) else set(types or ())
     return bool(types) and "string" not in types
+
+
+def _validator(schema: Mapping[str, Any]) -> Draft202012Validator:
+    """A JSON Schema validator. jsonschema is imported here alone: reading parameters (load_params,
+    train_config) then works where it is not installed."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema)
 
 
 @functools.cache

@@ -64,3 +64,23 @@ def paper_grid(
 def paper_gan_score(dataset: str) -> PaperScore | None:
     """The paper's adversarial-nets score on `dataset` (None where the paper gives none)."""
     return next((p for p in TABLE1 if p.model == GAN_MODEL and p.dataset == dataset), None)
+
+
+SALIMANS_2016 = 'Salimans et al. (2016), "Improved Techniques for Training GANs", NeurIPS'
+
+
+@dataclass(frozen=True)
+class SemiSupervisedScore:
+    """A published semi-supervised MNIST result: test errors out of 10,000, mean ± SD over label subsets."""
+
+    model: str
+    labels: int
+    errors: float
+    sd: float
+    subsets: int
+    source: str
+
+
+# Extension 4's usual yardstick (quoted, not measured): a GAN trained for semi-supervised learning
+# (its D classifies too), not the features of a GAN trained only to generate.
+SEMI_SUPERVISED = SemiSupervisedScore("Feature-matching GAN, D as classifier", 100, 93, 6.5, 10, SALIMANS_2016)

@@ -108,6 +108,11 @@ def class_metrics(dataset: str, seed: object, variant: str = "") -> str:
     return f"{eval_dir(dataset, seed, variant)}/class_metrics.json"
 
 
+def semisupervised(dataset: str, seed: object) -> str:
+    """Few-label classification with the model's features and the baselines (extension 4)."""
+    return f"{eval_dir(dataset, seed)}/semisupervised.json"
+
+
 def metrics(dataset: str) -> str:
     """The flat per-dataset metrics DVC tracks (mean and spread over seeds)."""
     return f"{run_dir(dataset)}/metrics.json"

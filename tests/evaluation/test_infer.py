@@ -10,11 +10,13 @@ import torch
 
 from ganrepro.cli import build_parser, main
 from ganrepro.config import step_params
+from ganrepro.errors import UserError
 from ganrepro.evaluation import infer
 from ganrepro.io import read_json
 from ganrepro.models.artifacts import load_model
+from ganrepro.models.networks import InferenceNet
 
-from helpers import FAST_INFER, tiny_dataset, tiny_model
+from helpers import FAST_INFER, tiny_dataset, tiny_model, write_code_running_file
 
 
 def state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -105,3 +107,18 @@ def test_infer_config_from_params_and_errors(tmp_path: Path, capsys: pytest.Capt
         ["infer", "--model", "m.pt", "--data", "d.npz", "--out-dir", str(tmp_path), "--config-json", '{"hiden": [8]}']
     )
     assert code == 2 and "unknown parameter" in capsys.readouterr().err
+
+
+def test_a_crafted_encoder_file_that_would_run_code_is_refused_and_runs_nothing(tmp_path: Path) -> None:
+    """An encoder.pt whose unpickling would create a file: refused with an error naming it, and the
+    file is not created (torch.load(weights_only=False) created it); a sound one loads back."""
+    path = tmp_path / "encoder.pt"
+    E = InferenceNet(6, [5], 3)
+    infer.save_encoder(path, E, {"in_dim": 6, "hidden": [5], "z_dim": 3})
+    loaded, info = infer.load_encoder(path, torch.device("cpu"))
+    assert info["hidden"] == [5] and all(torch.equal(a, b) for a, b in zip(E.parameters(), loaded.parameters()))
+    target = tmp_path / "created_by_unpickling"
+    write_code_running_file(path, torch.load(path, weights_only=True), target)
+    with pytest.raises(UserError, match=rf"{path}: refused: .*could run code; run `ganrepro infer` again"):
+        infer.load_encoder(path, torch.device("cpu"))
+    assert not target.exists()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ganrepro.cli import main
-from ganrepro.data.datasets import TFD_FOLDS
+from ganrepro.data.sources import TFD_FOLDS
 
 from helpers import markdown_text, write_tfd
 

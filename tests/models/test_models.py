@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import io
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +10,8 @@ import torch
 from ganrepro.errors import UserError
 from ganrepro.models.artifacts import load_model, save_model
 from ganrepro.models.networks import Maxout, _dropout, bias_from_marginals, build_models, generate
+
+from helpers import tiny_model, write_code_running_file
 
 
 def test_maxout_is_the_max_over_each_units_pieces_with_its_gradient() -> None:
@@ -24,17 +26,6 @@ def test_maxout_is_the_max_over_each_units_pieces_with_its_gradient() -> None:
     (grad,) = torch.autograd.grad((out * weights).sum(), x)
     (expected_grad,) = torch.autograd.grad((expected * weights).sum(), x)
     torch.testing.assert_close(grad, expected_grad)
-
-
-def test_maxout_refuses_a_version_1_unit_major_state_dict() -> None:
-    """Rows of the older unit-major layout would load silently wrong: refused with a clear error."""
-    state = Maxout(5, units=3, pieces=4, irange=0.5).state_dict()
-    state._metadata[""]["version"] = 1
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    with pytest.raises(UserError, match="older layout .* train it again"):
-        Maxout(5, units=3, pieces=4, irange=0.5).load_state_dict(torch.load(buffer))
 
 
 def test_dropout_keeps_units_with_the_configured_probability_and_rescales() -> None:
@@ -64,7 +55,7 @@ def test_output_bias_from_marginals_reproduces_the_means_clipped_as_pylearn2() -
 
 
 def test_a_saved_model_loads_the_same_discriminator(tmp_path) -> None:
-    """model.pt keeps the layout version of its maxout layers: D computes the same after a round trip."""
+    """D computes the same after a round trip through model.pt."""
     cfg = {
         "arch": "mlp",
         "noise": "uniform",
@@ -108,3 +99,21 @@ def test_samples_of_an_unconditional_model_carry_no_class_labels() -> None:
     G_cond, _ = build_models({**cfg, "conditional": True}, 12, 10)
     labels = generate(G_cond, {**cfg, "conditional": True}, 30, seed=0)["labels"]
     assert labels.tolist() == [i % 10 for i in range(30)]
+
+
+def test_a_crafted_model_file_that_would_run_code_is_refused_and_runs_nothing(tmp_path: Path) -> None:
+    """A model.pt whose unpickling would create a file: refused with an error naming it and what to
+    do, and the file is not created (torch.load(weights_only=False) created it)."""
+    path = tiny_model(tmp_path / "model.pt")
+    target = tmp_path / "created_by_unpickling"
+    write_code_running_file(path, torch.load(path, weights_only=True), target)
+    with pytest.raises(UserError, match=rf"{path}: refused: .*could run code; train the model again"):
+        load_model(path, torch.device("cpu"))
+    assert not target.exists()
+
+
+def test_a_truncated_model_file_is_named_with_what_to_do(tmp_path: Path) -> None:
+    path = tiny_model(tmp_path / "model.pt")
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(UserError, match=rf"{path}: unreadable, truncated or corrupted .*; train the model again"):
+        load_model(path, torch.device("cpu"))

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ganrepro.cli import main
-from ganrepro.data import datasets
+from ganrepro.data.toy import RING_MODES, RING_RADIUS, RING_STD, TOY1D_MEAN, TOY1D_STD, ring_centres
 from ganrepro.evaluation.infer import save_encoder
 from ganrepro.evaluation.parzen import evaluate
 from ganrepro.evaluation.toy_metrics import ring_metrics
@@ -97,13 +97,13 @@ def test_interpolation_of_a_conditional_model(tmp_path: Path) -> None:
 
 
 def test_ring_metrics_and_figure(tmp_path: Path) -> None:
-    centres = datasets.ring_centres(datasets.RING_MODES, datasets.RING_RADIUS)
+    centres = ring_centres(RING_MODES, RING_RADIUS)
     rng = np.random.default_rng(0)
     x = np.concatenate(
-        [centres[k] + 0.5 * datasets.RING_STD * rng.standard_normal((50, 2)) for k in range(6)]
-        + [np.zeros((100, 2)), centres[6:7] + 0.01 * datasets.RING_STD]
+        [centres[k] + 0.5 * RING_STD * rng.standard_normal((50, 2)) for k in range(6)]
+        + [np.zeros((100, 2)), centres[6:7] + 0.01 * RING_STD]
     )  # 1 sample: below 1%
-    metrics = ring_metrics(x, centres, datasets.RING_STD)
+    metrics = ring_metrics(x, centres, RING_STD)
     assert metrics["modes_covered"] == 6 and metrics["per_mode_counts"] == [50] * 6 + [1, 0]
     assert metrics["high_quality_fraction"] == pytest.approx(301 / 401)
 
@@ -114,7 +114,7 @@ def test_ring_metrics_and_figure(tmp_path: Path) -> None:
         "kind": "vector",
         "example_shape": [2],
         "unit_scale": 1,
-        "source": {"generator": "ring", "modes": 8, "radius": datasets.RING_RADIUS, "std": datasets.RING_STD},
+        "source": {"generator": "ring", "modes": 8, "radius": RING_RADIUS, "std": RING_STD},
     }
     save_npz(data, meta=np.array(json.dumps(meta)), x_test=test, y_test=np.arange(80) % 8)
     save_npz(tmp_path / "samples.npz", x=x.astype(np.float32), z=np.zeros((len(x), 2)), labels=-np.ones(len(x)))
@@ -157,7 +157,7 @@ def test_toy1d_figure_on_a_tiny_model(tmp_path: Path) -> None:
             "seed": 0,
         },
     )
-    x = np.random.default_rng(0).normal(datasets.TOY1D_MEAN, datasets.TOY1D_STD, (300, 1)).astype(np.float32)
+    x = np.random.default_rng(0).normal(TOY1D_MEAN, TOY1D_STD, (300, 1)).astype(np.float32)
     save_npz(
         tmp_path / "toy1d.npz",
         meta=np.array(json.dumps({"dataset": "toy1d", "kind": "vector", "example_shape": [1], "unit_scale": 1})),

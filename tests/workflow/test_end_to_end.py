@@ -72,6 +72,7 @@ def test_fast_preset_runs_the_whole_dag_then_has_nothing_to_do(clone: Path) -> N
         "curves_mnist",
         "ring_modes",
         "conditional_mnist",
+        "semisupervised_mnist",
     ):
         for ext in ("png", "pdf"):
             assert (results / "figures" / f"{name}.{ext}").stat().st_size > 1000
@@ -100,6 +101,8 @@ def test_fast_preset_runs_the_whole_dag_then_has_nothing_to_do(clone: Path) -> N
         "class_metrics_classifier_fid_reference",
         "conditional_label_accuracy",
         "infer_z_recovery_mse",
+        "semisupervised_d_gan_100",
+        "semisupervised_scratch_600_sd",
     ):
         assert key in metrics, key
     for ds, reason in NOT_FETCHABLE.items():  # left out offline, each with its reason in the outputs

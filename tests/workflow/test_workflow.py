@@ -31,6 +31,8 @@ def test_dry_run_of_the_paper_lists_the_whole_dag_and_leaves_tfd_out_with_one_me
         "infer",
         "classifier",
         "class_metrics",
+        "semisupervised",
+        "figure_semisupervised",
         "figure1_toy1d",
         "figure2_samples",
         "figure3_interpolation",
@@ -44,6 +46,17 @@ def test_dry_run_of_the_paper_lists_the_whole_dag_and_leaves_tfd_out_with_one_me
     assert jobs["train"] == 4 + 2 * cifar10  # mnist, toy1d, ring, mnist's conditional variant (+ cifar10's two)
     tfd_present = (REPO_ROOT / yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["data"]["tfd_file"]).exists()
     assert result.stderr.count("tfd: left out: TFD_48x48.mat not found") == (0 if tfd_present else 1)
+
+
+def test_the_semi_supervised_step_runs_for_mnist_and_not_for_the_toy_sets() -> None:
+    result = snakemake("-n", "--forceall", "-p", "--config", "datasets=[mnist,toy1d,ring]", cwd=REPO_ROOT)
+    jobs = dry_run_jobs(result.stdout)
+    assert jobs["semisupervised"] == 1 and jobs["figure_semisupervised"] == 1, jobs
+    commands = [line for line in result.stdout.splitlines() if "ganrepro semi-supervised " in line]
+    assert len(commands) == 1 and "results/runs/mnist/eval/s0/infer/encoder.pt" in commands[0]
+    assert "results/runs/mnist/eval/s0/semisupervised.json" in commands[0]
+    report = next(line for line in result.stdout.splitlines() if "ganrepro report " in line)
+    assert "toy1d=" in report and "ring=" in report and "mnist=" not in report
 
 
 def test_an_invalid_parameter_fails_before_any_job_in_one_line_naming_the_key(tmp_path: Path) -> None:

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from ganrepro import paths
 from ganrepro.config import DEFAULT_CUSTOM_BASE, train_config
-from ganrepro.data.datasets import TFD_FOLDS as TFD_FOLD_COUNT
-from ganrepro.data.datasets import custom_source_files, fetch_unavailable_reason, make_settings
+from ganrepro.data.custom import custom_source_files
+from ganrepro.data.fetch import fetch_unavailable_reason
+from ganrepro.data.settings import make_settings
+from ganrepro.data.sources import TFD_FOLDS as TFD_FOLD_COUNT
 
 # Jobs find `ganrepro` beside the Python running Snakemake (the project's .venv), activated or not.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
@@ -19,7 +21,7 @@ TFD_FOLDS = range(TFD_FOLD_COUNT)
 SEEDS = config["seeds"]
 
 
-DATA_SETTINGS = make_settings(config["data"], raw_dir=Path("data/raw"), mirror=config["data"]["mirror"] or None)  # as the fetch rule
+DATA_SETTINGS = make_settings(config["data"], raw_dir=Path(paths.RAW), mirror=config["data"]["mirror"] or None)  # as the fetch rule
 
 
 def skip_reason(dataset):
@@ -54,6 +56,8 @@ CM = config["class_metrics"]
 CLASS_RUN = [ds for ds in IMAGE_RUN if ds in CM["datasets"]]
 CONDITIONAL_RUN = [ds for ds in CLASS_RUN if ds in CM["conditional"]]
 CONDITIONAL_SEEDS = SEEDS if CM["conditional_seeds"] == "all" else SEEDS[:1]
+SEMISUP_RUN = IMAGE_RUN  # every image set; one without labelled training images records why it did not run
+SEMISUP_SKIPPED = {ds: "a toy set: no images to classify" for ds in RUN if ds in TOY_DATASETS}
 
 
 def print_plan():
@@ -97,6 +101,7 @@ def report_inputs():
     for ds in IMAGE_RUN:
         names += [f"figure2_{ds}", f"figure3_{ds}", f"inference_{ds}", f"sigma_sweep_{ds}"]
     names += [f"conditional_{ds}" for ds in CONDITIONAL_RUN]
+    names += [f"semisupervised_{ds}" for ds in SEMISUP_RUN]
     names += [f"inpainting_{ds}" for ds in INPAINT_RUN]  # workflow/rules/inpaint.smk
     return [paths.table1("md"), *(paths.figure(name) for name in names)]
 
@@ -152,6 +157,8 @@ def metrics_inputs(w):
         files["classifier"] = [rules.classifier.output.metrics.format(dataset=ds)]
     if ds in CONDITIONAL_RUN:
         files["conditional"] = [paths.class_metrics(ds, s, paths.CONDITIONAL) for s in CONDITIONAL_SEEDS]
+    if ds in SEMISUP_RUN:
+        files["semisupervised"] = [paths.semisupervised(ds, SEEDS[0])]
     if ds in INPAINT_RUN:
         files["inpaint"] = [paths.inpaint_metrics(ds)]
     return files

@@ -1,6 +1,6 @@
 # sample (the evaluation samples and further draws), parzen, reference rows (training images and
-# their k-means centres), approximate inference, class metrics, toy-set metrics, and the
-# per-dataset metrics file DVC tracks.
+# their k-means centres), approximate inference, class metrics, toy-set metrics, few-label
+# classification with the model's features (extension 4), and the per-dataset metrics file DVC tracks.
 PZ = config["parzen"]
 PARZEN_ARGS = (
     f"--sigma-min-log10 {PZ['sigma_min_log10']} --sigma-max-log10 {PZ['sigma_max_log10']} "
@@ -246,6 +246,30 @@ rule toy_metrics:
     shell:
         "ganrepro toy-metrics --samples {input.samples} --data {input.data} --seed {wildcards.seed} "
         "--out {output} 2> {log}"
+
+
+rule semisupervised:
+    """Extension 4: few-label classification with D's and the inference net's features, and baselines
+    (pixels, an untrained D, a D-shaped net trained on the labels alone), on the first seed's model."""
+    input:
+        model=paths.model("{dataset}", "{seed}"),
+        encoder=rules.infer.output.encoder,
+        data=rules.prepare.output.npz,
+    output:
+        paths.semisupervised("{dataset}", "{seed}"),
+    params:
+        cfg=json_arg(config["semisupervised"]),
+        device=config["device"],
+    threads: workflow.cores
+    resources:
+        gpu=1,
+    log:
+        paths.log("semisupervised", "{dataset}_s{seed}"),
+    conda:
+        CONDA_ENV
+    shell:
+        "ganrepro semi-supervised --model {input.model} --encoder {input.encoder} --data {input.data} "
+        "--config-json {params.cfg} --device {params.device} --out {output} 2> {log}"
 
 
 rule metrics:

@@ -140,18 +140,37 @@ rule figure_curves:
         "--out {params.out} 2> {log}"
 
 
+rule figure_semisupervised:
+    """Test errors against the number of labels, one line per method (extension 4)."""
+    input:
+        lambda w: paths.semisupervised(w.dataset, SEEDS[0]),
+    output:
+        **figure_outputs("semisupervised_{dataset}", "semisupervised", subcategory="{dataset}"),
+    params:
+        out=figure_prefix,
+    log:
+        paths.log("figures", "semisupervised_{dataset}"),
+    conda:
+        CONDA_ENV
+    shell:
+        "ganrepro figure semi-supervised --result {input} --out {params.out} 2> {log}"
+
+
 rule table1:
     input:
         parzen=[f for ds in IMAGE_RUN for f in parzen_files(ds)],
         reference=[f for ds in IMAGE_RUN for f in reference_files(ds, "reference")],
         kmeans=[f for ds in IMAGE_RUN for f in reference_files(ds, "kmeans")],
         metrics=[paths.metrics(ds) for ds in config["datasets"]],
+        semisupervised=[paths.semisupervised(ds, SEEDS[0]) for ds in SEMISUP_RUN],
     output:
         md=report(paths.table1("md"), caption="../report/table1.rst", category="Table 1"),
         csv=paths.table1("csv"),
         tex=paths.table1("tex"),
         json=paths.table1("json"),
         extended=report(paths.table1("md", "table1_extended"), caption="../report/table1.rst", category="Table 1"),
+        semisupervised=paths.table1("md", "semisupervised"),
+        semisupervised_csv=paths.table1("csv", "semisupervised"),
     params:
         skipped=("--skipped " + " ".join(shlex.quote(f"{ds}={r}") for ds, r in SKIPPED.items())) if SKIPPED else "",
         cfg=json_arg(config),
@@ -162,8 +181,8 @@ rule table1:
         CONDA_ENV
     shell:
         "ganrepro table --parzen {input.parzen} --reference {input.reference} --kmeans {input.kmeans} "
-        "--metrics {input.metrics} {params.skipped} --config-json {params.cfg} --params params.yaml "
-        "--out-dir {params.out} 2> {log}"
+        "--metrics {input.metrics} --semisupervised {input.semisupervised} {params.skipped} "
+        "--config-json {params.cfg} --params params.yaml --out-dir {params.out} 2> {log}"
 
 
 rule report:
@@ -174,6 +193,7 @@ rule report:
     params:
         cfg=json_arg(config),
         figures=[f for f in report_inputs() if f.endswith(".png")],
+        semisup_skipped=" ".join(shlex.quote(f"{ds}={r}") for ds, r in SEMISUP_SKIPPED.items()),
         results=lambda w, output: Path(output[0]).parent,
     log:
         paths.log("report", "report"),
@@ -181,4 +201,4 @@ rule report:
         CONDA_ENV
     shell:
         "ganrepro report --results {params.results} --config-json {params.cfg} --figures {params.figures} "
-        "--out {output} 2> {log}"
+        "--semisupervised-skipped {params.semisup_skipped} --out {output} 2> {log}"

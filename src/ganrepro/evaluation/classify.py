@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from ganrepro.arrays import as_unit_matrix
 from ganrepro.config import step_params
-from ganrepro.data.datasets import load_labels, load_split, read_meta
+from ganrepro.data.prepared import load_labels, load_split, read_meta
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
 from ganrepro.io import atomic_path, write_json

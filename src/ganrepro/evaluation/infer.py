@@ -23,10 +23,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from ganrepro.config import step_params
-from ganrepro.data.datasets import load_labels, load_split
+from ganrepro.data.prepared import load_labels, load_split
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
-from ganrepro.io import atomic_path, write_json
+from ganrepro.io import load_torch, save_torch, write_json
 from ganrepro.models.artifacts import load_generator
 from ganrepro.models.networks import InferenceNet, condition_classes, generate, sample_noise
 
@@ -141,15 +141,14 @@ def reconstruction(
 
 def save_encoder(path: Path, E: InferenceNet, info: dict[str, Any]) -> None:
     """encoder.pt: E's weights with what `load_encoder` needs to rebuild it."""
-    with atomic_path(path) as tmp:
-        torch.save({"info": info, "E": {k: v.detach().cpu() for k, v in E.state_dict().items()}}, tmp)
+    save_torch(path, {"info": info, "E": {k: v.detach().cpu() for k, v in E.state_dict().items()}})
 
 
 def load_encoder(path: Path, device: torch.device) -> tuple[InferenceNet, dict[str, Any]]:
     """Rebuild (E, info) written by `save_encoder`, in eval mode."""
     if not Path(path).exists():
         raise UserError(f"{path}: encoder not found (run `ganrepro infer` first)")
-    blob = torch.load(path, map_location="cpu", weights_only=False)
+    blob = load_torch(path, "run `ganrepro infer` again to rebuild it")
     info = blob["info"]
     E = InferenceNet(info["in_dim"], info["hidden"], info["z_dim"])
     E.load_state_dict(blob["E"])

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ganrepro.config import resolve, step_params, train_config
-from ganrepro.data.datasets import load_labels, load_split, read_meta
+from ganrepro.data.prepared import load_labels, load_split, read_meta
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
 from ganrepro.evaluation.classify import features_and_predictions, load_classifier

@@ -29,6 +29,7 @@ GROUPS = (
     "classifier",
     "conditional",
     "toy",
+    "semisupervised",
     "inpaint",
 )
 PARZEN_KEYS = ["log_likelihood", "standard_error", "sigma"]
@@ -113,7 +114,8 @@ def paper_anchor(dataset: str) -> dict[str, float]:
 
 def summarize(dataset: str, files: dict[str, list[Path]]) -> dict[str, Any]:
     """Flatten train, parzen, reference, kmeans, infer and class-metrics jsons into `name` / `name_std`
-    keys (and `name_s<seed>` for the Parzen scores when several seeds ran)."""
+    keys (and `name_s<seed>` for the Parzen scores when several seeds ran), and add the
+    semi-supervised results."""
     out: dict[str, Any] = {"dataset": dataset, **paper_anchor(dataset)}
     for group, keys in WANTED.items():
         records = [read_json(p) for p in files.get(group, [])]
@@ -127,6 +129,18 @@ def summarize(dataset: str, files: dict[str, list[Path]]) -> dict[str, Any]:
                 out |= _flat(f"{group}_{key.replace('.', '_')}", values, key in PER_SEED_KEYS.get(group, ()))
         if records:
             out["seeds"] = max(out.get("seeds", 0), len({r.get("seed") for r in records}))
+    return out | semisupervised_keys([read_json(p) for p in files.get("semisupervised", [])])
+
+
+def semisupervised_keys(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """`semisupervised_<method>_<labels>` (mean test errors over the label subsets) and `..._sd` (their
+    SD over the subsets, not over seeds), or `semisupervised_not_run` with the reason."""
+    out: dict[str, Any] = {}
+    for rec in records:
+        if "not_run" in rec:
+            out["semisupervised_not_run"] = rec["not_run"]
+        else:
+            out |= {f"semisupervised_{k}": v for k, v in rec["summary"].items()}
     return out
 
 

@@ -15,7 +15,8 @@ import numpy as np
 from scipy import stats
 
 from ganrepro.arrays import load_array
-from ganrepro.data import datasets
+from ganrepro.data.prepared import load_split, read_meta
+from ganrepro.data.toy import RING_MODES, RING_RADIUS, RING_STD, ring_centres
 from ganrepro.errors import UserError
 from ganrepro.io import write_json
 
@@ -41,11 +42,9 @@ def ring_metrics(
 
 def ring_geometry(data: Path) -> tuple[np.ndarray, float]:
     """The ring's mode centres and standard deviation, as recorded in the prepared dataset."""
-    source = datasets.read_meta(data).get("source", {})
-    centres = datasets.ring_centres(
-        source.get("modes", datasets.RING_MODES), source.get("radius", datasets.RING_RADIUS)
-    )
-    return centres, source.get("std", datasets.RING_STD)
+    source = read_meta(data).get("source", {})
+    centres = ring_centres(source.get("modes", RING_MODES), source.get("radius", RING_RADIUS))
+    return centres, source.get("std", RING_STD)
 
 
 def toy1d_metrics(x: np.ndarray, real: np.ndarray) -> dict[str, Any]:
@@ -65,14 +64,14 @@ def toy1d_metrics(x: np.ndarray, real: np.ndarray) -> dict[str, Any]:
 
 def toy_metrics(samples: Path, data: Path) -> dict[str, Any]:
     x = load_array(f"{samples}:x")
-    name = datasets.read_meta(data).get("dataset")
+    name = read_meta(data).get("dataset")
     if name == "ring":
         if x.ndim != 2 or x.shape[1] != 2:
             raise UserError(f"{samples}: expected 2-D samples of the ring dataset, got shape {x.shape}")
         centres, std = ring_geometry(data)
         return {"dataset": name, "samples": str(samples), **ring_metrics(x, centres, std)}
     if name == "toy1d":
-        return {"dataset": name, "samples": str(samples), **toy1d_metrics(x, datasets.load_split(data, "test"))}
+        return {"dataset": name, "samples": str(samples), **toy1d_metrics(x, load_split(data, "test"))}
     raise UserError(f"{data}: toy-metrics knows toy1d and ring, not {name!r}")
 
 

@@ -1,9 +1,9 @@
 """A trained model as a file (model.pt): the selected generator, the discriminator of the last step,
-and everything needed to rebuild and use them."""
+and everything needed to rebuild and use them. The file holds tensors and plain containers only,
+so loading it never runs code."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +11,15 @@ import torch
 from torch import nn
 
 from ganrepro.errors import UserError
-from ganrepro.io import atomic_path
+from ganrepro.io import load_torch, save_torch
 from ganrepro.models.networks import build_models
+
+RETRAIN = "train the model again (`ganrepro train`)"
 
 
 def save_model(path: str | Path, generator: nn.Module, discriminator: nn.Module, meta: dict[str, Any]) -> None:
     """meta: config, data_dim, example_shape, n_classes, dataset, seed, selection details."""
-    with atomic_path(path) as tmp:
-        torch.save({"meta": meta, "G": cpu_state_dict(generator), "D": cpu_state_dict(discriminator)}, tmp)
+    save_torch(path, {"meta": meta, "G": cpu_state_dict(generator), "D": cpu_state_dict(discriminator)})
 
 
 def load_model(path: str | Path, device: torch.device) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
@@ -26,7 +27,7 @@ def load_model(path: str | Path, device: torch.device) -> tuple[nn.Module, nn.Mo
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: model file not found (run `ganrepro train` first)")
-    blob = torch.load(path, map_location="cpu", weights_only=False)
+    blob = load_torch(path, RETRAIN)
     meta = blob["meta"]
     G, D = build_models(meta["config"], meta["data_dim"], meta["n_classes"])
     G.load_state_dict(blob["G"])
@@ -40,9 +41,5 @@ def load_generator(path: str | Path, device: torch.device) -> tuple[nn.Module, d
 
 
 def cpu_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
-    """A copy of module.state_dict() on the CPU that keeps the per-module version metadata:
-    loading relies on it (models.Maxout reads a dict without it as the older row layout)."""
-    state = module.state_dict()
-    copy = OrderedDict((k, v.detach().cpu().clone()) for k, v in state.items())
-    copy._metadata = state._metadata
-    return copy
+    """A copy of module's parameters and buffers on the CPU (training goes on changing the module's)."""
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}

@@ -7,13 +7,12 @@ biases 0 unless stated, inverted dropout on the inputs of every discriminator la
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from ganrepro.errors import UserError
@@ -33,47 +32,6 @@ def bias_from_marginals(pixel_means: torch.Tensor, eps: float = 1e-7) -> torch.T
     MNIST pixel starts at -16.1)."""
     p = pixel_means.double().clamp(eps, 1 - eps)
     return torch.log(p / (1 - p)).to(pixel_means.dtype)
-
-
-Sink = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], None]
-
-
-class _LinearWithWeightGradSink(torch.autograd.Function):
-    """x W^T + b whose backward pass hands (W, b, dy, x) to `sink` instead of forming dW = dy^T x
-    and db = sum dy: an optimizer can then fold the products into its momentum (train.MomentumSGD).
-    The sink is called after the input gradient is formed, so it may update W and b in place."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, sink: Sink) -> torch.Tensor:
-        ctx.save_for_backward(x, weight)
-        ctx.bias, ctx.sink = bias, sink
-        return torch.addmm(bias, x, weight.t())
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, dy: torch.Tensor):
-        x, weight = ctx.saved_tensors
-        dx = dy @ weight if ctx.needs_input_grad[0] else None
-        ctx.sink(weight, ctx.bias, dy, x)
-        return dx, None, None, None
-
-
-class Linear(nn.Linear):
-    """nn.Linear; with `weight_grad_sink` set, the weight and bias gradients of a 2-D input go to the
-    sink (as (W, b, dy, x)) and W.grad and b.grad stay unset."""
-
-    weight_grad_sink: Sink | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (
-            self.weight_grad_sink is None
-            or x.dim() != 2
-            or self.bias is None
-            or not torch.is_grad_enabled()
-            or not (self.weight.requires_grad and self.bias.requires_grad)
-        ):
-            return super().forward(x)
-        return _LinearWithWeightGradSink.apply(x, self.weight, self.bias, self.weight_grad_sink)
 
 
 class _MaxOverPieces(torch.autograd.Function):
@@ -99,25 +57,14 @@ class Maxout(nn.Module):
     """A linear map to pieces x units, then the max over each unit's pieces. Output row k * units + u
     is piece k of unit u (piece-major: the max runs over contiguous blocks)."""
 
-    _version = 2  # version 1 stored the rows unit-major (u * pieces + k): refused, not converted
-
     def __init__(self, in_features: int, units: int, pieces: int, irange: float) -> None:
         super().__init__()
         self.units, self.pieces = units, pieces
-        self.linear = Linear(in_features, units * pieces)
+        self.linear = nn.Linear(in_features, units * pieces)
         init_uniform_(self.linear, irange)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _MaxOverPieces.apply(self.linear(x).view(x.shape[0], self.pieces, self.units))
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args) -> None:
-        """Refuse a version-1 state dict: its rows are in another order and would load silently wrong."""
-        if local_metadata.get("version", 1) < 2:
-            raise UserError(
-                f"{prefix or 'model'}: a model file of an older layout (maxout rows unit-major); "
-                "train it again with this version"
-            )
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, *args)
 
 
 ACTIVATIONS = {"relu": F.relu, "sigmoid": torch.sigmoid}
@@ -146,8 +93,8 @@ class MLPGenerator(nn.Module):
                 f"(one of {sorted(ACTIVATIONS)} per layer)"
             )
         sizes = [z_dim + n_classes, *hidden]
-        self.hidden = nn.ModuleList(Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.out = Linear(sizes[-1], out_dim)
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.out = nn.Linear(sizes[-1], out_dim)
         for layer in [*self.hidden, self.out]:
             init_uniform_(layer, irange)
 
@@ -176,7 +123,7 @@ class MaxoutDiscriminator(nn.Module):
         self.n_classes, self.input_keep, self.hidden_keep = n_classes, input_keep, hidden_keep
         sizes = [in_dim + n_classes, *units]
         self.hidden = nn.ModuleList(Maxout(a, b, pieces, irange) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.out = Linear(sizes[-1], 1)
+        self.out = nn.Linear(sizes[-1], 1)
         init_uniform_(self.out, irange)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
@@ -193,8 +140,8 @@ class DeconvGenerator(nn.Module):
     def __init__(self, z_dim: int, irange: float, n_classes: int = 0, image_size: int = 32) -> None:
         super().__init__()
         self.z_dim, self.n_classes, self.image_size = z_dim, n_classes, image_size
-        self.fc1 = Linear(z_dim + n_classes, 8000)
-        self.fc2 = Linear(8000, 8000)
+        self.fc1 = nn.Linear(z_dim + n_classes, 8000)
+        self.fc2 = nn.Linear(8000, 8000)
         self.deconv = nn.ConvTranspose2d(80, 3, kernel_size=5, stride=3)  # 10x10 -> 32x32
         for layer in (self.fc1, self.fc2, self.deconv):
             init_uniform_(layer, irange)
@@ -248,7 +195,7 @@ class ConvMaxoutDiscriminator(nn.Module):
         with torch.no_grad():
             flat = self._features(torch.zeros(1, 3 + n_classes, 32, 32)).shape[1]
         self.maxout = Maxout(flat, 500, 5, irange)
-        self.out = Linear(500, 1)
+        self.out = nn.Linear(500, 1)
         init_uniform_(self.out, irange)
 
     def _features(self, h: torch.Tensor) -> torch.Tensor:

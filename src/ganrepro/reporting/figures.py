@@ -25,7 +25,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from ganrepro.arrays import load_array
-from ganrepro.data import datasets
+from ganrepro.data.prepared import load_labels, load_split
+from ganrepro.data.sources import CLASS_NAMES
+from ganrepro.data.toy import TOY1D_MEAN, TOY1D_STD
 from ganrepro.density import nearest_indices
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
@@ -125,7 +127,7 @@ def figure_samples(model: Path, data: Path, rows: int, cols: int, out: Path, see
     if cols < 2 or rows < 1:
         raise UserError("figure samples: --cols must be >= 2 (the last column holds neighbours) and --rows >= 1")
     G, meta = load_image_model(model, device)
-    train = check_dim(datasets.load_split(data, "train"), meta, data)
+    train = check_dim(load_split(data, "train"), meta, data)
     x = generate(G, meta["config"], rows * (cols - 1), seed)["x"]
     shown, idx = neighbour_column(x, train, rows, cols)
     fig, (ax_s, ax_n) = grid_figure([cols - 1, 1], rows)
@@ -184,8 +186,8 @@ def figure_reconstruct(model: Path, encoder: Path, data: Path, rows: int, cols: 
     dev = next(G.parameters()).device
     E, _ = load_encoder(encoder, dev)
     n = rows * cols
-    x = check_dim(datasets.load_split(data, "test"), meta, data)[:n]
-    c = torch.from_numpy(datasets.load_labels(data, "test")[:n]).to(dev) if condition_classes(G) else None
+    x = check_dim(load_split(data, "test"), meta, data)[:n]
+    c = torch.from_numpy(load_labels(data, "test")[:n]).to(dev) if condition_classes(G) else None
     x_hat = reconstruct(G, E, torch.from_numpy(x).to(dev), c).cpu().numpy()
     fig, axes = grid_figure([cols, cols], rows)
     show_grid(axes[0], as_images(x, meta["example_shape"]), cols, f"{meta.get('dataset')}: test images x")
@@ -204,7 +206,7 @@ def figure_ring(samples: Path, data: Path, out: Path, metrics_out: Path | None) 
         raise UserError(f"{samples}: expected 2-D samples of the ring dataset, got shape {x.shape}")
     centres, std = ring_geometry(data)
     metrics = {"samples": str(samples), **ring_metrics(x, centres, std)}
-    real = datasets.load_split(data, "test")[: len(x)]
+    real = load_split(data, "test")[: len(x)]
     fig = Figure(figsize=(5, 5))
     ax = fig.subplots()
     ax.scatter(real[:, 0], real[:, 1], s=2, c="0.7", label="data (test split)", rasterized=True)
@@ -363,8 +365,8 @@ def figure_toy1d(
     if meta["data_dim"] != 1:
         raise UserError(f"{model}: Figure 1 needs a model of 1-D data (toy1d), this one has {meta['data_dim']} values")
     torch.manual_seed(seed)
-    toy = Toy1D(G, D, cfg, datasets.load_split(data, "train"), s.batch_size, seed)
-    mean, std, n = datasets.TOY1D_MEAN, datasets.TOY1D_STD, 20000
+    toy = Toy1D(G, D, cfg, load_split(data, "train"), s.batch_size, seed)
+    mean, std, n = TOY1D_MEAN, TOY1D_STD, 20000
     with torch.no_grad():
         first = G(toy.noise(n)).cpu().numpy().ravel()
     lo, hi = min(mean - 4 * std, np.quantile(first, 0.005)), max(mean + 4 * std, np.quantile(first, 0.995))
@@ -566,7 +568,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register `ganrepro figure <kind>` and `ganrepro conditional-figure`."""
     add_conditional_parser(subparsers)
     p = subparsers.add_parser(
-        "figure", help="draw a figure as PNG and PDF: toy1d, samples, interp, reconstruct, ring, sigma-sweep or curves"
+        "figure",
+        help="draw a figure as PNG and PDF: toy1d, samples, interp, reconstruct, ring, sigma-sweep, curves "
+        "or semi-supervised",
     )
     kinds = p.add_subparsers(dest="figure", required=True, metavar="KIND")
 
@@ -678,6 +682,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     k.add_argument("--logs", type=Path, nargs="+", required=True, help="train_log.csv of each seed")
     k.add_argument("--summaries", type=Path, nargs="*", default=[], help="train.json of each seed (valid_history)")
     k.add_argument("--parzen", type=Path, nargs="*", default=[], help="parzen json files (none for the toy sets)")
+    add_semisupervised_kind(kinds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -701,7 +706,7 @@ def conditional_samples_figure(model_path: Path, per_class: int = 10, seed: int 
         )
     x = generate(G, meta["config"], k * per_class, seed)["x"]
     rows = np.clip(x.reshape(per_class, k, *shape).swapaxes(0, 1), 0.0, 1.0).reshape(k * per_class, *shape)
-    names = datasets.CLASS_NAMES.get(meta["dataset"]) or [str(c) for c in range(k)]
+    names = CLASS_NAMES.get(meta["dataset"]) or [str(c) for c in range(k)]
     fig = Figure(figsize=(0.5 * per_class + 1.2, 0.5 * k + 0.5))
     ax = fig.subplots()
     ax.imshow(image_grid(rows, per_class), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
@@ -739,3 +744,62 @@ def add_conditional_parser(subparsers: argparse._SubParsersAction) -> None:
             "wrote " + ", ".join(map(str, conditional_figure(a.model, a.out, a.per_class, a.seed, a.device)))
         )
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Semi-supervised classification (extension 4)
+# ---------------------------------------------------------------------------------------------
+
+
+def figure_semisupervised(result: Path, out: Path) -> list[Path]:
+    """Test errors against labelled images (log x), one line per method with the SD over label subsets
+    as error bars, and the published figure marked as quoted; a dataset that did not run shows why."""
+    data = read_json(result)
+    fig = Figure(figsize=(6.4, 4.4), layout="tight")
+    ax = fig.subplots()
+    dataset = data.get("dataset") or ""
+    if "not_run" in data:
+        ax.text(0.5, 0.5, f"{dataset}: not run ({data['not_run']})", ha="center", va="center", wrap=True)
+        ax.set_axis_off()
+        return save_figure(fig, out)
+    for method, by_n in data["results"].items():
+        counts = sorted(by_n, key=int)
+        ax.errorbar(
+            [int(n) for n in counts],
+            [by_n[n]["mean"] for n in counts],
+            yerr=[by_n[n]["sd"] for n in counts],
+            marker="o",
+            capsize=3,
+            label=data["methods"].get(method, method),
+        )
+    quoted = data.get("quoted")
+    if quoted:
+        ax.errorbar(
+            [quoted["labels"]],
+            [quoted["errors"]],
+            yerr=[quoted["sd"]],
+            marker="*",
+            markersize=10,
+            color="0.3",
+            ls="none",
+            capsize=3,
+            label=f"{quoted['model']}, {quoted['source'].split(',')[0]} (quoted, not measured)",
+        )
+    subsets = data["config"]["subsets"]
+    ax.set(
+        xscale="log",
+        xlabel="labelled training images",
+        ylabel=f"test errors (out of {data['n_test']:,})",
+        title=f"{dataset}: few-label classification, mean ± SD over {subsets} label subsets",
+    )
+    ax.set_xticks(sorted({int(n) for by_n in data["results"].values() for n in by_n}))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.legend(fontsize=7)
+    return save_figure(fig, out)
+
+
+def add_semisupervised_kind(kinds: argparse._SubParsersAction) -> None:
+    k = kinds.add_parser("semi-supervised", help="test errors against labels per method (extension 4)")
+    k.add_argument("--result", type=Path, required=True, help="semisupervised.json of `ganrepro semi-supervised`")
+    k.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.png and PREFIX.pdf")
+    k.set_defaults(func=lambda a: figure_semisupervised(a.result, a.out))

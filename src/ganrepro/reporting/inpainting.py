@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from ganrepro import paths
 from ganrepro.config import step_params
-from ganrepro.data.datasets import load_split
+from ganrepro.data.prepared import load_split
 from ganrepro.device import resolve_device
 from ganrepro.models.inpainting import MASK_KINDS, completions, kind_masks, load_inpainter
 from ganrepro.reporting.figures import as_images, image_grid, save_figure

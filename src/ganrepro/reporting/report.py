@@ -30,7 +30,17 @@ from ganrepro.config import PROJECT_ROOT, load_params
 from ganrepro.device import resolve_device
 from ganrepro.io import read_json, write_text
 from ganrepro.reporting.inpainting import inpainting_html
-from ganrepro.reporting.tables import ANCHOR_NOTES, DATASET_NAMES, MODEL_LABELS, anchors_frame, format_score, to_frame
+from ganrepro.reporting.tables import (
+    ANCHOR_NOTES,
+    DATASET_NAMES,
+    MODEL_LABELS,
+    anchors_frame,
+    format_score,
+    parse_skipped,
+    semisupervised_frame,
+    semisupervised_notes,
+    to_frame,
+)
 
 # Captions of the figures and of Table 1: one file each, workflow/report/<key>.rst, read here and by
 # `snakemake --report`; the dataset is written there as the Jinja field of the job's wildcard.
@@ -39,7 +49,17 @@ DATASET_FIELD = "{{ snakemake.wildcards.dataset }}"
 CAPTIONS: dict[str, str] = {
     path.stem: path.read_text().strip().replace(DATASET_FIELD, "{dataset}") for path in CAPTION_DIR.glob("*.rst")
 }
-FIGURE_ORDER = ("figure1", "figure2", "figure3", "conditional", "inference", "ring", "curves", "sigma_sweep")
+FIGURE_ORDER = (
+    "figure1",
+    "figure2",
+    "figure3",
+    "conditional",
+    "inference",
+    "semisupervised",
+    "ring",
+    "curves",
+    "sigma_sweep",
+)
 UNSPLIT_FIGURES = ("figure1", "ring")  # figures of one dataset each, without it in the file name
 
 # The paper's Table 2 (abridged): challenges in generative modeling, per approach.
@@ -404,7 +424,11 @@ def plan_html(results: Path) -> str:
 
 
 def build_report(
-    results: Path, params_path: Path, config: dict[str, Any] | None = None, figures: list[Path] | None = None
+    results: Path,
+    params_path: Path,
+    config: dict[str, Any] | None = None,
+    figures: list[Path] | None = None,
+    semisupervised_skipped: dict[str, str] | None = None,
 ) -> str:
     """The report as one HTML string. `config`: the parameters the workflow ran with (params.yaml
     merged with any --configfile overlay); without it, the params file is shown."""
@@ -433,6 +457,10 @@ def build_report(
         ("Learned approximate inference", inference_html(runs)),
         ("Inpainting: all conditionals p(x_S | x_not S) with one model", inpainting_html(results)),
         (
+            "Semi-supervised classification with the GAN's features",
+            semisupervised_html(results, semisupervised_skipped),
+        ),
+        (
             "Table 2 of the paper (context)",
             "<p>Challenges in generative modeling, per approach (abridged from the "
             "paper).</p>" + TABLE2.to_html(border=0),
@@ -453,16 +481,48 @@ def build_report(
 
 def run(args: argparse.Namespace) -> None:
     config = json.loads(args.config_json) if args.config_json else None
-    text = build_report(args.results, args.params, config, args.figures)
+    skipped = parse_skipped(args.semisupervised_skipped)
+    text = build_report(args.results, args.params, config, args.figures, skipped)
     write_text(args.out, text)
     print(f"[report] wrote {args.out} ({len(text) / 1e6:.1f} MB)", file=sys.stderr)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("report", help="one self-contained HTML report of the results")
-    p.add_argument("--results", type=Path, default=Path("results"), help="the results folder of the workflow")
+    p.add_argument("--results", type=Path, default=Path(paths.RESULTS), help="the results folder of the workflow")
     p.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameters shown in the report")
     p.add_argument("--config-json", help="the parameters the workflow ran with, as JSON (shown instead of --params)")
     p.add_argument("--figures", type=Path, nargs="*", help="the PNGs to show (default: all under RESULTS/figures)")
+    p.add_argument(
+        "--semisupervised-skipped",
+        nargs="*",
+        default=[],
+        metavar="DATASET=REASON",
+        help="datasets the semi-supervised step does not run for, with the reason shown",
+    )
     p.add_argument("--out", type=Path, required=True, help="output .html")
     p.set_defaults(func=run)
+
+
+def semisupervised_html(results: Path, skipped: dict[str, str] | None) -> str:
+    """The semi-supervised table of every dataset that ran it (on its first seed's model), and why
+    the others did not."""
+    found = [read_json(p) for p in sorted(results.glob(f"runs/*/eval/s*/{Path(paths.semisupervised('', 0)).name}"))]
+    frame = semisupervised_frame(found)
+    parts = [
+        "<p>The paper's extension 4: do the GAN's features help a classifier that has few labels? Figures "
+        "above; the baselines share the label subsets.</p>"
+    ]
+    if frame.empty:
+        where = esc(paths.semisupervised("<dataset>", "<seed>"))
+        parts.append(f'<p class="missing">No semi-supervised results ({where}).</p>')
+        parts += [
+            f'<p class="missing">{esc(dataset_name(r["dataset"]))}: not run: {esc(r["not_run"])}</p>' for r in found
+        ]
+    else:
+        notes = "".join(f"<li>{esc(n)}</li>" for n in semisupervised_notes(found))
+        parts.append(frame.to_html(index=False, border=0) + f"<ul>{notes}</ul>")
+    parts += [
+        f'<p class="missing">{esc(dataset_name(ds))}: not run: {esc(why)}</p>' for ds, why in (skipped or {}).items()
+    ]
+    return "\n".join(parts)

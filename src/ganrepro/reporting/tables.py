@@ -524,6 +524,8 @@ def run(args: argparse.Namespace) -> None:
     write_table(table, args.out_dir)
     if args.metrics:
         write_extended(args.metrics, args.out_dir, budget["models"])
+    if args.semisupervised is not None:
+        write_semisupervised(args.semisupervised, args.out_dir)
     print(to_frame(table).to_string(index=False))
 
 
@@ -559,6 +561,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="per-dataset metrics.json files: also write table1_extended.{md,csv}",
     )
     p.add_argument(
+        "--semisupervised",
+        type=Path,
+        nargs="*",
+        help="semisupervised.json files: also write semisupervised.{md,csv} (a section of the extended table too)",
+    )
+    p.add_argument(
         "--config-json",
         help="the parameters the workflow ran with, as JSON: labels the rows run on reduced budgets "
         "and tells datasets left out of the datasets list",
@@ -571,3 +579,67 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out-dir", type=Path, required=True, help=f"gets {', '.join(FILES)}")
     p.set_defaults(func=run)
+
+
+# Semi-supervised classification (extension 4): one row per dataset and method, one column per label count.
+
+
+def semisupervised_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
+    """Test errors 'mean ± SD' over the label subsets; MNIST's published figure as a last, quoted row
+    (not comparable: a GAN trained for the task). Datasets that did not run are left out."""
+    rows, quoted = [], None
+    for r in results:
+        if "not_run" in r:
+            continue
+        for method, by_n in r["results"].items():
+            row = {"Dataset": DATASET_NAMES.get(r["dataset"], r["dataset"]), "Method": r["methods"][method]}
+            rows.append(row | {f"{n} labels": f"{v['mean']:.1f} ± {v['sd']:.1f}" for n, v in by_n.items()})
+        quoted = quoted or r.get("quoted")
+    frame = pd.DataFrame(rows)
+    if quoted and not frame.empty:
+        label = f"{quoted['model']}, {quoted['source'].split(',')[0]} (quoted, not measured)"
+        row = {
+            "Dataset": "MNIST",
+            "Method": label,
+            f"{quoted['labels']} labels": f"{quoted['errors']:g} ± {quoted['sd']:g}",
+        }
+        frame = pd.concat([frame, pd.DataFrame([row])], ignore_index=True)
+    return frame.reindex(columns=sorted(frame.columns, key=_label_column_order)).fillna(EMPTY)
+
+
+def _label_column_order(column: str) -> tuple[int, int]:
+    """Dataset, Method, then the label counts in increasing order."""
+    fixed = ("Dataset", "Method")
+    return (0, fixed.index(column)) if column in fixed else (1, int(column.split()[0]))
+
+
+def semisupervised_notes(results: list[dict[str, Any]]) -> list[str]:
+    """What the numbers are, and why a dataset did not run."""
+    notes = [
+        f"{DATASET_NAMES.get(r['dataset'], r['dataset'])}: test errors out of {r['n_test']:,} labelled test images, "
+        f"mean ± SD over {r['config']['subsets']} class-balanced label subsets (the same for every method)"
+        for r in results
+        if "not_run" not in r
+    ]
+    notes += [
+        f"{DATASET_NAMES.get(r['dataset'], r['dataset'])}: not run: {r['not_run']}" for r in results if "not_run" in r
+    ]
+    notes.append(
+        "Features: logistic regression on the standardised features, L2 chosen on validation; the quoted row "
+        "is a GAN trained for semi-supervised learning, shown for scale only."
+    )
+    return notes
+
+
+def write_semisupervised(result_files: list[Path], out_dir: Path) -> pd.DataFrame:
+    """semisupervised.md and .csv, and the same table as a section of table1_extended.md when it exists."""
+    results = [read_json(p) for p in result_files]
+    frame = semisupervised_frame(results)
+    markdown = to_markdown(frame, semisupervised_notes(results)) if not frame.empty else ""
+    write_text(out_dir / "semisupervised.md", markdown)
+    write_text(out_dir / "semisupervised.csv", frame.to_csv(index=False))
+    extended = out_dir / "table1_extended.md"
+    if extended.is_file() and markdown:
+        section = "\n## Semi-supervised classification with the GAN's features (extension 4)\n\n"
+        write_text(extended, extended.read_text() + section + markdown)
+    return frame

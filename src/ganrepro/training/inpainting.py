@@ -20,13 +20,13 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ganrepro.data.datasets import load_split, read_meta
+from ganrepro.data.prepared import load_split, read_meta
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
 from ganrepro.io import write_json, write_text
 from ganrepro.models.inpainting import InpaintingGenerator, build_inpainting_models, draw_masks, save_inpainter
 from ganrepro.models.networks import sample_noise
-from ganrepro.training.loop import make_optimizer
+from ganrepro.training.optimizers import make_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,6 @@ class InpaintingGAN:
         self.G, self.D = G.to(device), D.to(device)
         self.opt_g = make_optimizer(list(self.G.parameters()), cfg)
         self.opt_d = make_optimizer(list(self.D.parameters()), cfg)
-        self.opt_g.take_weight_grads(self.G)
-        self.opt_d.take_weight_grads(self.D)
         self.masks = torch.Generator().manual_seed(cfg["seed"])
 
     def step(self, x: torch.Tensor, epoch: int) -> torch.Tensor:

@@ -1,23 +1,29 @@
-"""Hand-written forward and backward passes of the fully connected models (MLPGenerator,
-MaxoutDiscriminator) for the momentum-SGD update, without autograd.
+"""The fast path: the steps of step.py for the fully connected models (MLPGenerator,
+MaxoutDiscriminator) with momentum SGD, through hand-written forward and backward passes.
 
-The backward passes hand each layer's (dy, x) to `take` (train.MomentumSGD.receive) once the
-layer's input gradient is formed, so no parameter forms a gradient. Against the same step through
+The backward passes hand each layer's (dy, x) to `take` (MomentumSGD.receive) once the layer's
+input gradient is formed, so no parameter forms a gradient. Against the reference steps through
 autograd they leave out the graph, the gradient tensors and a dozen bookkeeping operations (about
 1 ms of an 18 ms MNIST step on 2 CPU cores), and D's backward pass forms the input gradient of
-the rows that need it only (docs/training.md). tests/training/test_train.py checks them against autograd
-over several steps.
+the rows that need it only (docs/training.md). tests/training/test_steps.py checks them against
+the reference steps over several steps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from ganrepro.models.networks import MaxoutDiscriminator, MLPGenerator, _with_condition, dropout_mask
+from ganrepro.training.objective import d_logit_grad, g_grad_ratio, g_logit_grad, metrics
+from ganrepro.training.step import cat
+
+if TYPE_CHECKING:
+    from ganrepro.training.gan import GAN
 
 IN_PLACE = {"relu": torch.relu_, "sigmoid": torch.sigmoid_}  # models.ACTIVATIONS, in place
 Take = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], None]  # (weight, bias, dy, x)
@@ -26,6 +32,52 @@ Take = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], None] 
 def supports(G: nn.Module, D: nn.Module) -> bool:
     """Whether these models have hand-written passes."""
     return isinstance(G, MLPGenerator) and isinstance(D, MaxoutDiscriminator)
+
+
+@torch.no_grad()
+def d_step(
+    gan: GAN, x_real: torch.Tensor, c_real: torch.Tensor | None, epoch: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """step.d_step through the hand-written passes."""
+    c_fake = gan.fake_labels(c_real)
+    x_fake = generator_forward(gan.G, gan.noise(len(x_real)), c_fake).output
+    logits, tape = discriminator_forward(gan.D, torch.cat([x_real, x_fake]), cat(c_real, c_fake))
+    probs = torch.sigmoid(logits)
+    with gan.updating(gan.opt_d, gan.d_params, epoch):
+        discriminator_backward(gan.D, tape, d_logit_grad(probs, len(x_real)), gan.opt_d.receive, slice(0, 0))
+    return logits, probs
+
+
+@torch.no_grad()
+def simultaneous_step(gan: GAN, x_real: torch.Tensor, c_real: torch.Tensor | None, epoch: int) -> torch.Tensor:
+    """step.simultaneous_step through the hand-written passes."""
+    m, kind = len(x_real), gan.cfg["g_loss"]
+    c_fake = gan.fake_labels(c_real)
+    g_tape = generator_forward(gan.G, gan.noise(m), c_fake)
+    x_fake = g_tape.output
+    logits, d_tape = discriminator_forward(gan.D, torch.cat([x_real, x_fake]), cat(c_real, c_fake))
+    probs = torch.sigmoid(logits)
+    with gan.updating(gan.opt_d, gan.d_params, epoch):
+        dx_fake = discriminator_backward(gan.D, d_tape, d_logit_grad(probs, m), gan.opt_d.receive, slice(m, None))
+    fake_logits = logits[m:]
+    with gan.updating(gan.opt_g, gan.g_params, epoch):
+        dx_fake = dx_fake[:, : x_fake.shape[1]] * g_grad_ratio(fake_logits, kind)[:, None]
+        generator_backward(gan.G, g_tape, dx_fake, gan.opt_g.receive)
+    return metrics(logits, probs, fake_logits, m, kind)
+
+
+@torch.no_grad()
+def alternating_step(gan: GAN, x_real: torch.Tensor, c_real: torch.Tensor | None, epoch: int) -> torch.Tensor:
+    """step.alternating_step through the hand-written passes (D's products in G's update discarded)."""
+    m, kind = len(x_real), gan.cfg["g_loss"]
+    logits, probs = d_step(gan, x_real, c_real, epoch)
+    c_fake = gan.fake_labels(c_real)
+    g_tape = generator_forward(gan.G, gan.noise(m), c_fake)
+    fake_logits, d_tape = discriminator_forward(gan.D, g_tape.output, c_fake)
+    with gan.updating(gan.opt_g, gan.g_params, epoch):
+        dx = discriminator_backward(gan.D, d_tape, g_logit_grad(fake_logits, kind), None, slice(None))
+        generator_backward(gan.G, g_tape, dx[:, : g_tape.output.shape[1]], gan.opt_g.receive)
+    return metrics(logits, probs, fake_logits, m, kind)
 
 
 @dataclass
@@ -114,10 +166,11 @@ def _record_dropout(tape: DiscriminatorTape, h: torch.Tensor, keep: float) -> to
 
 @torch.no_grad()
 def discriminator_backward(
-    D: MaxoutDiscriminator, tape: DiscriminatorTape, dlogits: torch.Tensor, take: Take, input_rows: slice
+    D: MaxoutDiscriminator, tape: DiscriminatorTape, dlogits: torch.Tensor, take: Take | None, input_rows: slice
 ) -> torch.Tensor:
-    """Backward pass from the logits' gradient: every layer's (dy, x) to `take`; returns the
-    gradient at D's input (with the condition's columns) for `input_rows` only."""
+    """Backward pass from the logits' gradient: every layer's (dy, x) to `take` (None: D is not
+    being updated); returns the gradient at D's input (with the condition's columns) for
+    `input_rows` only (slice(0, 0): none)."""
     dy = dlogits.unsqueeze(1)
     layers = [layer.linear for layer in D.hidden] + [D.out]
     for i in reversed(range(len(layers))):
@@ -126,7 +179,8 @@ def discriminator_backward(
             dy = tape.max_masks[i].mul_(grad.unsqueeze(1)).view(len(grad), -1)  # noqa: F821
         rows = input_rows if i == 0 else slice(None)
         grad = dy[rows] @ layers[i].weight
-        take(layers[i].weight, layers[i].bias, dy, tape.inputs[i])
+        if take is not None:
+            take(layers[i].weight, layers[i].bias, dy, tape.inputs[i])
         if tape.dropout_masks[i] is not None:
             grad.mul_(tape.dropout_masks[i][rows])
     return grad

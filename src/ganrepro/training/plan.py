@@ -14,10 +14,10 @@ from typing import Any
 import torch
 
 from ganrepro import paths
-from ganrepro.data.datasets import MNIST_TRAIN
+from ganrepro.data.sources import MNIST_TRAIN
 from ganrepro.device import resolve_device, synchronize
 from ganrepro.io import read_json, write_json
-from ganrepro.training.loop import GAN
+from ganrepro.training.gan import GAN
 
 # Shape of a training example, classes and training examples of the built-in image sets (the
 # paper's splits), for a plan made before the data is prepared; prepared data overrides them.

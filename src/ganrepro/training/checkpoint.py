@@ -1,0 +1,91 @@
+"""checkpoint.pt: what a resumed run needs to end where an uninterrupted one would, and whether a
+checkpoint may be resumed with the parameters of this run.
+
+The file holds tensors and plain containers only (the RNG states are tensors), so loading it never
+runs code; it is written atomically, so a killed run or a full disk leaves the previous one intact.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganrepro.io import load_torch, save_torch
+
+NAME = "checkpoint.pt"  # in the run folder
+# Keys that may change between a checkpoint and its resumption (budgets and bookkeeping).
+# Changing the validation estimate's keys on resumption restarts model selection (scores of two
+# estimates do not compare).
+RESUMABLE_KEYS = {
+    "epochs",
+    "checkpoint_every",
+    "log_every",
+    "valid_every",
+    "valid_samples",
+    "valid_points",
+    "valid_sigmas",
+    "select",
+    "snapshot_every",
+    "device",
+}
+VALIDATION_KEYS = ("valid_samples", "valid_points", "valid_sigmas")
+# Bumped when a checkpoint's tensors or training objective change meaning (2: maxout rows
+# piece-major; D's objective halved as the authors').
+FORMAT = 2
+# What a checkpoint of this format holds; one without some of them was written by an older version.
+KEYS = {"format", "step", "config", "gan", "perm", "rng_cpu", "rng_cuda", "valid_history", "best", "log"}
+
+
+def save(path: Path, state: dict[str, Any]) -> None:
+    save_torch(path, {"format": FORMAT, **state})
+
+
+def load(path: Path) -> dict[str, Any]:
+    """The checkpoint's state; a UserError naming it and the ways on if it cannot be read."""
+    return load_torch(path, "delete it to train from step 0", ", or pass --if-changed restart, which discards it")
+
+
+def rng_states(device: torch.device) -> dict[str, Any]:
+    """The RNG states training draws from (noise, dropout, minibatch order), as tensors."""
+    return {
+        "rng_cpu": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+    }
+
+
+def restore_rng_states(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["rng_cpu"])
+    if state["rng_cuda"] is not None and device.type == "cuda":
+        torch.cuda.set_rng_state_all(state["rng_cuda"])
+
+
+def changes(state: dict[str, Any], cfg: dict[str, Any], total_steps: int) -> list[str]:
+    """Why `state` cannot be resumed with `cfg` and a budget of `total_steps`: each changed
+    parameter as `key: old -> new`, other reasons as they are; empty if it can."""
+    saved = state.get("config", {})
+    changed = sorted(
+        k
+        for k in set(saved) | set(cfg)  # missing, None, 0 and False are all "off"
+        if k not in RESUMABLE_KEYS and (saved.get(k) or None) != (cfg.get(k) or None)
+    )
+    reasons = [_describe_change(k, saved, cfg) for k in changed]
+    if state.get("format", 1) != FORMAT:
+        reasons.append(f"checkpoint format {state.get('format', 1)}, this version reads {FORMAT}")
+    elif missing := sorted(KEYS - state.keys()):
+        reasons.append(f"written by an older version (no {', '.join(missing)})")
+    if state.get("step", 0) > total_steps:
+        reasons.append(f"epochs (checkpoint at step {state['step']} > {total_steps})")
+    return reasons
+
+
+def _describe_change(key: str, saved: dict[str, Any], cfg: dict[str, Any]) -> str:
+    """`key: old -> new` for a changed parameter."""
+    return f"{key}: {_short(saved.get(key))} -> {_short(cfg.get(key))}"
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
