@@ -36,6 +36,9 @@ COMMANDS: dict[str, str] = {
     "figure": "ganrepro.reporting.figures",
     "table": "ganrepro.reporting.tables",
     "report": "ganrepro.reporting.report",
+    "inpaint-train": "ganrepro.evaluation.inpainting",
+    "inpaint-eval": "ganrepro.evaluation.inpainting",
+    "inpaint-figure": "ganrepro.reporting.inpainting",
 }
 LOG_FORMAT = "%(asctime)s %(name)s: %(message)s"
 

@@ -151,7 +151,7 @@ def step_params(section: str, given: Mapping[str, Any], params_path: str | Path 
     if unknown:
         raise UserError(f"{section}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(known)}")
     values = given if set(known) <= set(given) else {**_params_section(section, params_path), **given}
-    wrapper = {"type": "object", "properties": {section: schema}}
+    wrapper = {"$defs": _schema()["$defs"], "type": "object", "properties": {section: schema}}  # $refs resolve
     errors = sorted(_validator(wrapper).iter_errors({section: values}), key=lambda e: list(e.absolute_path))
     if errors:
         raise UserError(_describe(errors[0], [("the command line", {section: given})]))

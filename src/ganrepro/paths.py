@@ -150,3 +150,12 @@ def plan(results: str = RESULTS) -> str:
 
 def log(step: str, name: str) -> str:
     return f"{LOGS}/{step}/{name}.log"
+
+
+def inpaint_dir(dataset: str) -> str:
+    """The inpainting GAN of a dataset: model.pt, train.json, valid_curve.csv, inpaint.json."""
+    return f"{eval_dir(dataset)}/inpaint"
+
+
+def inpaint_metrics(dataset: str) -> str:
+    return f"{inpaint_dir(dataset)}/inpaint.json"

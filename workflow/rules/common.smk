@@ -102,6 +102,7 @@ def report_inputs():
         names += [f"figure2_{ds}", f"figure3_{ds}", f"inference_{ds}", f"sigma_sweep_{ds}"]
     names += [f"conditional_{ds}" for ds in CONDITIONAL_RUN]
     names += [f"semisupervised_{ds}" for ds in SEMISUP_RUN]
+    names += [f"inpainting_{ds}" for ds in INPAINT_RUN]  # workflow/rules/inpaint.smk
     return [paths.table1("md"), *(paths.figure(name) for name in names)]
 
 
@@ -158,6 +159,8 @@ def metrics_inputs(w):
         files["conditional"] = [paths.class_metrics(ds, s, paths.CONDITIONAL) for s in CONDITIONAL_SEEDS]
     if ds in SEMISUP_RUN:
         files["semisupervised"] = [paths.semisupervised(ds, SEEDS[0])]
+    if ds in INPAINT_RUN:
+        files["inpaint"] = [paths.inpaint_metrics(ds)]
     return files
 
 

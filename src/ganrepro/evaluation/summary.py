@@ -30,6 +30,7 @@ GROUPS = (
     "conditional",
     "toy",
     "semisupervised",
+    "inpaint",
 )
 PARZEN_KEYS = ["log_likelihood", "standard_error", "sigma"]
 WANTED = {
@@ -48,6 +49,11 @@ WANTED = {
     "classifier": ["test_accuracy"],
     "conditional": ["label_accuracy", "classifier_fid", "class_kl_uniform"],
     "toy": ["modes_covered", "high_quality_fraction", "wasserstein", "ks_statistic", "mean", "std"],
+    "inpaint": [  # means over the mask kinds (evaluation/inpainting.py)
+        *(f"mean.{k}" for k in ("mse_mean", "mse_best", "diversity", "mse_mean_fill", "mse_nn_fill")),
+        *(f"mean.{k}" for k in ("accuracy", "accuracy_mean_fill", "accuracy_nn_fill")),
+        "accuracy_truth",
+    ],
 }
 # Keys whose value of every seed is written beside the mean (`<name>_s<seed>`) when several seeds ran.
 PER_SEED_KEYS = {"parzen": ("log_likelihood", "fine.log_likelihood")}

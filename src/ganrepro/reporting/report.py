@@ -29,6 +29,7 @@ from ganrepro import __version__, paper, paths
 from ganrepro.config import PROJECT_ROOT, load_params
 from ganrepro.device import resolve_device
 from ganrepro.io import read_json, write_text
+from ganrepro.reporting.inpainting import inpainting_html
 from ganrepro.reporting.tables import (
     ANCHOR_NOTES,
     DATASET_NAMES,
@@ -454,6 +455,7 @@ def build_report(
         ("Per-dataset metrics", metrics_html(metrics, missing)),
         ("Parzen per test class", per_class_html(results)),
         ("Learned approximate inference", inference_html(runs)),
+        ("Inpainting: all conditionals p(x_S | x_not S) with one model", inpainting_html(results)),
         (
             "Semi-supervised classification with the GAN's features",
             semisupervised_html(results, semisupervised_skipped),
