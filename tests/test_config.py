@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ganrepro.config import coerce, resolve, step_params, train_config
+from ganrepro.config import coerce, json_option, resolve, step_params, train_config
 from ganrepro.errors import UserError
 
 from helpers import REPO_ROOT, write_images
@@ -147,3 +147,11 @@ def test_step_params_take_missing_values_from_params_yaml_and_check_them(tmp_pat
         step_params("sample", {"size": 5}, params)
     with pytest.raises(UserError, match="no 'infer' section"):
         step_params("infer", {}, params)
+
+
+def test_json_options_are_objects_or_a_one_line_error() -> None:
+    assert json_option(None) == {} and json_option('{"lr": 0.05}') == {"lr": 0.05}
+    with pytest.raises(UserError, match="--config-json is not valid JSON"):
+        json_option("{lr: 0.05}")
+    with pytest.raises(UserError, match="--custom-json must be a JSON object"):
+        json_option("[1, 2]", "--custom-json")

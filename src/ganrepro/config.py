@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,6 +139,19 @@ def validate(params: Mapping[str, Any], sources: Sources = ()) -> None:
             )
     for dataset in params["datasets"]:
         train_config(params, dataset)
+
+
+def json_option(text: str | None, option: str = "--config-json") -> dict[str, Any]:
+    """The mapping a command-line option carries as JSON ({} when not given)."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UserError(f"{option} is not valid JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise UserError(f"{option} must be a JSON object of parameter names and values, got {text!r}")
+    return value
 
 
 def step_params(section: str, given: Mapping[str, Any], params_path: str | Path | None = None) -> dict[str, Any]:

@@ -11,7 +11,6 @@ fresh samples, and the reconstruction error of real test images against a random
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ganrepro.config import step_params
+from ganrepro.config import json_option, step_params
 from ganrepro.data.prepared import load_labels, load_split
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
@@ -201,12 +200,7 @@ def run(model: Path, data: Path, out_dir: Path, cfg: dict[str, Any], device_name
 
 def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     """Single flags over --config-json over the infer section of params.yaml (or --params)."""
-    given: dict[str, Any] = {}
-    if args.config_json:
-        try:
-            given = json.loads(args.config_json)
-        except json.JSONDecodeError as err:
-            raise UserError(f"--config-json is not valid JSON: {err}") from err
+    given = json_option(args.config_json)
     flags = ("hidden", "steps", "batch_size", "lr", "seed", "n_eval")
     given |= {key: value for key in flags if (value := getattr(args, key)) is not None}
     return step_params("infer", given, args.params)

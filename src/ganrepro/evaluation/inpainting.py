@@ -12,7 +12,6 @@ observed pixels lends its missing ones).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganrepro.config import resolve, step_params, train_config
+from ganrepro.config import json_option, resolve, step_params, train_config
 from ganrepro.data.prepared import load_labels, load_split, read_meta
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
@@ -212,10 +211,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _train_command(args: argparse.Namespace) -> None:
     meta = check_inpaintable(args.data)
     step = step_params("inpaint", {"seed": args.seed, "completions": args.completions})
-    try:
-        overrides = json.loads(args.config_json) if args.config_json else {}
-    except json.JSONDecodeError as err:
-        raise UserError(f"--config-json is not valid JSON: {err}") from err
+    overrides = json_option(args.config_json)
     params = resolve(None)
     cfg = train_config(params, args.dataset, {**params["inpaint"]["train"], **overrides})
     cfg["seed"] = step["seed"]

@@ -27,7 +27,6 @@ import argparse
 import copy
 import dataclasses
 import hashlib
-import json
 import logging
 import statistics
 import time
@@ -41,7 +40,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ganrepro import paper
-from ganrepro.config import step_params
+from ganrepro.config import json_option, step_params
 from ganrepro.data.prepared import load_labels, load_split, read_meta
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
@@ -443,13 +442,7 @@ def _fmt_all(by_n: dict[str, Any]) -> str:
 
 def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     """--config-json over the semisupervised section of params.yaml (or --params), checked against the schema."""
-    given: dict[str, Any] = {}
-    if args.config_json:
-        try:
-            given = json.loads(args.config_json)
-        except json.JSONDecodeError as err:
-            raise UserError(f"--config-json is not valid JSON: {err}") from err
-    return step_params(SECTION, given, args.params)
+    return step_params(SECTION, json_option(args.config_json), args.params)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -4,13 +4,11 @@ resumed from the checkpoint in its output folder."""
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
 from ganrepro import paths
-from ganrepro.config import check_train_overrides, resolve, train_config
-from ganrepro.errors import UserError
+from ganrepro.config import check_train_overrides, json_option, resolve, train_config
 from ganrepro.training.loop import train
 
 log = logging.getLogger(__name__)
@@ -53,11 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _cli(args: argparse.Namespace) -> None:
     data = args.data or Path(paths.prepared(args.dataset))
     out = args.out or Path(paths.train_dir(args.dataset, args.seed))
-    try:
-        overrides = json.loads(args.config_json) if args.config_json else None
-    except json.JSONDecodeError as err:
-        raise UserError(f"--config-json is not valid JSON: {err}") from err
-    check_train_overrides(overrides or {}, "--config-json")
+    overrides = json_option(args.config_json)
+    check_train_overrides(overrides, "--config-json")
     cfg = train_config(resolve(args.params), args.dataset, overrides)
     cfg["seed"] = args.seed
     if args.epochs:
