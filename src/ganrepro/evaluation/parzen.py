@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ganrepro import paper
 from ganrepro.arrays import load_array, load_matrix
+from ganrepro.config import step_params
 from ganrepro.density import DEFAULT_BATCH, PRECISION, STANDARD_ERROR, KMeans, kmeans, parzen_log_density
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
@@ -287,6 +288,7 @@ def draw_summary(samples: list[str], results: list[dict[str, Any]]) -> dict[str,
 def kmeans_run(args: argparse.Namespace) -> KMeans:
     """The `ganrepro kmeans` step: centres of the rows of --data, written as OUT.npz's `x` (float32)
     beside `counts`, `inertia` and `changed` (the trace of the rounds)."""
+    args.iters = step_params("parzen", {"kmeans_iters": args.iters})["kmeans_iters"]
     if min(args.k, args.iters, args.batch_size) < 1:
         raise UserError(f"--k, --iters and --batch-size must be >= 1; got {args.k}, {args.iters}, {args.batch_size}")
     x = load_matrix(args.data)
@@ -323,7 +325,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         help="number of centres (the reference row: as many as samples); at most the rows of --data",
     )
-    k.add_argument("--iters", type=int, default=10, help="rounds of Lloyd's algorithm at most (default 10)")
+    k.add_argument("--iters", type=int, help="rounds of Lloyd's algorithm at most (default: parzen.kmeans_iters)")
     k.add_argument("--seed", type=int, default=0, help="seed of the random first centres")
     k.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help="rows per distance chunk (memory bound)")
     k.add_argument(

@@ -22,6 +22,7 @@ from matplotlib.ticker import FuncFormatter
 from torch import nn
 
 from ganrepro.arrays import load_array
+from ganrepro.config import step_params
 from ganrepro.data.prepared import load_labels, load_split
 from ganrepro.data.sources import CLASS_NAMES
 from ganrepro.density import nearest_indices
@@ -439,6 +440,12 @@ def figure_sigma_sweep(parzen: list[Path], out: Path) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _figure_params(**given: int | None) -> list[int]:
+    """The given figure sizes, each missing one from params.yaml's figures section."""
+    values = step_params("figures", given)
+    return [values[key] for key in given]
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register `ganrepro figure <kind>` and `ganrepro conditional-figure`."""
     add_conditional_parser(subparsers)
@@ -495,20 +502,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     k = kind(
         "samples",
         "Figure 2: random samples with the nearest training example of the last sample per row",
-        lambda a: figure_samples(a.model, a.data, a.rows, a.cols, a.out, a.seed, a.device),
+        lambda a: figure_samples(
+            a.model, a.data, *_figure_params(grid_rows=a.rows, grid_cols=a.cols), a.out, a.seed, a.device
+        ),
     )
     k.add_argument("--data", type=Path, required=True, help="prepared .npz: neighbours come from its train split")
-    k.add_argument("--rows", type=int, default=10, help="rows of samples (default 10)")
-    k.add_argument("--cols", type=int, default=10, help="columns including the neighbour column")
+    k.add_argument("--rows", type=int, help="rows of samples (default: params.yaml's figures.grid_rows)")
+    k.add_argument("--cols", type=int, help="columns including the neighbour column (default: figures.grid_cols)")
     k.add_argument("--seed", type=int, default=0, help="samples 0.. of this seed are shown (no selection)")
 
     k = kind(
         "interp",
         "Figure 3: linear interpolations between random points in z space",
-        lambda a: figure_interp(a.model, a.rows, a.steps, a.out, a.seed, a.device),
+        lambda a: figure_interp(
+            a.model, *_figure_params(interp_rows=a.rows, interp_steps=a.steps), a.out, a.seed, a.device
+        ),
     )
-    k.add_argument("--rows", type=int, default=8, help="interpolations, one per row (default 8)")
-    k.add_argument("--steps", type=int, default=10, help="points along each line, ends included (default 10)")
+    k.add_argument("--rows", type=int, help="interpolations, one per row (default: figures.interp_rows)")
+    k.add_argument("--steps", type=int, help="points along each line, ends included (default: figures.interp_steps)")
     k.add_argument("--seed", type=int, default=0, help="seed of the end points z0, z1 (default 0)")
 
     k = kind(
