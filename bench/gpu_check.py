@@ -32,7 +32,6 @@ or a prepared dataset.npz (data/prepared/mnist/dataset.npz); the paper's splits 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import platform
 import sys
@@ -50,6 +49,8 @@ import train_throughput  # the CPU bench beside this file: its recorder, floor a
 from torch import nn
 
 from ganrepro.config import load_params, train_config
+from ganrepro.data.formats import gunzip, parse_idx
+from ganrepro.data.sources import IDX_FILES, mnist_split
 from ganrepro.device import keep_freed_memory, resolve_device, synchronize
 from ganrepro.evaluation.parzen import evaluate
 from ganrepro.io import write_json
@@ -59,11 +60,6 @@ from ganrepro.training.loop import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 ABSENT_ON_DEVICE = ("snakemake", "dvc", "jsonschema")  # not installed on the GPU machine
-MNIST_TRAIN = 50_000  # the paper's split: train[0:50000], valid = train[50000:60000], test = t10k
-IDX_FILES = {
-    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
-}
 CPU = torch.device("cpu")
 
 
@@ -80,29 +76,11 @@ class Log:
             f.write(text + "\n")
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (gzip): big-endian magic (0x0801 labels, 0x0803 images), dimensions, uint8 data."""
-    raw = gzip.decompress(path.read_bytes())
-    magic, ndim = int.from_bytes(raw[:4], "big"), raw[3]
-    if magic >> 8 != 0x08:
-        raise SystemExit(f"{path}: not an IDX file of uint8 data (magic {magic:#010x})")
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims).copy()  # writable, for torch
-
-
 def load_mnist(source: Path) -> dict[str, np.ndarray]:
     """x_<split> (uint8 rows of 784) and y_<split> for train, valid and test, from the idx files of a
     folder or from a prepared .npz."""
     if source.is_dir():
-        (x, y), (x_test, y_test) = ([read_idx(source / f) for f in IDX_FILES[s]] for s in ("train", "test"))
-        arrays = {
-            "x_train": x[:MNIST_TRAIN],
-            "y_train": y[:MNIST_TRAIN],
-            "x_valid": x[MNIST_TRAIN:],
-            "y_valid": y[MNIST_TRAIN:],
-            "x_test": x_test,
-            "y_test": y_test,
-        }
+        arrays = mnist_split(*(parse_idx(gunzip(source / f), source / f).copy() for f in IDX_FILES))
     else:
         with np.load(source) as data:
             arrays = {k: data[k] for k in ("x_train", "y_train", "x_valid", "y_valid", "x_test", "y_test")}

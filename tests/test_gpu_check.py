@@ -4,7 +4,6 @@ that the GPU machine lacks (snakemake, dvc, jsonschema) is imported."""
 
 from __future__ import annotations
 
-import gzip
 import importlib
 import json
 import math
@@ -113,13 +112,6 @@ def test_mnist_from_idx_files_and_from_a_prepared_file_alike(gpu_check, shared_m
     again = gpu_check.load_mnist(gpu_check.write_prepared(arrays, tmp_path / "mnist.npz"))
     for key, value in arrays.items():
         np.testing.assert_array_equal(again[key], value, err_msg=key)
-
-
-def test_idx_reader_refuses_other_files(gpu_check, tmp_path):
-    path = tmp_path / "not-idx.gz"
-    path.write_bytes(gzip.compress(b"\x00\x00\x0d\x03" + bytes(16)))  # float data: not MNIST's uint8
-    with pytest.raises(SystemExit, match="not an IDX file of uint8 data"):
-        gpu_check.read_idx(path)
 
 
 def test_a_failed_check_and_a_failed_part_fail_the_run_and_the_other_parts_report(

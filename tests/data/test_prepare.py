@@ -130,3 +130,12 @@ def test_real_dataset_from_mirror(name, shared_mirror, run_cli, tmp_path):
     assert np.array_equal(load_labels("p.npz", "test"), test_labels)
     test_images = read_idx(shared_mirror / name / "t10k-images-idx3-ubyte.gz")
     assert np.array_equal(load_split("p.npz", "test", unit=False)[:, 0], test_images)
+
+
+def test_idx_parser_refuses_data_other_than_unsigned_bytes(tmp_path) -> None:
+    from ganrepro.data.formats import parse_idx
+
+    with pytest.raises(UserError, match="not-idx.gz: not an IDX file of unsigned bytes"):
+        parse_idx(b"\x00\x00\x0d\x03" + bytes(16), tmp_path / "not-idx.gz")  # float data
+    with pytest.raises(UserError, match="declares shape"):
+        parse_idx(b"\x00\x00\x08\x01" + (5).to_bytes(4, "big") + bytes(3), tmp_path / "short.gz")

@@ -24,6 +24,7 @@ from ganrepro.data.sources import (
     TFD_CLASSES,
     TFD_FOLDS,
     TFD_SETS,
+    mnist_split,
 )
 from ganrepro.data.toy import build_ring, build_toy1d
 from ganrepro.data.verify import file_sha256
@@ -67,14 +68,7 @@ def _build_idx(name: str, settings: Settings, manifest: dict[str, Any]) -> tuple
         )
     x_train, x_test = x_train[:, None], x_test[:, None]
     y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
-    arrays = {
-        "x_train": x_train[:MNIST_TRAIN],
-        "y_train": y_train[:MNIST_TRAIN],
-        "x_valid": x_train[MNIST_TRAIN:],
-        "y_valid": y_train[MNIST_TRAIN:],
-        "x_test": x_test,
-        "y_test": y_test,
-    }
+    arrays = mnist_split(x_train, y_train, x_test, y_test)
     return arrays, {
         "num_classes": len(CLASS_NAMES[name]),
         "class_names": CLASS_NAMES[name],

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 MANIFEST = "MANIFEST.json"
 MIRROR_ENV = "GANREPRO_MIRROR"
 MNIST_TRAIN = 50_000  # the paper's split: train[0:50000], valid = train[50000:60000]
@@ -96,3 +98,16 @@ def known_datasets(params: Mapping[str, Any] | None = None) -> tuple[str, ...]:
     """Built-in dataset names, then the custom ones declared under `data.custom` in `params`."""
     custom = ((params or {}).get("data") or {}).get("custom") or {}
     return KNOWN_DATASETS + tuple(name for name in custom if name not in DATASETS)
+
+
+def mnist_split(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> dict[str, np.ndarray]:
+    """The paper's split of the official MNIST-format files: train[:MNIST_TRAIN], valid = the rest of
+    the official training set, test = the official test set."""
+    return {
+        "x_train": x[:MNIST_TRAIN],
+        "y_train": y[:MNIST_TRAIN],
+        "x_valid": x[MNIST_TRAIN:],
+        "y_valid": y[MNIST_TRAIN:],
+        "x_test": x_test,
+        "y_test": y_test,
+    }
