@@ -8,10 +8,13 @@ import math
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from ganrepro.cli import main
 from ganrepro.density import kmeans, nearest_indices, parzen_log_density, squared_distances
 from ganrepro.evaluation.parzen import evaluate, fine_grid, paper_grid, select_sigma
+
+from helpers import REPO_ROOT
 
 SIGMAS = np.logspace(-1, 0, 10)
 
@@ -427,3 +430,25 @@ def test_kmeans_cli_then_parzen_on_the_centres(tmp_path, capsys) -> None:
         assert saved["x"].shape == (500, 64) and saved["counts"].tolist() == [1] * 500
     assert main(argv[:4] + ["0"] + argv[5:]) == 2
     assert "--k, --iters and --batch-size must be >= 1" in capsys.readouterr().err
+
+
+def test_cli_defaults_come_from_params_yaml_and_the_command_line_wins(tmp_path, monkeypatch, capsys) -> None:
+    """Grid, limits, fine step and sweep not given on the command line are params.yaml's parzen values."""
+    files = write_split(tmp_path, np.random.default_rng(10))
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    params["parzen"].update(sigma_min_log10=-0.5, sigma_num=4, valid_limit=50, test_limit=120, fine_step=0, sweep_num=3)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "p.json"
+    base = ["parzen", "--samples", files["samples"], "--valid", files["valid"], "--test", files["test"]]
+    assert main([*base, "--out", str(out), "--device", "cpu"]) == 0
+    r = json.loads(out.read_text())
+    assert (
+        r["sigma_grid"] == pytest.approx(paper_grid(-0.5, 0.0, 4)) and r["sigma_grid_spec"] == "logspace(-0.5, 0.0, 4)"
+    )
+    assert (r["n_valid_used"], r["n_test"], r["fine"], len(r["sweep"]["sigmas"])) == (50, 120, None, 3)
+    assert main([*base, "--out", str(out), "--device", "cpu", "--sigma-num", "2", "--valid-limit", "0"]) == 0
+    r = json.loads(out.read_text())
+    assert len(r["sigma_grid"]) == 2 and r["n_valid_used"] == 150
+    assert main([*base, "--out", str(out), "--test-limit", "-1"]) == 2
+    assert "parzen.test_limit = -1: must be >= 0 (set in the command line)" in capsys.readouterr().err

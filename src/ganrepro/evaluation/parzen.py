@@ -195,30 +195,30 @@ def _load_inputs(args: argparse.Namespace) -> dict[str, np.ndarray]:
 
 
 def _grid_from_args(args: argparse.Namespace) -> tuple[list[float], str]:
-    """The sigma grid and how it was given."""
-    spec = (args.sigma_min_log10, args.sigma_max_log10, args.sigma_num)
+    """The sigma grid and how it was given (explicit --sigmas, or a log-spaced grid whose missing
+    ends and size come from params.yaml's parzen section)."""
+    spec = {
+        "sigma_min_log10": args.sigma_min_log10,
+        "sigma_max_log10": args.sigma_max_log10,
+        "sigma_num": args.sigma_num,
+    }
     if args.sigmas is not None:
-        if any(v is not None for v in spec):
+        if any(v is not None for v in spec.values()):
             raise UserError("give either --sigmas or --sigma-min-log10/--sigma-max-log10/--sigma-num, not both")
         if any(s <= 0 for s in args.sigmas):
             raise UserError(f"--sigmas must be positive, got {args.sigmas}")
         return list(args.sigmas), "explicit"
-    lo, hi, num = (v if v is not None else dflt for v, dflt in zip(spec, paper.PARZEN_SIGMA_LOG10))
-    if num < 1:
-        raise UserError(f"--sigma-num must be at least 1, got {num}")
+    values = step_params("parzen", spec)
+    lo, hi, num = (values[k] for k in spec)
     return paper_grid(lo, hi, num), f"logspace({lo}, {hi}, {num})"
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """The `ganrepro parzen` step: evaluate and write the json."""
-    if (
-        min(args.valid_limit, args.samples_limit, args.test_limit, args.fine_step, args.sweep_num) < 0
-        or args.batch_size < 1
-    ):
-        raise UserError(
-            "--valid-limit, --samples-limit, --test-limit, --fine-step and --sweep-num must be >= 0 "
-            "and --batch-size >= 1"
-        )
+    given = {k: getattr(args, k) for k in ("valid_limit", "test_limit", "fine_step", "sweep_num")}
+    vars(args).update((k, v) for k, v in step_params("parzen", given).items() if k in given)
+    if args.samples_limit < 0 or args.batch_size < 1:
+        raise UserError("--samples-limit must be >= 0 and --batch-size >= 1")
     grid, grid_spec = _grid_from_args(args)
     arrays = _load_inputs(args)
     device = resolve_device(args.device)
@@ -348,14 +348,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--test-labels", help="class labels of the test rows (e.g. file.npz:y_test): adds per-class means")
     p.add_argument("--out", type=Path, required=True, help="output json")
     p.add_argument("--sigmas", type=float, nargs="+", help="explicit sigma grid (instead of the logspace grid)")
-    p.add_argument("--sigma-min-log10", type=float, help="grid start, log10 (default -1, the paper)")
-    p.add_argument("--sigma-max-log10", type=float, help="grid end, log10 (default 0)")
-    p.add_argument("--sigma-num", type=int, help="grid size (default 10)")
+    p.add_argument("--sigma-min-log10", type=float, help="grid start, log10 (default: parzen.sigma_min_log10)")
+    p.add_argument("--sigma-max-log10", type=float, help="grid end, log10 (default: parzen.sigma_max_log10)")
+    p.add_argument("--sigma-num", type=int, help="grid size (default: parzen.sigma_num)")
     p.add_argument(
         "--valid-limit",
         type=int,
-        default=paper.PARZEN_VALID_LIMIT,
-        help="use the first N validation rows to choose sigma; 0 = all (default 1000)",
+        help="use the first N validation rows to choose sigma; 0 = all (default: parzen.valid_limit)",
     )
     p.add_argument(
         "--samples-limit",
@@ -363,19 +362,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=0,
         help="use the first N sample rows; 0 = all (reference rows: as many training images as samples)",
     )
-    p.add_argument("--test-limit", type=int, default=0, help="score the first N test rows; 0 = all (the paper)")
+    p.add_argument(
+        "--test-limit", type=int, help="score the first N test rows; 0 = all, the paper (default: parzen.test_limit)"
+    )
     p.add_argument(
         "--fine-step",
         type=float,
-        default=0.01,
-        help="step of the fine sigma search between the best sigma's grid neighbours; 0 = off",
+        help="step of the fine sigma search between the best sigma's grid neighbours; 0 = off "
+        "(default: parzen.fine_step)",
     )
     p.add_argument(
         "--sweep-num",
         type=int,
-        default=0,
         help="also score N log-spaced sigmas across the grid's range on the validation points "
-        "(the json's `sweep`, for the sigma-sweep figure); 0 = off",
+        "(the json's `sweep`, for the sigma-sweep figure); 0 = off (default: parzen.sweep_num)",
     )
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help="points per distance chunk (memory bound)")
     p.add_argument(
