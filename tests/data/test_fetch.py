@@ -6,11 +6,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
 import socket
 import time
 from pathlib import Path
 
 import numpy as np
+import pooch
 import pytest
 
 from ganrepro.data import download, sources
@@ -131,6 +133,9 @@ def test_download_retries_and_falls_back_to_next_url(idx_mirror, http_server, ru
         assert http_server.requests.count(f"/missing/{name}") == 1  # a 404 is final
         assert http_server.requests.count(f"/flaky/{name}") == 2  # a 503 is retried
     assert leftovers(tmp_path / "raw") == []
+    flaky = f"{base}/flaky/{IDX_FILES[0]}"
+    assert f"ganrepro.data.download: downloading {flaky} (attempt 2 of {download.RETRIES})" in result.err
+    assert not pooch.get_logger().isEnabledFor(logging.INFO)  # its own lines (a temporary folder's name) are off
 
 
 def test_corrupt_download_is_discarded(idx_mirror, http_server, run_cli, tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ re-compressed copy passes), so `verify` checks every copy, downloaded or not, th
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -22,6 +23,11 @@ import requests
 TIMEOUT_SECONDS = 60.0
 RETRIES = 3  # attempts per URL; pooch waits 1 s, 2 s, ... between them
 
+log = logging.getLogger(__name__)
+# pooch's own lines name the temporary folder and bypass the project's log format; the downloader
+# below says what is fetched, attempt by attempt, instead.
+pooch.get_logger().setLevel(logging.WARNING)
+
 
 class Unavailable(Exception):
     """A source could not deliver the file (not in the mirror, network error): try the next one."""
@@ -32,8 +38,11 @@ class _Downloader:
 
     def __init__(self) -> None:
         self.http = pooch.HTTPDownloader(progressbar=sys.stderr.isatty(), timeout=TIMEOUT_SECONDS)
+        self.attempts = 0
 
     def __call__(self, url: str, output_file: Any, store: pooch.Pooch) -> None:
+        self.attempts += 1
+        log.info(f"downloading {url} (attempt {self.attempts} of {RETRIES})")
         try:
             self.http(url, output_file, store)
         except requests.HTTPError as err:
