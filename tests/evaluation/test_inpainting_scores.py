@@ -67,6 +67,15 @@ def test_the_three_commands_train_score_and_draw_a_tiny_inpainting_gan(tmp_path:
     assert trained.code == 0, trained.err
     curve = (run / "valid_curve.csv").read_text().splitlines()
     assert curve[0].startswith("epoch,mse_best_left,accuracy_left") and len(curve) == 4
+    record = json.loads((run / "train.json").read_text())
+    assert record["selection"] == "best_valid" and record["selected"]["epoch"] in (1, 2)  # params.yaml's select
+    assert f"selected best_valid: epoch {record['selected']['epoch']}" in trained.out
+    changed = ["--out-dir", run, "--config-json", json.dumps({**cfg, "lr": 0.02})]
+    refused = run_cli("inpaint-train", "tiny", *common, *changed)
+    assert refused.code == 2 and "other parameters (lr: 0.05 -> 0.02)" in refused.err
+    restarted = run_cli("inpaint-train", "tiny", *common, *changed, "--if-changed", "restart")
+    assert restarted.code == 0, restarted.err
+    assert json.loads((run / "train.json").read_text())["resumed"] is False
     out = tmp_path / "inpaint.json"
     scored = run_cli(
         "inpaint-eval", "--model", run / "model.pt", *common, "--points", 40, "--completions", 3, "--out", out

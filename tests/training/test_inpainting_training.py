@@ -1,4 +1,5 @@
-"""Training of the inpainting GAN: the simultaneous update's gradients and the training run's files."""
+"""Training of the inpainting GAN: the simultaneous update's gradients, the training run's files,
+checkpoints and resumption, and model selection."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ganrepro.io import save_npz
 from ganrepro.models.inpainting import draw_masks, load_inpainter
 from ganrepro.training.inpainting import InpaintingGAN, train_inpainter
 
-from helpers import tiny_config, tiny_dataset
+from helpers import tiny_config, tiny_dataset, write_code_running_file
 
 SHAPE = [1, 6, 6]
 
@@ -36,6 +37,7 @@ def inpaint_config(**overrides: object) -> dict:
         "epochs": 2,
         "train_limit": 0,
         "valid_every": 1,
+        "select": "best_valid",
         "device": "cpu",
         "seed": 0,
     }
@@ -92,3 +94,144 @@ def test_a_dataset_without_images_is_refused_naming_the_file(tmp_path: Path) -> 
     save_npz(path, x_train=x, y_train=np.zeros(50, np.int64), meta=np.array(json.dumps(meta)))
     with pytest.raises(UserError, match=f"{path}: dataset 'ring' has no images"):
         train_inpainter(inpaint_config(), path, tmp_path / "run", "ring")
+
+
+def g_scores(G, epoch) -> dict[str, float]:
+    """A check that depends on G's weights (so that every epoch scores differently)."""
+    w = torch.cat([p.detach().flatten() for p in G.parameters()])
+    return {"mse_best": float(w.abs().mean()), "accuracy": float(w.mean())}
+
+
+def g_state(path: Path) -> dict[str, torch.Tensor]:
+    return load_inpainter(path, torch.device("cpu"))[0].state_dict()
+
+
+def assert_same_tensors(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], dict):
+            assert_same_tensors(a[k], b[k])
+        elif isinstance(a[k], list | tuple):
+            assert_same_tensors(dict(enumerate(a[k])), dict(enumerate(b[k])))
+        elif isinstance(a[k], torch.Tensor):
+            assert torch.equal(a[k], b[k]), k
+        else:
+            assert a[k] == b[k], k
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one(tmp_path: Path, optimizer: str) -> None:
+    """3 epochs straight against 1 epoch then a resumption to 3 (a larger budget, checks every 2 epochs
+    instead of 1: budget keys): the same networks, optimizer states, mask stream, losses and checks."""
+    data = tiny_dataset(tmp_path / "tiny.npz", n=120)
+    cfg = inpaint_config(
+        epochs=3, optimizer=optimizer, adam_betas=[0.5, 0.999], lr=0.01 if optimizer == "adam" else 0.05
+    )
+    whole = train_inpainter(cfg, data, tmp_path / "whole", "tiny", g_scores)
+    first = train_inpainter({**cfg, "epochs": 1}, data, tmp_path / "run", "tiny", g_scores)
+    assert first["resumed"] is False and [h["epoch"] for h in first["valid_history"]] == [0, 1]
+    resumed = train_inpainter({**cfg, "valid_every": 2}, data, tmp_path / "run", "tiny", g_scores)
+    assert resumed["resumed"] is True and whole["resumed"] is False
+    assert [h["epoch"] for h in resumed["valid_history"]] == [0, 1, 2, 3]  # the checks of both runs
+    for record in (whole, resumed):
+        for row in record["losses"]:
+            del row["seconds"]
+    assert resumed["losses"] == whole["losses"] and len(whole["losses"]) == 3
+    assert resumed["valid_history"] == whole["valid_history"]
+    assert resumed["selected"] == whole["selected"]
+    assert_same_tensors(g_state(tmp_path / "whole/model.pt"), g_state(tmp_path / "run/model.pt"))
+    a, b = (torch.load(tmp_path / d / "checkpoint.pt", weights_only=True) for d in ("whole", "run"))
+    assert a["epoch"] == b["epoch"] == 3
+    assert_same_tensors(a["gan"], b["gan"])  # G, D, both optimizers, the mask generator
+    assert torch.equal(a["rng_cpu"], b["rng_cpu"])
+
+
+def test_resuming_a_finished_run_trains_nothing_and_writes_the_same_model(tmp_path: Path) -> None:
+    data = tiny_dataset(tmp_path / "tiny.npz", n=120)
+    cfg = inpaint_config(epochs=2)
+    first = train_inpainter(cfg, data, tmp_path / "run", "tiny", g_scores)
+    before = g_state(tmp_path / "run/model.pt")
+    again = train_inpainter(cfg, data, tmp_path / "run", "tiny", g_scores)
+    assert again["resumed"] is True and again["valid_history"] == first["valid_history"]
+    assert again["selected"] == first["selected"]
+    assert_same_tensors(before, g_state(tmp_path / "run/model.pt"))
+
+
+def test_a_changed_parameter_is_refused_naming_it_unless_restart(tmp_path: Path, caplog) -> None:
+    data = tiny_dataset(tmp_path / "tiny.npz", n=120)
+    cfg = inpaint_config(epochs=1)
+    train_inpainter(cfg, data, tmp_path / "run", "tiny", g_scores)
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    with pytest.raises(
+        UserError, match=rf"{ckpt} was trained with other parameters \(lr: 0.05 -> 0.02\).*--if-changed"
+    ):
+        train_inpainter({**cfg, "lr": 0.02}, data, tmp_path / "run", "tiny", g_scores)
+    fresh = train_inpainter({**cfg, "lr": 0.02}, data, tmp_path / "fresh", "tiny", g_scores)
+    with caplog.at_level("INFO"):
+        restarted = train_inpainter({**cfg, "lr": 0.02}, data, tmp_path / "run", "tiny", g_scores, "restart")
+    assert "training from scratch" in caplog.text and "lr: 0.05 -> 0.02" in caplog.text
+    assert restarted["resumed"] is False
+    assert [r["d_loss"] for r in restarted["losses"]] == [r["d_loss"] for r in fresh["losses"]]
+    assert_same_tensors(g_state(tmp_path / "fresh/model.pt"), g_state(tmp_path / "run/model.pt"))
+    with caplog.at_level("INFO"):
+        assert train_inpainter({**cfg, "lr": 0.02, "epochs": 2}, data, tmp_path / "run", "tiny", g_scores)["resumed"]
+    assert f"resuming from {ckpt} at epoch 1 of 2" in caplog.text
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path: Path) -> None:
+    data = tiny_dataset(tmp_path / "tiny.npz", n=120)
+    cfg = inpaint_config(epochs=1)
+    train_inpainter(cfg, data, tmp_path / "run", "tiny")
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    target = tmp_path / "created_by_unpickling"
+    write_code_running_file(ckpt, torch.load(ckpt, weights_only=True), target)
+    for if_changed in ("error", "restart"):  # not discarded either: someone should look at it
+        with pytest.raises(UserError, match=rf"{ckpt}: refused: it holds objects other than tensors"):
+            train_inpainter(cfg, data, tmp_path / "run", "tiny", if_changed=if_changed)
+    assert not target.exists() and ckpt.exists()
+
+
+def test_an_unreadable_checkpoint_is_an_error_naming_it_or_with_restart_discarded(tmp_path: Path) -> None:
+    data = tiny_dataset(tmp_path / "tiny.npz", n=120)
+    cfg = inpaint_config(epochs=1)
+    train_inpainter(cfg, data, tmp_path / "run", "tiny")
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    with pytest.raises(UserError, match=rf"{ckpt}: unreadable, truncated or corrupted .*--if-changed restart"):
+        train_inpainter(cfg, data, tmp_path / "run", "tiny")
+    assert train_inpainter(cfg, data, tmp_path / "run", "tiny", if_changed="restart")["resumed"] is False
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 1
+
+
+@pytest.mark.parametrize("select", ["best_valid", "last"])
+def test_model_selection_keeps_the_best_checks_generator_or_the_last(tmp_path: Path, select: str) -> None:
+    """Checks score epoch 2 best (epoch 0, before training, better still, is no candidate): best_valid
+    keeps the generator of epoch 2, last that of epoch 3; train.json and model.pt say which."""
+    data = tiny_dataset(tmp_path / "tiny.npz", n=120)
+    scores = {0: 0.01, 1: 0.3, 2: 0.1, 3: 0.2}
+    states = {}
+
+    def validate(G, epoch):
+        states[epoch] = copy.deepcopy(G.state_dict())
+        return {"mse_best": scores[epoch], "accuracy": 0.5}
+
+    record = train_inpainter(inpaint_config(epochs=3, select=select), data, tmp_path / "run", "tiny", validate)
+    epoch = {"best_valid": 2, "last": 3}[select]
+    assert record["selection"] == select and record["selected"] == {
+        "epoch": epoch,
+        "mse_best": scores[epoch],
+        "accuracy": 0.5,
+    }
+    assert json.loads((tmp_path / "run/train.json").read_text())["selected"]["epoch"] == epoch
+    assert "selection_note" not in record
+    assert_same_tensors(g_state(tmp_path / "run/model.pt"), states[epoch])
+    assert not all(torch.equal(states[2][k], states[3][k]) for k in states[2])
+    meta = load_inpainter(tmp_path / "run/model.pt", torch.device("cpu"))[1]
+    assert meta["selection"] == select and meta["selected"]["epoch"] == epoch
+
+
+def test_without_checks_the_last_epoch_is_kept_and_the_record_says_so(tmp_path: Path) -> None:
+    data = tiny_dataset(tmp_path / "tiny.npz", n=120)
+    record = train_inpainter(inpaint_config(epochs=2, valid_every=0), data, tmp_path / "run", "tiny", g_scores)
+    assert record["selection"] == "last" and record["selected"] == {"epoch": 2}
+    assert "valid_every 0" in record["selection_note"] and record["valid_history"] == []

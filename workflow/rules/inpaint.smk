@@ -9,6 +9,8 @@ for _ds in (ds for ds in RUN if ds in IP["datasets"] and ds not in INPAINT_RUN):
 
 
 rule inpaint_train:
+    """A rerun resumes from checkpoint.pt in the output folder (not an output, so Snakemake keeps it);
+    one made with other non-budget parameters is discarded (--if-changed restart)."""
     input:
         data=rules.prepare.output.npz,
         classifier=rules.classifier.output.model,
@@ -32,7 +34,7 @@ rule inpaint_train:
     shell:
         "ganrepro inpaint-train {wildcards.dataset} --data {input.data} --classifier {input.classifier} "
         "--out-dir {params.out} --config-json {params.cfg} --seed {params.seed} "
-        "--completions {params.completions} 2> {log}"
+        "--completions {params.completions} --if-changed restart 2> {log}"
 
 
 rule inpaint_eval:

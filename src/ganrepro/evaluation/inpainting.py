@@ -188,13 +188,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("dataset", help="dataset name: its train.<name> section gives the networks and optimizer")
     t.add_argument("--data", type=Path, required=True, help="prepared dataset .npz")
     t.add_argument("--classifier", type=Path, required=True, help="classifier.pt of `ganrepro classifier`")
-    t.add_argument("--out-dir", type=Path, required=True, help="writes model.pt, train.json and valid_curve.csv")
+    t.add_argument(
+        "--out-dir",
+        type=Path,
+        required=True,
+        help="writes model.pt, train.json and valid_curve.csv; resumes from its checkpoint.pt",
+    )
     t.add_argument(
         "--config-json",
         help="training keys as JSON over train.<dataset> + inpaint.train of params.yaml (the workflow passes all)",
     )
     t.add_argument("--seed", type=int, help="seed of weights, noise, masks and batches (default: inpaint.seed)")
     t.add_argument("--completions", type=int, help="completions per image in the checks (default: inpaint.completions)")
+    t.add_argument(
+        "--if-changed",
+        choices=["error", "restart"],
+        default="error",
+        help="what to do with a checkpoint made with other parameters, or that cannot be read: "
+        "stop with an error, or discard it and train from epoch 0",
+    )
     t.set_defaults(func=_train_command)
 
     e = subparsers.add_parser("inpaint-eval", help="score the inpainting GAN and the baselines on test images")
@@ -222,10 +234,14 @@ def _train_command(args: argparse.Namespace) -> None:
     check = validation_check(
         x[:n], y[:n], meta["example_shape"], predict, step["completions"], cfg["noise"], cfg["seed"]
     )
-    record = train_inpainter(cfg, args.data, args.out_dir, args.dataset, check)
-    last = record["valid_history"][-1] if record["valid_history"] else {}
-    checked = f"; last check: best-of MSE {last['mse_best']:.4f}, accuracy {last['accuracy']:.3f}" if last else ""
-    print(f"wrote {args.out_dir / 'model.pt'}: {record['steps']} steps, {record['seconds_total']:.0f} s{checked}")
+    estimate = {"completions": step["completions"]}
+    record = train_inpainter(cfg, args.data, args.out_dir, args.dataset, check, args.if_changed, estimate)
+    sel = record["selected"]
+    scores = f", best-of MSE {sel['mse_best']:.4f}, accuracy {sel['accuracy']:.3f}" if "accuracy" in sel else ""
+    print(
+        f"wrote {args.out_dir / 'model.pt'}: {record['steps']} steps, {record['seconds_total']:.0f} s; "
+        f"selected {record['selection']}: epoch {sel['epoch']}{scores}"
+    )
 
 
 def _eval_command(args: argparse.Namespace) -> None:

@@ -62,9 +62,12 @@ def restore_rng_states(state: dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state_all(state["rng_cuda"])
 
 
-def changes(state: dict[str, Any], cfg: dict[str, Any], total_steps: int) -> list[str]:
+def changes(
+    state: dict[str, Any], cfg: dict[str, Any], total_steps: int, fmt: int = FORMAT, keys: set[str] = KEYS
+) -> list[str]:
     """Why `state` cannot be resumed with `cfg` and a budget of `total_steps`: each changed
-    parameter as `key: old -> new`, other reasons as they are; empty if it can."""
+    parameter as `key: old -> new`, other reasons as they are; empty if it can. `fmt` and `keys`:
+    the format and entries this version writes (the defaults: the main GAN's checkpoints)."""
     saved = state.get("config", {})
     changed = sorted(
         k
@@ -72,9 +75,9 @@ def changes(state: dict[str, Any], cfg: dict[str, Any], total_steps: int) -> lis
         if k not in RESUMABLE_KEYS and (saved.get(k) or None) != (cfg.get(k) or None)
     )
     reasons = [_describe_change(k, saved, cfg) for k in changed]
-    if state.get("format", 1) != FORMAT:
-        reasons.append(f"checkpoint format {state.get('format', 1)}, this version reads {FORMAT}")
-    elif missing := sorted(KEYS - state.keys()):
+    if state.get("format", 1) != fmt:
+        reasons.append(f"checkpoint format {state.get('format', 1)}, this version reads {fmt}")
+    elif missing := sorted(keys - state.keys()):
         reasons.append(f"written by an older version (no {', '.join(missing)})")
     if state.get("step", 0) > total_steps:
         reasons.append(f"epochs (checkpoint at step {state['step']} > {total_steps})")

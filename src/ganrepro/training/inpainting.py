@@ -6,6 +6,10 @@ once on the real pairs (x, m) and the completed ones (x_hat, m); one backward pa
 and, at x_hat, the gradient that (D being piecewise linear up to its logit) rescales into G's
 non-saturating gradient, as in the authors' code (docs/training.md). Validation checks are the
 caller's (`validate`): the metrics live in the evaluation layer, which also owns the classifier.
+
+Runs resume from checkpoint.pt in the output folder (written after every epoch; on the CPU a resumed
+run ends bit for bit where an uninterrupted one would), and model.pt holds the generator that
+cfg['select'] chooses: the best validation check's or the last epoch's.
 """
 
 from __future__ import annotations
@@ -23,15 +27,18 @@ from torch.nn import functional as F
 from ganrepro.data.prepared import load_split, read_meta
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
-from ganrepro.io import write_json, write_text
+from ganrepro.io import UnreadableFile, save_torch, write_json, write_text
+from ganrepro.models.artifacts import cpu_state_dict
 from ganrepro.models.inpainting import InpaintingGenerator, build_inpainting_models, draw_masks, save_inpainter
 from ganrepro.models.networks import sample_noise
+from ganrepro.training import checkpoint
 from ganrepro.training.optimizers import make_optimizer
 
 log = logging.getLogger(__name__)
 
 D_SCALE = 0.5  # the authors' D objective: half the sum of the two cross-entropies
 LOGIT_FLOOR = -80.0  # exp(-logit) stays finite in float32
+# validate(G, epoch): the check's scores, SELECT_METRIC among them
 Validate = Callable[[InpaintingGenerator, int], dict[str, float]]
 
 
@@ -68,16 +75,72 @@ class InpaintingGAN:
         d_loss = F.softplus(-real).mean() + F.softplus(fake).mean()
         return torch.stack([d_loss, F.softplus(-fake).mean(), probs[:n].mean(), probs[n:].mean()])
 
+    def state_dict(self) -> dict[str, Any]:
+        """Networks, optimizers and the mask generator's state: tensors and plain containers."""
+        return {
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "masks": self.masks.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.masks.set_state(state["masks"])
+
 
 LOSS_NAMES = ("d_loss", "g_loss", "d_real", "d_fake")
+# The inpainting GAN's checkpoint.pt: its own entries and format number (checkpoint.FORMAT is the main GAN's).
+CHECKPOINT_FORMAT = 1
+CHECKPOINT_KEYS = {
+    "format",
+    "step",
+    "epoch",
+    "config",
+    "estimate",
+    "gan",
+    "rng_cpu",
+    "rng_cuda",
+    "losses",
+    "valid_history",
+    "best",
+    "seconds_total",
+}
+# The score model selection minimises; see `train_inpainter`.
+SELECT_METRIC = "mse_best"
 
 
 def train_inpainter(
-    cfg: dict[str, Any], data: Path, out_dir: Path, dataset: str, validate: Validate | None = None
+    cfg: dict[str, Any],
+    data: Path,
+    out_dir: Path,
+    dataset: str,
+    validate: Validate | None = None,
+    if_changed: str = "error",
+    estimate: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train for cfg['epochs'] epochs; before the first, every cfg['valid_every'] epochs and after the
     last, record `validate(G, epoch)`. Writes OUT_DIR/model.pt, train.json (losses and validation history) and
-    valid_curve.csv (epoch vs validation metrics); returns the train.json record."""
+    valid_curve.csv (epoch vs validation metrics); returns the train.json record.
+
+    Checkpoint: after every epoch (and its check), OUT_DIR/checkpoint.pt, kept at the end as the main
+    trainer's is; a run resumes from it when only budget keys changed (checkpoint.RESUMABLE_KEYS), and
+    ends on the CPU bit for bit where an uninterrupted run would. A checkpoint made with other
+    parameters, or unreadable, is an error, or with if_changed='restart' is discarded. `estimate`
+    describes what the checks' scores depend on besides G and valid_points (e.g. the completions per
+    image): with another one on resumption, model selection starts again.
+
+    Model selection (cfg['select']): `best_valid` keeps the generator of the check after an epoch
+    with the lowest `mse_best`, the best-of-k masked-region MSE averaged over the mask kinds; `last`
+    the last epoch's. `mse_best` because each check already computes it on fixed masks and noise,
+    it scores the completions against the truth without the classifier's own errors, and on MNIST it
+    went on falling while the accuracy on completions stayed flat within the check's noise
+    (docs/inpainting.md). The check before training (epoch 0) is not a candidate. Without checks
+    after an epoch the last epoch is kept, and train.json says so."""
     meta = read_meta(data)
     if meta.get("kind") != "image":
         raise UserError(f"{data}: dataset '{meta['dataset']}' has no images; inpainting needs images (C, H, W)")
@@ -92,46 +155,140 @@ def train_inpainter(
         raise UserError(f"inpaint: batch_size {batch} exceeds the {len(x_train)} training examples of {data}")
     torch.manual_seed(cfg["seed"])
     gan = InpaintingGAN(cfg, meta["example_shape"], x_train.mean(0), device)
-    losses, history = [], []
-    if validate and cfg["valid_every"]:  # the starting point of the curve: G's output bias is the mean image
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / checkpoint.NAME
+    estimate = {"valid_points": cfg.get("valid_points"), **(estimate or {})}
+    state = _resumable_state(ckpt_path, cfg, cfg["epochs"] * steps_per_epoch, if_changed)
+    losses: list[dict[str, float]] = []
+    history: list[dict[str, float]] = []
+    best: dict[str, Any] | None = None
+    done, seconds_before = 0, 0.0
+    if state is not None:
+        gan.load_state_dict(state["gan"])
+        checkpoint.restore_rng_states(state, device)
+        done, losses, history, best = state["epoch"], state["losses"], state["valid_history"], state["best"]
+        seconds_before = state["seconds_total"]
+        if best is not None and state["estimate"] != estimate:
+            log.warning(
+                "the validation estimate changed (%s -> %s): model selection starts again from this epoch "
+                "(the best so far was epoch %d)",
+                state["estimate"],
+                estimate,
+                best["epoch"],
+            )
+            best = None
+        log.info("resuming from %s at epoch %d of %d", ckpt_path, done, cfg["epochs"])
+    elif validate and cfg["valid_every"]:  # the starting point of the curve: G's output bias is the mean image
         history.append({"epoch": 0, **validate(gan.G, 0)})
     start = time.perf_counter()
-    for epoch in range(cfg["epochs"]):
+    for epoch in range(done, cfg["epochs"]):
         perm = torch.randperm(len(x_train), device=device)
         acc = torch.zeros(len(LOSS_NAMES), device=device)
         for i in range(steps_per_epoch):
             acc += gan.step(x_train.index_select(0, perm[i * batch : (i + 1) * batch]), epoch)
         row = dict(zip(LOSS_NAMES, (acc / steps_per_epoch).tolist()))
         if not all(np.isfinite(list(row.values()))):
-            raise UserError(f"inpaint: non-finite loss in epoch {epoch + 1} ({row}); lower the learning rate")
-        losses.append({"epoch": epoch + 1, **row, "seconds": time.perf_counter() - start})
-        log.info("epoch %d/%d: %s", epoch + 1, cfg["epochs"], ", ".join(f"{k} {v:.4f}" for k, v in row.items()))
+            kept = f"the last good checkpoint ({ckpt_path}) is kept" if ckpt_path.exists() else "no checkpoint"
+            raise UserError(f"inpaint: non-finite loss in epoch {epoch + 1} ({row}); {kept}; lower the learning rate")
         done = epoch + 1
+        losses.append({"epoch": done, **row, "seconds": seconds_before + time.perf_counter() - start})
+        log.info("epoch %d/%d: %s", done, cfg["epochs"], ", ".join(f"{k} {v:.4f}" for k, v in row.items()))
         if validate and cfg["valid_every"] and (done % cfg["valid_every"] == 0 or done == cfg["epochs"]):
             history.append({"epoch": done, **validate(gan.G, done)})
             log.info("epoch %d: validation %s", done, history[-1])
+            if best is None or history[-1][SELECT_METRIC] < best[SELECT_METRIC]:
+                best = {**history[-1], "G": cpu_state_dict(gan.G)}
             write_text(out_dir / "valid_curve.csv", _curve_csv(history))  # the curve so far, readable while training
+        save_torch(
+            ckpt_path,
+            {
+                "format": CHECKPOINT_FORMAT,
+                "step": done * steps_per_epoch,
+                "epoch": done,
+                "config": cfg,
+                "estimate": estimate,
+                "gan": gan.state_dict(),
+                **checkpoint.rng_states(device),
+                "losses": losses,
+                "valid_history": history,
+                "best": best,
+                "seconds_total": seconds_before + time.perf_counter() - start,
+            },
+        )
     seconds = time.perf_counter() - start
+    selection, selected, note = _select(cfg, gan, best, history, done)
     model_meta = {
         "config": cfg,
         "dataset": dataset,
         "data_dim": x_train.shape[1],
         "example_shape": meta["example_shape"],
         "epochs": cfg["epochs"],
+        "selection": selection,
+        "selected": selected,
     }
     save_inpainter(out_dir / "model.pt", gan.G, model_meta)
     record = {
         "dataset": dataset,
         "seed": cfg["seed"],
+        "device": str(device),
+        "resumed": state is not None,
         "epochs": cfg["epochs"],
         "steps": cfg["epochs"] * steps_per_epoch,
-        "seconds_total": seconds,
+        "steps_per_epoch": steps_per_epoch,
+        "seconds_this_run": seconds,
+        "seconds_total": seconds_before + seconds,
+        "selection": selection,
+        "selected": selected,
+        **({"selection_note": note} if note else {}),
         "losses": losses,
         "valid_history": history,
     }
     write_json(out_dir / "train.json", record)
     write_text(out_dir / "valid_curve.csv", _curve_csv(history))  # also without checks: the rule's output
     return record
+
+
+def _resumable_state(path: Path, cfg: dict[str, Any], total_steps: int, if_changed: str) -> dict[str, Any] | None:
+    """The checkpoint at `path` if this run resumes it; None (having discarded it, with
+    if_changed='restart') if it starts afresh; a UserError if it may not do either. One refused for
+    holding code is never discarded: someone should look at it."""
+    if not path.exists():
+        return None
+    try:
+        state = checkpoint.load(path)
+    except UnreadableFile as err:
+        if if_changed != "restart":
+            raise
+        why = str(err).rsplit("; ", 1)[0]  # without the remedy: this is it
+    else:
+        reasons = checkpoint.changes(state, cfg, total_steps, CHECKPOINT_FORMAT, CHECKPOINT_KEYS)
+        if not reasons:
+            return state
+        if if_changed != "restart":
+            raise UserError(
+                f"{path} was trained with other parameters ({', '.join(reasons)}); "
+                "delete it, or pass --if-changed restart, to train from scratch"
+            )
+        why = f"{path} was made with other parameters ({', '.join(reasons)})"
+    path.unlink()
+    log.info("training from scratch: %s", why)
+    return None
+
+
+def _select(
+    cfg: dict[str, Any], gan: InpaintingGAN, best: dict[str, Any] | None, history: list[dict[str, float]], done: int
+) -> tuple[str, dict[str, Any], str | None]:
+    """Load the selected generator into gan.G; return the selection, what was selected (epoch and
+    the check's metrics) and, when best_valid fell back to the last epoch, why."""
+    if cfg["select"] == "best_valid" and best is not None:
+        gan.G.load_state_dict(best["G"])
+        return "best_valid", {k: v for k, v in best.items() if k != "G"}, None
+    last_check = next((h for h in history if h["epoch"] == done), {})
+    note = None
+    if cfg["select"] == "best_valid":
+        note = "no validation check after an epoch (valid_every 0 or no checks): the last epoch's generator"
+        log.info("model selection: %s", note)
+    return "last", {**last_check, "epoch": done}, note
 
 
 def _curve_csv(history: list[dict[str, float]]) -> str:
