@@ -75,7 +75,7 @@ def test_bad_kinds_and_shapes_are_refused_by_name() -> None:
 
 
 def test_completions_keep_the_observed_pixels_exactly_and_vary_the_missing_ones(tmp_path: Path) -> None:
-    cfg = tiny_config(g_output_bias="none")
+    cfg = tiny_config(g_output_bias="none").as_dict()
     torch.manual_seed(0)
     G, D = build_inpainting_models(cfg, 36)
     x = torch.rand(8, 36)

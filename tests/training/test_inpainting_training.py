@@ -39,7 +39,7 @@ def inpaint_config(**overrides: object) -> dict:
         "device": "cpu",
         "seed": 0,
     }
-    return {**tiny_config(), **sgd, **overrides}
+    return {**tiny_config().as_dict(), **sgd, **overrides}
 
 
 def test_one_step_moves_d_and_g_as_plain_autograd_of_the_two_losses() -> None:
