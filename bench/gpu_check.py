@@ -53,6 +53,7 @@ from ganrepro.data.formats import gunzip, parse_idx
 from ganrepro.data.sources import IDX_FILES, mnist_split
 from ganrepro.device import keep_freed_memory, resolve_device, synchronize
 from ganrepro.evaluation.parzen import evaluate
+from ganrepro.gan_config import TrainConfig
 from ganrepro.io import write_json
 from ganrepro.models.networks import build_models, sample_noise
 from ganrepro.training.gan import GAN
@@ -105,9 +106,9 @@ def timed(fn: Callable[[], Any], device: torch.device) -> tuple[float, Any]:
 
 
 # -- (1) the training step side by side -----------------------------------------------------------
-def check_step(cfg: dict, trainer: Trainer, args: argparse.Namespace, log: Log) -> dict[str, Any]:
+def check_step(cfg: TrainConfig, trainer: Trainer, args: argparse.Namespace, log: Log) -> dict[str, Any]:
     r = train_throughput.side_by_side(cfg, trainer, args.steps, args.repeats)
-    b = cfg["batch_size"]
+    b = cfg.batch_size
     out = {
         "batch_size": b,
         "matmul_gflop_per_step": r["flops"] / 1e9,
@@ -144,12 +145,14 @@ class HostNoiseGAN(GAN):
     """The GAN with its noise drawn by a seeded host generator and copied to its device: a CPU run and
     a device run then train on the same z (a device's own generator draws other numbers)."""
 
-    def __init__(self, cfg: dict, data_dim: int, device: torch.device, pixel_means: torch.Tensor, seed: int) -> None:
+    def __init__(
+        self, cfg: TrainConfig, data_dim: int, device: torch.device, pixel_means: torch.Tensor, seed: int
+    ) -> None:
         super().__init__(cfg, data_dim, 0, device, pixel_means)
         self.host_rng = torch.Generator().manual_seed(seed)
 
     def noise(self, n: int) -> torch.Tensor:
-        return sample_noise(n, self.cfg["z_dim"], self.cfg["noise"], CPU, self.host_rng).to(self.device)
+        return sample_noise(n, self.cfg.z_dim, self.cfg.noise, CPU, self.host_rng).to(self.device)
 
 
 def host_order(n: int, rows_per_step: int, steps: int, seed: int) -> torch.Tensor:
@@ -161,14 +164,14 @@ def host_order(n: int, rows_per_step: int, steps: int, seed: int) -> torch.Tenso
 
 
 def short_training(
-    cfg: dict, x_train: np.ndarray, device: torch.device, steps: int, seed: int
+    cfg: TrainConfig, x_train: np.ndarray, device: torch.device, steps: int, seed: int
 ) -> tuple[np.ndarray, nn.Module, float]:
     """`steps` iterations from `seed`: the metrics of every step (steps, 4), the generator, the seconds."""
     x = torch.from_numpy(x_train).to(device)
     pixel_means = torch.from_numpy(x_train).float().mean(0) / 255.0  # on the host for both: one bias init
     torch.manual_seed(seed)  # the initial weights, drawn on the host
     gan = HostNoiseGAN(cfg, x.shape[1], device, pixel_means, seed)
-    b, k = cfg["batch_size"], cfg["k"]
+    b, k = cfg.batch_size, cfg.k
     order = host_order(len(x), b * k, steps, seed).to(device)
     per_epoch = len(x) // (b * k)
 
@@ -199,16 +202,16 @@ def pixel_stats(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_training(
-    cfg: dict, arrays: dict[str, np.ndarray], device: torch.device, args: argparse.Namespace, log: Log
+    cfg: TrainConfig, arrays: dict[str, np.ndarray], device: torch.device, args: argparse.Namespace, log: Log
 ) -> tuple[dict[str, Any], nn.Module]:
-    cfg = {**cfg, "d_input_keep": 1.0, "d_hidden_keep": 1.0}
+    cfg = cfg.replace(d_input_keep=1.0, d_hidden_keep=1.0)
     x_train = arrays["x_train"][: args.train_limit or None]
     m_dev, g_dev, s_dev = short_training(cfg, x_train, device, args.train_steps, args.seed)
     m_cpu, g_cpu, s_cpu = short_training(cfg, x_train, CPU, args.train_steps, args.seed)
     loss_dev = np.abs(m_dev[:, :2] - m_cpu[:, :2]).max(1)  # d_loss, g_loss
     first = min(args.agree_steps, args.train_steps)
     exceeding = np.flatnonzero(loss_dev > args.loss_tol)
-    z = sample_noise(args.stat_samples, cfg["z_dim"], cfg["noise"], CPU, torch.Generator().manual_seed(args.seed + 1))
+    z = sample_noise(args.stat_samples, cfg.z_dim, cfg.noise, CPU, torch.Generator().manual_seed(args.seed + 1))
     (mean_dev, sd_dev), (mean_cpu, sd_cpu) = pixel_stats(draw(g_dev, z, device)), pixel_stats(draw(g_cpu, z, CPU))
     out = {
         "steps": args.train_steps,
@@ -255,11 +258,16 @@ def check_training(
 
 # -- (3) sampling and the Parzen score ---------------------------------------------------------------
 def check_parzen(
-    cfg: dict, g_cpu: nn.Module, arrays: dict[str, np.ndarray], device: torch.device, args: argparse.Namespace, log: Log
+    cfg: TrainConfig,
+    g_cpu: nn.Module,
+    arrays: dict[str, np.ndarray],
+    device: torch.device,
+    args: argparse.Namespace,
+    log: Log,
 ) -> dict[str, Any]:
     g_dev = build_models(cfg, arrays["x_train"].shape[1])[0].to(device)
     g_dev.load_state_dict(g_cpu.state_dict())
-    z = sample_noise(args.parzen_samples, cfg["z_dim"], cfg["noise"], CPU, torch.Generator().manual_seed(args.seed + 2))
+    z = sample_noise(args.parzen_samples, cfg.z_dim, cfg.noise, CPU, torch.Generator().manual_seed(args.seed + 2))
     valid = arrays["x_valid"].astype(np.float32) / 255.0
     test = arrays["x_test"][: args.parzen_test or None].astype(np.float32) / 255.0
     sides = {}
@@ -393,14 +401,9 @@ def main() -> None:
         f"gpu check: device {device} ({name}), torch {torch.__version__}, CUDA {torch.version.cuda}, "
         f"{torch.get_num_threads()} CPU threads, data {args.data}"
     )
-    cfg = {
-        **train_config(load_params(ROOT / "params.yaml"), "mnist"),
-        "device": str(device),
-        "seed": args.seed,
-        "epochs": 1,
-        "valid_every": 0,
-        "train_limit": args.train_limit,
-    }
+    cfg = train_config(load_params(ROOT / "params.yaml"), "mnist").replace(
+        device=str(device), seed=args.seed, epochs=1, valid_every=0, train_limit=args.train_limit
+    )
     arrays = load_mnist(args.data)
     report: dict[str, Any] = {
         "device": str(device),

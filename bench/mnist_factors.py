@@ -34,7 +34,7 @@ def main() -> None:
     args = ap.parse_args()
     params = load_params(ROOT / "params.yaml")
     for name in args.factors:
-        cfg = {**train_config(params, "mnist"), **FACTORS[name], "epochs": args.epochs, "seed": 0}
+        cfg = train_config(params, "mnist").replace(**FACTORS[name], epochs=args.epochs, seed=0)
         summary = train(cfg, "mnist", ROOT / "data/prepared/mnist/dataset.npz", args.out / name)
         history = {h["epoch"]: round(h["log_likelihood"], 1) for h in summary["valid_history"]}
         print(json.dumps({"factor": name, "change": FACTORS[name], "valid_parzen_by_epoch": history}), flush=True)

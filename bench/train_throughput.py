@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ganrepro.config import load_params, train_config
 from ganrepro.device import keep_freed_memory, resolve_device, synchronize
+from ganrepro.gan_config import TrainConfig
 from ganrepro.io import save_npz
 from ganrepro.models.networks import build_models
 from ganrepro.training.gan import GAN
@@ -92,17 +93,17 @@ def time_per_call(fn: callable, n: int, repeats: int, device: torch.device) -> f
     return statistics.median(times)
 
 
-def conventional_loop(cfg: dict, x: torch.Tensor, gan: GAN):
+def conventional_loop(cfg: TrainConfig, x: torch.Tensor, gan: GAN):
     """The common PyTorch GAN example: DataLoader batches of host data moved to the device, D on real
     then on detached fakes, then G through D again, torch.optim.SGD with momentum (on models of its
     own: plain autograd)."""
     G, D = (m.to(gan.device) for m in build_models(cfg, x.shape[1]))
-    opt_g = torch.optim.SGD(G.parameters(), lr=cfg["lr"], momentum=0.5)
-    opt_d = torch.optim.SGD(D.parameters(), lr=cfg["lr"], momentum=0.5)
-    loader = DataLoader(TensorDataset(x.cpu()), batch_size=cfg["batch_size"], shuffle=True, drop_last=True)
+    opt_g = torch.optim.SGD(G.parameters(), lr=cfg.lr, momentum=0.5)
+    opt_d = torch.optim.SGD(D.parameters(), lr=cfg.lr, momentum=0.5)
+    loader = DataLoader(TensorDataset(x.cpu()), batch_size=cfg.batch_size, shuffle=True, drop_last=True)
     it = iter(loader)
-    ones = torch.ones(cfg["batch_size"], device=gan.device)
-    zeros = torch.zeros(cfg["batch_size"], device=gan.device)
+    ones = torch.ones(cfg.batch_size, device=gan.device)
+    zeros = torch.zeros(cfg.batch_size, device=gan.device)
 
     def step() -> None:
         nonlocal it
@@ -141,15 +142,9 @@ def main() -> None:
     keep_freed_memory()  # as Trainer does; the conventional loop and the floor run in this process too
     torch.manual_seed(0)
     device = resolve_device(args.device)
-    cfg = {
-        **train_config(load_params(ROOT / "params.yaml"), "mnist"),
-        "device": str(device),
-        "seed": 0,
-        "epochs": 1,
-        "valid_every": 0,
-        "log_every": 100,
-        "checkpoint_every": 500,
-    }
+    cfg = train_config(load_params(ROOT / "params.yaml"), "mnist").replace(
+        device=str(device), seed=0, epochs=1, valid_every=0, log_every=100, checkpoint_every=500
+    )
     with tempfile.TemporaryDirectory() as tmp:
         data = write_bench_data(Path(tmp) / "bench.npz", args.epoch_examples)
         measure(cfg, data, Path(tmp), args)
@@ -172,7 +167,7 @@ def write_bench_data(path: Path, n: int) -> Path:
     return path
 
 
-def side_by_side(cfg: dict, trainer: Trainer, steps: int, repeats: int) -> dict[str, float]:
+def side_by_side(cfg: TrainConfig, trainer: Trainer, steps: int, repeats: int) -> dict[str, float]:
     """(a) the trainer's step, (b) the conventional loop and (c) the floor of (a)'s matrix products,
     timed in `repeats` interleaved rounds of `steps` calls on the trainer's device: seconds per step
     (medians), the matrix-product FLOPs of (a) and (b), and the medians of the paired ratios."""
@@ -208,13 +203,13 @@ def side_by_side(cfg: dict, trainer: Trainer, steps: int, repeats: int) -> dict[
     }
 
 
-def measure(cfg: dict, data: Path, tmp: Path, args: argparse.Namespace) -> None:
+def measure(cfg: TrainConfig, data: Path, tmp: Path, args: argparse.Namespace) -> None:
     trainer = Trainer(cfg, data, tmp / "steps")
     device = trainer.device
     r = side_by_side(cfg, trainer, args.steps, args.repeats)
     flops, of_floor, speedup = r["flops"], r["of_floor"], r["speedup"]
     t_ours, t_conv, t_floor = r["t_ours"], r["t_conventional"], r["t_floor"]
-    b = cfg["batch_size"]
+    b = cfg.batch_size
     print(
         f"device={device}  threads={args.threads}  batch={b}  "
         "paper MNIST model (G 100-1200-1200-784, D maxout 240x5 x2)"

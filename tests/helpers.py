@@ -15,11 +15,13 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.io
 import torch
 
+from ganrepro.gan_config import TrainConfig
 from ganrepro.io import save_npz
 from ganrepro.models.artifacts import load_model, save_model
 from ganrepro.models.networks import build_models, sample_noise
@@ -65,22 +67,10 @@ SHAPE = (1, 6, 6)
 FAST_INFER = ["--hidden", "32", "--steps", "300", "--batch-size", "64", "--lr", "0.003", "--n-eval", "200"]
 
 
-def tiny_config(**overrides: object) -> dict:
-    cfg = {
-        "arch": "mlp",
-        "z_dim": 4,
-        "noise": "uniform",
-        "g_hidden": [16],
-        "g_irange": 0.5,
-        "g_output": "sigmoid",
-        "d_units": [8],
-        "d_pieces": 2,
-        "d_irange": 0.05,
-        "d_input_keep": 1.0,
-        "d_hidden_keep": 1.0,
-        "conditional": False,
-    }
-    return {**cfg, **overrides}
+def tiny_config(**overrides: Any) -> TrainConfig:
+    """MNIST_LIKE with smaller networks and no dropout, then `overrides`."""
+    tiny = {"z_dim": 4, "g_hidden": [16], "g_irange": 0.5, "d_units": [8], "d_pieces": 2, "d_irange": 0.05}
+    return MNIST_LIKE.replace(**tiny, d_input_keep=1.0, d_hidden_keep=1.0, conditional=False).replace(**overrides)
 
 
 def tiny_model(
@@ -95,7 +85,7 @@ def tiny_model(
         G,
         D,
         {
-            "config": cfg,
+            "config": cfg.as_dict(),
             "data_dim": int(np.prod(shape)),
             "example_shape": list(shape),
             "n_classes": n_classes,
@@ -122,7 +112,7 @@ def tiny_dataset(
             G, _, meta = load_model(model, torch.device("cpu"))
             gen = torch.Generator().manual_seed(100 + k)  # not a seed the code under test uses
             with torch.no_grad():
-                z = sample_noise(n, meta["config"]["z_dim"], meta["config"]["noise"], torch.device("cpu"), gen)
+                z = sample_noise(n, meta["config"].z_dim, meta["config"].noise, torch.device("cpu"), gen)
                 x = G(z, torch.from_numpy(y)).numpy()
         arrays[f"x_{split}"] = np.round(np.asarray(x).reshape(n, *shape) * 255).astype(np.uint8)
         arrays[f"y_{split}"] = y.astype(np.int64)
@@ -308,46 +298,46 @@ def write_code_running_file(path: Path, blob: dict, target: Path) -> Path:
     return path
 
 
-# A training section like MNIST's, on tiny models: every key `Trainer` and `GAN` read.
-MNIST_LIKE = {
-    "arch": "mlp",
-    "noise": "uniform",
-    "z_dim": 8,
-    "g_hidden": [32, 32],
-    "g_output": "sigmoid",
-    "d_units": [16, 16],
-    "d_pieces": 3,
-    "g_irange": 0.05,
-    "d_irange": 0.05,
-    "g_output_bias": "marginals",
-    "max_col_norm": None,
-    "optimizer": "sgd",
-    "lr": 0.1,
-    "lr_decay": 1.000004,
-    "lr_min": 1e-6,
-    "momentum_start": 0.5,
-    "momentum_end": 0.7,
-    "momentum_saturate": 250,
-    "adam_betas": [0.5, 0.999],
-    "k": 1,
-    "update": "simultaneous",
-    "g_loss": "nonsaturating",
-    "d_input_keep": 0.8,
-    "d_hidden_keep": 0.5,
-    "batch_size": 20,
-    "epochs": 2,
-    "train_limit": 0,
-    "checkpoint_every": 10,
-    "log_every": 5,
-    "valid_every": 1,
-    "valid_samples": 50,
-    "valid_points": 40,
-    "valid_sigmas": [0.3],
-    "select": "best_valid",
-    "conditional": False,
-    "device": "cpu",
-    "seed": 3,
-}
+# A training configuration like MNIST's, on tiny models.
+MNIST_LIKE = TrainConfig(
+    arch="mlp",
+    noise="uniform",
+    z_dim=8,
+    g_hidden=[32, 32],
+    g_output="sigmoid",
+    d_units=[16, 16],
+    d_pieces=3,
+    g_irange=0.05,
+    d_irange=0.05,
+    g_output_bias="marginals",
+    max_col_norm=None,
+    optimizer="sgd",
+    lr=0.1,
+    lr_decay=1.000004,
+    lr_min=1e-6,
+    momentum_start=0.5,
+    momentum_end=0.7,
+    momentum_saturate=250,
+    adam_betas=[0.5, 0.999],
+    k=1,
+    update="simultaneous",
+    g_loss="nonsaturating",
+    d_input_keep=0.8,
+    d_hidden_keep=0.5,
+    batch_size=20,
+    epochs=2,
+    train_limit=0,
+    checkpoint_every=10,
+    log_every=5,
+    valid_every=1,
+    valid_samples=50,
+    valid_points=40,
+    valid_sigmas=[0.3],
+    select="best_valid",
+    conditional=False,
+    device="cpu",
+    seed=3,
+)
 
 
 def tiny_toy1d(folder: Path) -> tuple[Path, Path]:
@@ -357,7 +347,14 @@ def tiny_toy1d(folder: Path) -> tuple[Path, Path]:
     cfg = tiny_config(z_dim=1, g_output="linear", g_hidden=[8], d_units=[8], g_irange=0.5, d_irange=0.5)
     torch.manual_seed(0)
     G, D = build_models(cfg, 1)
-    meta = {"config": cfg, "data_dim": 1, "example_shape": [1], "n_classes": 0, "kind": "vector", "dataset": "toy1d"}
+    meta = {
+        "config": cfg.as_dict(),
+        "data_dim": 1,
+        "example_shape": [1],
+        "n_classes": 0,
+        "kind": "vector",
+        "dataset": "toy1d",
+    }
     save_model(folder / "model.pt", G, D, meta | {"seed": 0})
     x = np.random.default_rng(0).normal(TOY1D_MEAN, TOY1D_STD, (300, 1)).astype(np.float32)
     info = {"dataset": "toy1d", "kind": "vector", "example_shape": [1], "unit_scale": 1}

@@ -26,7 +26,7 @@ LAYERS = {
     "cli": 5,
     "__main__": 5,
 }
-BASE = {"errors", "io", "arrays", "device", "paper", "paths", "density", "__init__"}
+BASE = {"errors", "io", "arrays", "device", "paper", "paths", "density", "gan_config", "__init__"}
 
 
 def subcommand_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ganrepro.config import coerce, json_option, resolve, step_params, train_config
+from ganrepro import gan_config
+from ganrepro.config import SCHEMA_PATH, coerce, json_option, resolve, step_params, train_config
 from ganrepro.errors import UserError
+from ganrepro.gan_config import TrainConfig
 
 from helpers import REPO_ROOT, write_images
 
@@ -85,8 +87,8 @@ def test_a_custom_dataset_builds_on_a_named_base_section() -> None:
     cfg["train"]["faces"] = {"base": "cifar10", "lr": 0.01}
     mine, faces = train_config(cfg, "mine"), train_config(cfg, "faces")
     mnist, cifar = train_config(cfg, "mnist"), train_config(cfg, "cifar10")
-    assert mine == {**mnist, "epochs": 7}
-    assert faces == {**cifar, "lr": 0.01}
+    assert mine.as_dict() == mnist.as_dict() | {"epochs": 7}
+    assert faces.as_dict() == cifar.as_dict() | {"lr": 0.01}
     cfg["train"]["faces"]["base"] = "cifar"
     with pytest.raises(UserError, match=r"train\.faces\.base: no train\.cifar section; did you mean 'cifar10'\?"):
         train_config(cfg, "faces")
@@ -132,8 +134,9 @@ def test_train_cli_takes_a_partial_config_over_the_defaults(run_cli, tmp_path: P
 def test_overrides_win_over_every_derived_key() -> None:
     """A full training section passed back (as the workflow does) comes out unchanged."""
     cfg = train_config(params(), "mnist", {"valid_sigmas": [0.2], "device": "cpu", "lr": 0.5})
-    assert cfg["valid_sigmas"] == [0.2] and cfg["device"] == "cpu" and cfg["lr"] == 0.5
-    assert train_config(params(), "mnist", train_config(params(), "mnist")) == train_config(params(), "mnist")
+    assert cfg.valid_sigmas == [0.2] and cfg.device == "cpu" and cfg.lr == 0.5
+    mnist = train_config(params(), "mnist")
+    assert train_config(params(), "mnist", mnist.as_dict()).as_dict() == mnist.as_dict()
 
 
 def test_step_params_take_missing_values_from_params_yaml_and_check_them(tmp_path: Path) -> None:
@@ -155,3 +158,54 @@ def test_json_options_are_objects_or_a_one_line_error() -> None:
         json_option("{lr: 0.05}")
     with pytest.raises(UserError, match="--custom-json must be a JSON object"):
         json_option("[1, 2]", "--custom-json")
+
+
+def test_train_config_refuses_unknown_keys_by_name() -> None:
+    given = train_config(params(), "mnist").as_dict() | {"epoch": 3, "lrate": 0.1}
+    with pytest.raises(UserError, match=r"^model\.pt: unknown training key\(s\) epoch, lrate$"):
+        TrainConfig.from_mapping(given, "model.pt")
+
+
+def test_train_config_names_the_missing_required_keys() -> None:
+    given = {k: v for k, v in train_config(params(), "mnist").as_dict().items() if k not in ("lr", "z_dim")}
+    with pytest.raises(UserError, match=r"^model\.pt: missing z_dim, lr$"):
+        TrainConfig.from_mapping(given, "model.pt")
+
+
+def test_as_dict_round_trips_and_keeps_exactly_the_keys_given() -> None:
+    """The dict is the one merged from params.yaml (optional keys given at their defaults stay, absent
+    ones stay absent): the workflow's JSON argument and checkpoints depend on it."""
+    for dataset in ("mnist", "cifar10", "toy1d"):
+        cfg = train_config(params(), dataset).replace(device="cpu", conditional=False)
+        d = cfg.as_dict()
+        assert TrainConfig.from_mapping(d, dataset) == cfg and TrainConfig.from_mapping(d, dataset).as_dict() == d
+        assert d["max_col_norm"] is None and d["conditional"] is False and "seed" not in d
+        assert ("g_activations" in d) == (dataset == "cifar10")
+    required = {k: v for k, v in d.items() if k in gan_config.REQUIRED_KEYS}
+    assert TrainConfig.from_mapping(required, "x").as_dict() == required  # optional keys default, and stay out
+    assert TrainConfig.from_mapping(required, "x").replace(seed=0).as_dict() == required | {"seed": 0}
+
+
+def test_key_roles_are_todays_sets() -> None:
+    assert gan_config.RESUMABLE_KEYS == {
+        "epochs",
+        "checkpoint_every",
+        "log_every",
+        "valid_every",
+        "valid_samples",
+        "valid_points",
+        "valid_sigmas",
+        "select",
+        "snapshot_every",
+        "device",
+    }
+    assert gan_config.VALIDATION_KEYS == ("valid_samples", "valid_points", "valid_sigmas")
+    assert gan_config.RUNTIME_KEYS == {"device", "conditional", "seed", "valid_sigmas"}
+
+
+def test_the_schema_train_section_and_the_dataclass_have_the_same_keys() -> None:
+    section = set(yaml.safe_load(SCHEMA_PATH.read_text())["$defs"]["train_section"]["properties"]) - {"base"}
+    assert section == set(gan_config.KEYS) - gan_config.RUNTIME_KEYS
+    optional = set(gan_config.KEYS) - set(gan_config.REQUIRED_KEYS)
+    assert optional == {"g_activations", "max_col_norm", "bias_irange", "snapshot_every", *gan_config.RUNTIME_KEYS}
+    assert set(params()["train"]["common"]) | set(params()["train"]["mnist"]) >= set(gan_config.REQUIRED_KEYS)

@@ -17,6 +17,7 @@ import yaml
 
 from ganrepro.data.sources import known_datasets
 from ganrepro.errors import UserError
+from ganrepro.gan_config import REQUIRED_KEYS, RUNTIME_KEYS, TrainConfig
 from ganrepro.paper import paper_grid
 
 if TYPE_CHECKING:
@@ -28,42 +29,6 @@ SCHEMA_PATH = Path(__file__).with_name("params.schema.yaml")
 PRESET_DIR = Path("workflow/presets")  # relative to the folder of the params file
 NO_PRESET = "paper"
 DEFAULT_CUSTOM_BASE = "mnist"  # the training section a custom dataset builds on unless it names a `base`
-# Keys a training section must end up with once train.common and its bases are merged under it.
-REQUIRED_TRAIN_KEYS = (
-    "arch",
-    "noise",
-    "z_dim",
-    "g_hidden",
-    "g_output",
-    "d_units",
-    "d_pieces",
-    "g_irange",
-    "d_irange",
-    "g_output_bias",
-    "optimizer",
-    "lr",
-    "lr_decay",
-    "lr_min",
-    "momentum_start",
-    "momentum_end",
-    "momentum_saturate",
-    "adam_betas",
-    "k",
-    "update",
-    "g_loss",
-    "d_input_keep",
-    "d_hidden_keep",
-    "batch_size",
-    "epochs",
-    "train_limit",
-    "checkpoint_every",
-    "log_every",
-    "valid_every",
-    "valid_samples",
-    "valid_points",
-    "select",
-)
-
 Sources = list[tuple[str, Mapping[str, Any]]]
 
 
@@ -177,9 +142,9 @@ def dataset_names(params: Mapping[str, Any]) -> tuple[str, ...]:
     return known_datasets(params)
 
 
-def train_config(params: Mapping[str, Any], dataset: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def train_config(params: Mapping[str, Any], dataset: str, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
     """train.common, then the dataset's base sections, then train.<dataset>, then `overrides`,
-    checked complete.
+    checked complete; the device and the validation estimate's sigma grid from params unless given.
 
     A section may name `base: <other section>`; a custom dataset builds on train.mnist unless it
     names another base."""
@@ -195,7 +160,7 @@ def train_config(params: Mapping[str, Any], dataset: str, overrides: Mapping[str
     if overrides:
         check_train_overrides(overrides, f"train.{dataset} overrides")
         cfg.update(copy.deepcopy(dict(overrides)))
-    missing = [k for k in REQUIRED_TRAIN_KEYS if k not in cfg]
+    missing = [k for k in REQUIRED_KEYS if k not in cfg]
     if missing:
         merged = " over ".join(f"train.{n}" for n in [*chain, "common"])
         raise UserError(
@@ -208,14 +173,14 @@ def train_config(params: Mapping[str, Any], dataset: str, overrides: Mapping[str
         "valid_sigmas",
         paper_grid(pz.get("sigma_min_log10", -1.0), pz.get("sigma_max_log10", 0.0), pz.get("sigma_num", 10)),
     )
-    return cfg
+    return TrainConfig.from_mapping(cfg, f"train.{dataset}")
 
 
 def check_train_overrides(overrides: Mapping[str, Any], where: str) -> None:
     """Validate a partial training section (e.g. `ganrepro train --config-json`) against the schema."""
     section_schema = {"$defs": _schema()["$defs"], **_schema()["$defs"]["train_section"]}
-    extra = {"device", "conditional", "seed", "valid_sigmas"}  # set by the workflow and the CLI
-    errors = list(_validator(section_schema).iter_errors({k: v for k, v in overrides.items() if k not in extra}))
+    section = {k: v for k, v in overrides.items() if k not in RUNTIME_KEYS}  # those the workflow and the CLI set
+    errors = list(_validator(section_schema).iter_errors(section))
     if errors:
         raise UserError(f"{where}: " + _describe(errors[0], []))
 

@@ -28,6 +28,8 @@ from ganrepro.models.networks import build_models
 from ganrepro.reporting.figures import add_parser as add_figure_parsers
 from ganrepro.reporting.figures import conditional_samples_figure
 
+from helpers import tiny_config
+
 CLASSES = 4
 SIDE = 28
 
@@ -259,20 +261,9 @@ def test_classifier_is_generic_on_example_shape(shape: tuple[int, ...]) -> None:
 
 
 def _model_file(path: Path, conditional: bool) -> Path:
-    cfg = {
-        "arch": "mlp",
-        "z_dim": 4,
-        "g_hidden": [8],
-        "g_irange": 0.05,
-        "g_output": "sigmoid",
-        "d_units": [8],
-        "d_pieces": 2,
-        "d_irange": 0.005,
-        "d_input_keep": 0.8,
-        "d_hidden_keep": 0.5,
-        "noise": "uniform",
-        "conditional": conditional,
-    }
+    cfg = tiny_config(
+        g_hidden=[8], g_irange=0.05, d_irange=0.005, d_input_keep=0.8, d_hidden_keep=0.5, conditional=conditional
+    )
     G, D = build_models(cfg, SIDE * SIDE, CLASSES)
     # as `ganrepro train` writes it: the dataset's class count, conditional model or not
     save_model(
@@ -280,7 +271,7 @@ def _model_file(path: Path, conditional: bool) -> Path:
         G,
         D,
         {
-            "config": cfg,
+            "config": cfg.as_dict(),
             "dataset": "bars",
             "seed": 0,
             "data_dim": SIDE * SIDE,

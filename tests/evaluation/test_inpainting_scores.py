@@ -56,7 +56,7 @@ def test_the_three_commands_train_score_and_draw_a_tiny_inpainting_gan(tmp_path:
     data = tiny_dataset(tmp_path / "tiny.npz", n=120)
     fit_dataset(data, tmp_path / "classifier", epochs=1)
     cfg = {
-        **tiny_config(),
+        **tiny_config().as_dict(),
         **{"lr": 0.05, "g_output_bias": "marginals", "epochs": 2, "batch_size": 20, "valid_points": 30},
         **{"valid_every": 1, "device": "cpu"},
     }

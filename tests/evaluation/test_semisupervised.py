@@ -16,7 +16,7 @@ from ganrepro.evaluation import semisupervised, summary
 from ganrepro.io import read_json, save_npz
 from ganrepro.reporting import figures, report, tables
 
-from helpers import FAST_INFER, tiny_dataset, tiny_model
+from helpers import FAST_INFER, tiny_config, tiny_dataset, tiny_model
 
 TINY = {
     "label_counts": [6, 30],
@@ -72,8 +72,7 @@ def test_logistic_regression_separates_separable_classes_and_is_at_chance_on_ran
 
 
 def test_the_scratch_net_has_ds_layers_and_learns_separable_classes() -> None:
-    cfg = {"arch": "mlp", "z_dim": 2, "noise": "uniform", "g_hidden": [4], "g_irange": 0.1, "d_units": [16],
-           "d_pieces": 2, "d_irange": 0.05, "d_input_keep": 0.8, "d_hidden_keep": 0.5}  # fmt: skip
+    cfg = tiny_config(z_dim=2, g_hidden=[4], g_irange=0.1, d_units=[16], d_input_keep=0.8, d_hidden_keep=0.5)
     net = semisupervised.scratch_net(cfg, 20, 3)
     assert [m.units for m in net.modules() if isinstance(m, semisupervised.Maxout)] == [16]
     train, valid, test = (clusters(n, 20, 3, s, separation=3.0) for n, s in ((30, 0), (300, 1), (300, 2)))

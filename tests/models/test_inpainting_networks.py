@@ -86,7 +86,7 @@ def test_completions_keep_the_observed_pixels_exactly_and_vary_the_missing_ones(
     assert (comps[~observed] != x.expand_as(comps)[~observed]).all()
     assert comps[0].ne(comps[1])[~m.bool()].all()  # other noise, other fill
     assert D(comps[0], m).shape == (8,)
-    save_inpainter(tmp_path / "model.pt", G, {"config": cfg, "data_dim": 36})
+    save_inpainter(tmp_path / "model.pt", G, {"config": cfg.as_dict(), "data_dim": 36})
     loaded, meta = load_inpainter(tmp_path / "model.pt", torch.device("cpu"))
     assert meta["data_dim"] == 36
     assert torch.equal(completions(loaded, x, m, 3, "uniform", seed=5), comps)

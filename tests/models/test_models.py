@@ -11,7 +11,7 @@ from ganrepro.errors import UserError
 from ganrepro.models.artifacts import load_model, save_model
 from ganrepro.models.networks import Maxout, _dropout, bias_from_marginals, build_models, generate
 
-from helpers import tiny_model, write_code_running_file
+from helpers import tiny_config, tiny_model, write_code_running_file
 
 
 def test_maxout_is_the_max_over_each_units_pieces_with_its_gradient() -> None:
@@ -56,22 +56,10 @@ def test_output_bias_from_marginals_reproduces_the_means_clipped_as_pylearn2() -
 
 def test_a_saved_model_loads_the_same_discriminator(tmp_path) -> None:
     """D computes the same after a round trip through model.pt."""
-    cfg = {
-        "arch": "mlp",
-        "noise": "uniform",
-        "z_dim": 4,
-        "g_hidden": [8],
-        "g_output": "sigmoid",
-        "d_units": [6, 5],
-        "d_pieces": 3,
-        "g_irange": 0.5,
-        "d_irange": 0.5,
-        "d_input_keep": 1.0,
-        "d_hidden_keep": 1.0,
-    }
+    cfg = tiny_config(g_hidden=[8], d_units=[6, 5], d_pieces=3, d_irange=0.5)
     torch.manual_seed(3)
     G, D = build_models(cfg, 12)
-    save_model(tmp_path / "model.pt", G, D, {"config": cfg, "data_dim": 12, "n_classes": 0})
+    save_model(tmp_path / "model.pt", G, D, {"config": cfg.as_dict(), "data_dim": 12, "n_classes": 0})
     _, loaded, _ = load_model(tmp_path / "model.pt", torch.device("cpu"))
     x = torch.rand(7, 12)
     with torch.no_grad():
@@ -81,23 +69,11 @@ def test_a_saved_model_loads_the_same_discriminator(tmp_path) -> None:
 def test_samples_of_an_unconditional_model_carry_no_class_labels() -> None:
     """A model of a labelled dataset is not conditional: its samples ask for no class (labels -1),
     so classifier label accuracy is not computed for them."""
-    cfg = {
-        "arch": "mlp",
-        "noise": "uniform",
-        "z_dim": 4,
-        "g_hidden": [8],
-        "g_output": "sigmoid",
-        "d_units": [6],
-        "d_pieces": 2,
-        "g_irange": 0.5,
-        "d_irange": 0.5,
-        "d_input_keep": 1.0,
-        "d_hidden_keep": 1.0,
-    }
+    cfg = tiny_config(g_hidden=[8], d_units=[6], d_irange=0.5)
     G, _ = build_models(cfg, 12, 10)
     assert (generate(G, cfg, 30, seed=0)["labels"] == -1).all()
-    G_cond, _ = build_models({**cfg, "conditional": True}, 12, 10)
-    labels = generate(G_cond, {**cfg, "conditional": True}, 30, seed=0)["labels"]
+    G_cond, _ = build_models(cfg.replace(conditional=True), 12, 10)
+    labels = generate(G_cond, cfg.replace(conditional=True), 30, seed=0)["labels"]
     assert labels.tolist() == [i % 10 for i in range(30)]
 
 

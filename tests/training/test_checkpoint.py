@@ -24,18 +24,18 @@ from helpers import MNIST_LIKE, write_code_running_file, write_images
 
 def test_checkpoint_from_other_parameters_is_refused_or_restarted(tmp_path: Path) -> None:
     data = write_images(tmp_path / "tiny.npz")
-    cfg = {**MNIST_LIKE, "epochs": 1, "valid_every": 0}
+    cfg = MNIST_LIKE.replace(epochs=1, valid_every=0)
     Trainer(cfg, data, tmp_path / "run").run(show_progress=False)
     with pytest.raises(UserError, match=r"other parameters \(lr: 0.1 -> 0.05\).*--if-changed restart"):
-        Trainer({**cfg, "lr": 0.05}, data, tmp_path / "run").run(show_progress=False)
-    restarted = Trainer({**cfg, "lr": 0.05}, data, tmp_path / "run")
+        Trainer(cfg.replace(lr=0.05), data, tmp_path / "run").run(show_progress=False)
+    restarted = Trainer(cfg.replace(lr=0.05), data, tmp_path / "run")
     assert restarted.run(show_progress=False, if_changed="restart")["resumed"] is False
 
 
 def test_checkpoint_of_an_older_format_is_not_resumed(tmp_path: Path) -> None:
     """A format-1 checkpoint holds maxout rows (and their momentum) unit-major: resuming would mix them."""
     data = write_images(tmp_path / "tiny.npz")
-    cfg = {**MNIST_LIKE, "epochs": 1, "valid_every": 0}
+    cfg = MNIST_LIKE.replace(epochs=1, valid_every=0)
     trainer = Trainer(cfg, data, tmp_path / "run")
     trainer.run(show_progress=False)
     state = torch.load(trainer.ckpt_path, weights_only=True)
@@ -48,7 +48,7 @@ def test_checkpoint_of_an_older_format_is_not_resumed(tmp_path: Path) -> None:
 def test_a_checkpoint_without_log_rows_is_from_an_older_version_and_not_resumed(tmp_path: Path) -> None:
     """Checkpoints written before the log rows moved into them are refused (restart discards them)."""
     data = write_images(tmp_path / "tiny.npz")
-    cfg = {**MNIST_LIKE, "epochs": 1, "valid_every": 0}
+    cfg = MNIST_LIKE.replace(epochs=1, valid_every=0)
     trainer = Trainer(cfg, data, tmp_path / "run")
     trainer.run(show_progress=False)
     state = torch.load(trainer.ckpt_path, weights_only=True)
@@ -64,7 +64,7 @@ def test_checkpoints_and_model_files_hold_only_tensors_and_plain_containers(tmp_
     data = write_images(tmp_path / "tiny.npz")
     for extra in ({}, {"optimizer": "adam", "update": "alternating"}):
         run = tmp_path / f"run{len(extra)}"
-        train({**MNIST_LIKE, "epochs": 1, "snapshot_every": 1, **extra}, "tiny", data, run)
+        train(MNIST_LIKE.replace(**extra, epochs=1, snapshot_every=1), "tiny", data, run)
         for name in ("checkpoint.pt", "model.pt", "snapshots/epoch_0001.pt"):
             assert torch.load(run / name, weights_only=True)
 
@@ -73,7 +73,7 @@ def test_a_crafted_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tm
     """A checkpoint.pt whose unpickling would create a file: refused with an error naming it, and
     the file is not created (torch.load(weights_only=False) created it)."""
     data = write_images(tmp_path / "tiny.npz")
-    cfg = {**MNIST_LIKE, "epochs": 1, "valid_every": 0}
+    cfg = MNIST_LIKE.replace(epochs=1, valid_every=0)
     run = tmp_path / "run"
     train(cfg, "tiny", data, run)
     path = run / "checkpoint.pt"
@@ -90,7 +90,7 @@ def test_an_unreadable_checkpoint_names_itself_and_the_ways_on(tmp_path: Path, d
     """A truncated or corrupted checkpoint: an error naming it and what to do (delete it, or
     --if-changed restart), and with restart the run trains from step 0 (and ends as a fresh run)."""
     data = write_images(tmp_path / "tiny.npz")
-    cfg = {**MNIST_LIKE, "epochs": 1, "valid_every": 0}
+    cfg = MNIST_LIKE.replace(epochs=1, valid_every=0)
     train(cfg, "tiny", data, tmp_path / "fresh")
     run = tmp_path / "run"
     train(cfg, "tiny", data, run)
@@ -134,8 +134,8 @@ def test_a_full_disk_while_checkpointing_keeps_the_last_checkpoint_and_the_rerun
     the checkpoint of step 10 is intact and loadable, nothing half-written is left under a final
     name, and once space is freed the same command resumes and ends as an uninterrupted run."""
     data = write_images(tmp_path / "tiny.npz")
-    cfg = {**MNIST_LIKE, "epochs": 1, "valid_every": 0}
-    train({**cfg, "epochs": 2}, "tiny", data, tmp_path / "whole")
+    cfg = MNIST_LIKE.replace(epochs=1, valid_every=0)
+    train(cfg.replace(epochs=2), "tiny", data, tmp_path / "whole")
     run = small_disk / "run"
     train(cfg, "tiny", data, run)
     ckpt = run / "checkpoint.pt"
@@ -145,11 +145,11 @@ def test_a_full_disk_while_checkpointing_keeps_the_last_checkpoint_and_the_rerun
     filler.write_bytes(b"\0" * (free - len(saved) // 2))  # room for the log, not for another checkpoint
     before = sorted(p.name for p in run.iterdir())
     with pytest.raises(UserError, match=rf"{ckpt}: the disk is full .*the previous checkpoint.pt is unchanged"):
-        train({**cfg, "epochs": 2}, "tiny", data, run)
+        train(cfg.replace(epochs=2), "tiny", data, run)
     assert ckpt.read_bytes() == saved and torch.load(ckpt, weights_only=True)["step"] == 10
     assert sorted(p.name for p in run.iterdir()) == before  # no temporary file left beside them
     filler.unlink()
-    assert train({**cfg, "epochs": 2}, "tiny", data, run)["resumed"] is True
+    assert train(cfg.replace(epochs=2), "tiny", data, run)["resumed"] is True
     whole, rerun = (load_model(d / "model.pt", torch.device("cpu"))[0] for d in (tmp_path / "whole", run))
     assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), rerun.state_dict().values()))
 
@@ -163,8 +163,8 @@ def _run_cli(args: list[str], cwd: Path) -> subprocess.Popen:
 
 def test_killed_and_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one(tmp_path: Path) -> None:
     data = write_images(tmp_path / "tiny.npz", n=400)
-    cfg = {**MNIST_LIKE, "epochs": 60, "checkpoint_every": 20, "log_every": 10, "valid_every": 20}
-    common = ["train", "tiny", "--data", str(data), "--seed", "3", "--config-json", json.dumps(cfg)]
+    cfg = MNIST_LIKE.replace(epochs=60, checkpoint_every=20, log_every=10, valid_every=20)
+    common = ["train", "tiny", "--data", str(data), "--seed", "3", "--config-json", json.dumps(cfg.as_dict())]
     whole = _run_cli([*common, "--out", "whole"], tmp_path)
     assert whole.wait(timeout=300) == 0, whole.stderr.read().decode()
 

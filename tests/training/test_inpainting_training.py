@@ -13,6 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from ganrepro.errors import UserError
+from ganrepro.gan_config import TrainConfig
 from ganrepro.io import save_npz
 from ganrepro.models.inpainting import draw_masks, load_inpainter
 from ganrepro.training.inpainting import InpaintingGAN, train_inpainter
@@ -22,7 +23,7 @@ from helpers import tiny_config, tiny_dataset, write_code_running_file
 SHAPE = [1, 6, 6]
 
 
-def inpaint_config(**overrides: object) -> dict:
+def inpaint_config(**overrides: object) -> TrainConfig:
     """A tiny model with the paper's optimizer (momentum SGD, its schedules)."""
     sgd = {
         "optimizer": "sgd",
@@ -41,7 +42,7 @@ def inpaint_config(**overrides: object) -> dict:
         "device": "cpu",
         "seed": 0,
     }
-    return {**tiny_config(), **sgd, **overrides}
+    return tiny_config().replace(**{**sgd, **overrides})
 
 
 def test_one_step_moves_d_and_g_as_plain_autograd_of_the_two_losses() -> None:
@@ -54,16 +55,16 @@ def test_one_step_moves_d_and_g_as_plain_autograd_of_the_two_losses() -> None:
     torch.manual_seed(7)
     gan.step(x, 0)
     torch.manual_seed(7)
-    m = draw_masks(16, SHAPE, torch.Generator().manual_seed(cfg["seed"]))
+    m = draw_masks(16, SHAPE, torch.Generator().manual_seed(cfg.seed))
     x_hat = G(torch.rand(16, 4) * 2 * 3**0.5 - 3**0.5, x, m)
     logits = D(torch.cat([x, x_hat]), torch.cat([m, m]))
     d_obj = 0.5 * (F.softplus(-logits[:16]).mean() + F.softplus(logits[16:]).mean())
     d_grads = torch.autograd.grad(d_obj, list(D.parameters()), retain_graph=True)
     g_grads = torch.autograd.grad(F.softplus(-logits[16:]).mean(), list(G.parameters()))
     for before, grad, after in zip(D.parameters(), d_grads, gan.D.parameters()):
-        torch.testing.assert_close(after, before - cfg["lr"] * grad, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(after, before - cfg.lr * grad, atol=1e-6, rtol=1e-5)
     for before, grad, after in zip(G.parameters(), g_grads, gan.G.parameters()):
-        torch.testing.assert_close(after, before - cfg["lr"] * grad, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(after, before - cfg.lr * grad, atol=1e-6, rtol=1e-5)
         assert not torch.equal(after, before)
 
 
@@ -128,9 +129,9 @@ def test_a_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one(tmp_path: Path
         epochs=3, optimizer=optimizer, adam_betas=[0.5, 0.999], lr=0.01 if optimizer == "adam" else 0.05
     )
     whole = train_inpainter(cfg, data, tmp_path / "whole", "tiny", g_scores)
-    first = train_inpainter({**cfg, "epochs": 1}, data, tmp_path / "run", "tiny", g_scores)
+    first = train_inpainter(cfg.replace(epochs=1), data, tmp_path / "run", "tiny", g_scores)
     assert first["resumed"] is False and [h["epoch"] for h in first["valid_history"]] == [0, 1]
-    resumed = train_inpainter({**cfg, "valid_every": 2}, data, tmp_path / "run", "tiny", g_scores)
+    resumed = train_inpainter(cfg.replace(valid_every=2), data, tmp_path / "run", "tiny", g_scores)
     assert resumed["resumed"] is True and whole["resumed"] is False
     assert [h["epoch"] for h in resumed["valid_history"]] == [0, 1, 2, 3]  # the checks of both runs
     for record in (whole, resumed):
@@ -165,16 +166,16 @@ def test_a_changed_parameter_is_refused_naming_it_unless_restart(tmp_path: Path,
     with pytest.raises(
         UserError, match=rf"{ckpt} was trained with other parameters \(lr: 0.05 -> 0.02\).*--if-changed"
     ):
-        train_inpainter({**cfg, "lr": 0.02}, data, tmp_path / "run", "tiny", g_scores)
-    fresh = train_inpainter({**cfg, "lr": 0.02}, data, tmp_path / "fresh", "tiny", g_scores)
+        train_inpainter(cfg.replace(lr=0.02), data, tmp_path / "run", "tiny", g_scores)
+    fresh = train_inpainter(cfg.replace(lr=0.02), data, tmp_path / "fresh", "tiny", g_scores)
     with caplog.at_level("INFO"):
-        restarted = train_inpainter({**cfg, "lr": 0.02}, data, tmp_path / "run", "tiny", g_scores, "restart")
+        restarted = train_inpainter(cfg.replace(lr=0.02), data, tmp_path / "run", "tiny", g_scores, "restart")
     assert "training from scratch" in caplog.text and "lr: 0.05 -> 0.02" in caplog.text
     assert restarted["resumed"] is False
     assert [r["d_loss"] for r in restarted["losses"]] == [r["d_loss"] for r in fresh["losses"]]
     assert_same_tensors(g_state(tmp_path / "fresh/model.pt"), g_state(tmp_path / "run/model.pt"))
     with caplog.at_level("INFO"):
-        assert train_inpainter({**cfg, "lr": 0.02, "epochs": 2}, data, tmp_path / "run", "tiny", g_scores)["resumed"]
+        assert train_inpainter(cfg.replace(lr=0.02, epochs=2), data, tmp_path / "run", "tiny", g_scores)["resumed"]
     assert f"resuming from {ckpt} at epoch 1 of 2" in caplog.text
 
 

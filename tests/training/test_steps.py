@@ -40,7 +40,7 @@ def plain_autograd_grads(gan: GAN, x: torch.Tensor, g_loss: str) -> tuple[list, 
 def test_simultaneous_step_equals_plain_autograd(g_loss: str, by_hand: bool) -> None:
     """The one-pass update (D's input gradient rescaled per example) equals the textbook gradients."""
     torch.manual_seed(0)
-    cfg = {**MNIST_LIKE, "g_loss": g_loss, "d_irange": 0.5, "lr_decay": 1.0}
+    cfg = MNIST_LIKE.replace(g_loss=g_loss, d_irange=0.5, lr_decay=1.0)
     gan = GAN(cfg, 36, 0, torch.device("cpu"))
     gan.by_hand = by_hand
     reference = reference_copy(gan)
@@ -52,7 +52,7 @@ def test_simultaneous_step_equals_plain_autograd(g_loss: str, by_hand: bool) -> 
     for new, old, grad in zip(
         gan.g_params + gan.d_params, reference.g_params + reference.d_params, list(grads_g) + list(grads_d)
     ):
-        expected = old - cfg["lr"] * grad  # first step: velocity starts at zero
+        expected = old - cfg.lr * grad  # first step: velocity starts at zero
         torch.testing.assert_close(new, expected, rtol=1e-5, atol=1e-7)
     assert any(g.abs().max() > 1e-4 for g in grads_g), "the check needs non-trivial generator gradients"
 
@@ -62,15 +62,9 @@ def test_alternating_update_with_k_2_equals_plain_autograd_of_the_authors_object
     """k = 2 discriminator steps on 0.5 (cross-entropy on data + on samples), then a generator step
     on -log D(G(z)) through the updated D: each against plain autograd on the same noise and masks."""
     torch.manual_seed(0)
-    cfg = {
-        **MNIST_LIKE,
-        "update": "alternating",
-        "k": 2,
-        "d_irange": 0.5,
-        "lr_decay": 1.0,
-        "momentum_start": 0.0,
-        "momentum_end": 0.0,
-    }  # plain SGD: p <- p - lr g
+    cfg = MNIST_LIKE.replace(
+        update="alternating", k=2, d_irange=0.5, lr_decay=1.0, momentum_start=0.0, momentum_end=0.0
+    )  # plain SGD: p <- p - lr g
     gan = GAN(cfg, 36, 0, torch.device("cpu"))
     ref = reference_copy(gan)
     gan.by_hand = by_hand
@@ -78,7 +72,7 @@ def test_alternating_update_with_k_2_equals_plain_autograd_of_the_authors_object
     state = torch.get_rng_state()
     gan.iteration(batches, epoch=0)
     torch.set_rng_state(state)
-    lr = cfg["lr"]
+    lr = cfg.lr
     for x, _ in batches:
         with torch.no_grad():
             fake = ref.G(ref.noise(len(x)))
@@ -146,12 +140,12 @@ def test_fast_path_equals_the_reference_steps(case: str) -> None:
     steps as the reference steps (step.py: autograd, .grad), for both update schemes and k > 1, and
     in the alternating update the generator's backward pass through D leaves D untouched."""
     torch.manual_seed(1)
-    cfg = {**MNIST_LIKE, **FOLDED_CASES[case], "d_irange": 0.5}
-    n_classes = 3 if cfg["conditional"] else 0
+    cfg = MNIST_LIKE.replace(**FOLDED_CASES[case], d_irange=0.5)
+    n_classes = 3 if cfg.conditional else 0
     gan = GAN(cfg, 36, n_classes, torch.device("cpu"))
     assert gan.by_hand
     plain = reference_copy(gan)
-    batches = [(torch.rand(20, 36), torch.randint(0, 3, (20,)) if n_classes else None) for _ in range(cfg["k"])]
+    batches = [(torch.rand(20, 36), torch.randint(0, 3, (20,)) if n_classes else None) for _ in range(cfg.k)]
     for model in (gan, plain):
         torch.manual_seed(2)
         for epoch in range(4):
@@ -166,12 +160,12 @@ def test_hand_written_passes_serve_sgd_only_and_follow_the_discriminators_mode()
     """Adam needs .grad gradients: its GAN goes through autograd. With D in eval mode (no dropout)
     the hand-written step still equals the autograd one."""
     torch.manual_seed(0)
-    adam = GAN({**MNIST_LIKE, "optimizer": "adam"}, 36, 0, torch.device("cpu"))
+    adam = GAN(MNIST_LIKE.replace(optimizer="adam"), 36, 0, torch.device("cpu"))
     before = [p.detach().clone() for p in adam.g_params + adam.d_params]
     adam.iteration([(torch.rand(20, 36), None)], epoch=0)
     assert not adam.by_hand
     assert all(not torch.equal(a, p) for a, p in zip(before, adam.g_params + adam.d_params))
-    gan = GAN({**MNIST_LIKE, "d_irange": 0.5}, 36, 0, torch.device("cpu"))
+    gan = GAN(MNIST_LIKE.replace(d_irange=0.5), 36, 0, torch.device("cpu"))
     gan.D.eval()
     plain = reference_copy(gan)
     x = torch.rand(20, 36)
@@ -187,13 +181,13 @@ def test_received_products_update_the_weights_at_once_and_only_inside_an_update(
     on the spot (first update: zero velocity); products outside `with opt.update(...)` (a stray
     backward pass, or one after an exception closed the update) are an error, not lost silently."""
     layer = torch.nn.Linear(3, 2)
-    opt = MomentumSGD(list(layer.parameters()), {**MNIST_LIKE, "lr_decay": 1.0})
+    opt = MomentumSGD(list(layer.parameters()), MNIST_LIKE.replace(lr_decay=1.0))
     x, dy = torch.rand(4, 3), torch.rand(4, 2)
     before, bias_before = layer.weight.detach().clone(), layer.bias.detach().clone()
     with opt.update(epoch=0):
         opt.receive(layer.weight, layer.bias, dy, x)
-        torch.testing.assert_close(layer.weight, before - MNIST_LIKE["lr"] * dy.t() @ x)  # already, inside the block
-    torch.testing.assert_close(layer.bias, bias_before - MNIST_LIKE["lr"] * dy.sum(0))
+        torch.testing.assert_close(layer.weight, before - MNIST_LIKE.lr * dy.t() @ x)  # already, inside the block
+    torch.testing.assert_close(layer.bias, bias_before - MNIST_LIKE.lr * dy.sum(0))
     with pytest.raises(ValueError), opt.update(epoch=0):
         raise ValueError("inside the update")
     with pytest.raises(RuntimeError, match="outside"):

@@ -21,7 +21,7 @@ from helpers import MNIST_LIKE, write_images
 
 def test_training_writes_model_log_and_validation(tmp_path: Path) -> None:
     data = write_images(tmp_path / "tiny.npz")
-    trainer = Trainer({**MNIST_LIKE, "valid_sigmas": [0.1, 0.3, 1.0]}, data, tmp_path / "run")
+    trainer = Trainer(MNIST_LIKE.replace(valid_sigmas=[0.1, 0.3, 1.0]), data, tmp_path / "run")
     trainer.run(show_progress=False)
     rows = (tmp_path / "run/train_log.csv").read_text().splitlines()
     assert rows[0].startswith("step,epoch,d_loss,g_loss,d_real,d_fake")
@@ -33,7 +33,7 @@ def test_training_writes_model_log_and_validation(tmp_path: Path) -> None:
 
 def test_snapshots_are_model_files_of_the_networks_at_their_epoch(tmp_path: Path) -> None:
     data = write_images(tmp_path / "tiny.npz")
-    cfg = {**MNIST_LIKE, "epochs": 3, "snapshot_every": 2, "select": "last", "valid_every": 0}
+    cfg = MNIST_LIKE.replace(epochs=3, snapshot_every=2, select="last", valid_every=0)
     train(cfg, "tiny", data, tmp_path / "run")
     assert sorted(p.name for p in (tmp_path / "run/snapshots").iterdir()) == ["epoch_0002.pt"]
     G, _, meta = load_model(tmp_path / "run/snapshots/epoch_0002.pt", torch.device("cpu"))
@@ -41,12 +41,12 @@ def test_snapshots_are_model_files_of_the_networks_at_their_epoch(tmp_path: Path
     assert meta["selected"] == {"epoch": 2, "step": 20} and meta["dataset"] == "tiny"
     assert not torch.equal(G.out.weight, G_last.out.weight)  # epoch 2's networks, not the final ones
     # resuming the finished run for one more epoch adds the next snapshot, equal to its model.pt
-    train({**cfg, "epochs": 4}, "tiny", data, tmp_path / "run")
+    train(cfg.replace(epochs=4), "tiny", data, tmp_path / "run")
     G4, _, _ = load_model(tmp_path / "run/snapshots/epoch_0004.pt", torch.device("cpu"))
     G_last, _, _ = load_model(tmp_path / "run/model.pt", torch.device("cpu"))
     assert all(torch.equal(a, b) for a, b in zip(G4.state_dict().values(), G_last.state_dict().values()))
     # a run that starts over (other parameters) drops the snapshots of the run it discards
-    train({**cfg, "lr": 0.05, "epochs": 1}, "tiny", data, tmp_path / "run", if_changed="restart")
+    train(cfg.replace(lr=0.05, epochs=1), "tiny", data, tmp_path / "run", if_changed="restart")
     assert not list((tmp_path / "run/snapshots").iterdir())
 
 
@@ -54,11 +54,11 @@ def test_resuming_drops_snapshots_written_after_the_checkpoint(tmp_path: Path) -
     """A run killed after a snapshot but before its next checkpoint wrote a snapshot the resumed run
     will write again from its own state: it is removed on resumption (as the log rows are)."""
     data = write_images(tmp_path / "tiny.npz")
-    cfg = {**MNIST_LIKE, "epochs": 2, "snapshot_every": 1, "checkpoint_every": 10, "valid_every": 0}
+    cfg = MNIST_LIKE.replace(epochs=2, snapshot_every=1, checkpoint_every=10, valid_every=0)
     Trainer(cfg, data, tmp_path / "run").run(show_progress=False)
     stale = tmp_path / "run/snapshots/epoch_0003.pt"
     stale.write_bytes(b"from a killed run")
-    Trainer({**cfg, "epochs": 3}, data, tmp_path / "run").try_resume()
+    Trainer(cfg.replace(epochs=3), data, tmp_path / "run").try_resume()
     assert sorted(p.name for p in stale.parent.iterdir()) == ["epoch_0001.pt", "epoch_0002.pt"]
 
 
@@ -66,7 +66,7 @@ def test_resuming_with_another_validation_estimate_restarts_model_selection(tmp_
     data = write_images(tmp_path / "tiny.npz")
     Trainer(MNIST_LIKE, data, tmp_path / "run").run(show_progress=False)
     # sigma 5 scores far below sigma 0.3 on these images: without the restart epoch 1 or 2 would stay best
-    resumed = Trainer({**MNIST_LIKE, "epochs": 3, "valid_sigmas": [5.0]}, data, tmp_path / "run")
+    resumed = Trainer(MNIST_LIKE.replace(epochs=3, valid_sigmas=[5.0]), data, tmp_path / "run")
     resumed.run(show_progress=False)
     assert "the validation estimate changed (valid_sigmas)" in caplog.text
     assert [(h["epoch"], h["sigma"]) for h in resumed.valid_history] == [(1, 0.3), (2, 0.3), (3, 5.0)]
@@ -76,7 +76,7 @@ def test_resuming_with_another_validation_estimate_restarts_model_selection(tmp_
 
 def test_alternating_update_and_k_discriminator_steps(tmp_path: Path) -> None:
     data = write_images(tmp_path / "tiny.npz")
-    cfg = {**MNIST_LIKE, "update": "alternating", "k": 2, "valid_every": 0}
+    cfg = MNIST_LIKE.replace(update="alternating", k=2, valid_every=0)
     trainer = Trainer(cfg, data, tmp_path / "run")
     g_before = [p.detach().clone() for p in trainer.gan.g_params]
     trainer.run(show_progress=False)
@@ -87,12 +87,12 @@ def test_alternating_update_and_k_discriminator_steps(tmp_path: Path) -> None:
 
 def test_conditional_training_feeds_labels_and_requires_them(tmp_path: Path) -> None:
     data = write_images(tmp_path / "tiny.npz")
-    trainer = Trainer({**MNIST_LIKE, "conditional": True, "valid_every": 0}, data, tmp_path / "run")
+    trainer = Trainer(MNIST_LIKE.replace(conditional=True, valid_every=0), data, tmp_path / "run")
     trainer.run(show_progress=False)
     assert trainer.gan.G.n_classes == 10 and trainer.gan.D.n_classes == 10
     unlabelled = write_vectors(tmp_path / "vec.npz")
     with pytest.raises(UserError, match=r"conditional: .*vec.npz has no labels"):
-        Trainer({**MNIST_LIKE, "conditional": True, "g_output_bias": "none"}, unlabelled, tmp_path / "run2")
+        Trainer(MNIST_LIKE.replace(conditional=True, g_output_bias="none"), unlabelled, tmp_path / "run2")
 
 
 def test_convolutional_cifar_models_train_one_step(tmp_path: Path) -> None:
@@ -102,10 +102,10 @@ def test_convolutional_cifar_models_train_one_step(tmp_path: Path) -> None:
     meta = {"dataset": "c", "kind": "image", "example_shape": [3, 32, 32], "unit_scale": 255, "num_classes": 10}
     data = tmp_path / "c.npz"
     save_npz(data, x_train=x, y_train=y, x_valid=x, y_valid=y, x_test=x, y_test=y, meta=np.array(json.dumps(meta)))
-    cfg = {**MNIST_LIKE, "arch": "conv", "batch_size": 4, "epochs": 1, "valid_every": 0}
+    cfg = MNIST_LIKE.replace(arch="conv", batch_size=4, epochs=1, valid_every=0)
     with pytest.raises(UserError, match="marginals' needs a fully connected generator"):
         Trainer(cfg, data, tmp_path / "run")
-    trainer = Trainer({**cfg, "g_output_bias": "none"}, data, tmp_path / "run")
+    trainer = Trainer(cfg.replace(g_output_bias="none"), data, tmp_path / "run")
     before = trainer.gan.D.out.weight.detach().clone()
     trainer.run(show_progress=False)
     assert trainer.step == 2 and not torch.equal(before, trainer.gan.D.out.weight)
@@ -120,7 +120,7 @@ def test_conv_architecture_refuses_data_that_is_not_3x32x32(tmp_path: Path, vect
         match=rf"arch: conv needs 3x32x32 images \(CIFAR-10\); dataset \w+ "
         rf"\({data}\) has examples of shape {shape}: use arch: mlp",
     ):
-        Trainer({**MNIST_LIKE, "arch": "conv", "g_output_bias": "none"}, data, tmp_path / "run")
+        Trainer(MNIST_LIKE.replace(arch="conv", g_output_bias="none"), data, tmp_path / "run")
 
 
 def write_vectors(path: Path, n: int = 200, corrupt: bool = False) -> Path:
@@ -135,11 +135,11 @@ def write_vectors(path: Path, n: int = 200, corrupt: bool = False) -> Path:
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path) -> None:
-    cfg = {**MNIST_LIKE, "epochs": 1, "valid_every": 0, "g_output": "linear", "g_output_bias": "none"}
+    cfg = MNIST_LIKE.replace(epochs=1, valid_every=0, g_output="linear", g_output_bias="none")
     Trainer(cfg, write_vectors(tmp_path / "good.npz"), tmp_path / "run").run(show_progress=False)
     ckpt = tmp_path / "run/checkpoint.pt"
     saved = ckpt.read_bytes()
-    trainer = Trainer({**cfg, "epochs": 2}, write_vectors(tmp_path / "bad.npz", corrupt=True), tmp_path / "run")
+    trainer = Trainer(cfg.replace(epochs=2), write_vectors(tmp_path / "bad.npz", corrupt=True), tmp_path / "run")
     with pytest.raises(UserError, match=r"non-finite loss before step 15 .*last good checkpoint .*checkpoint.pt"):
         trainer.run(show_progress=False)
     assert trainer.step == 15
@@ -158,8 +158,8 @@ def test_train_log_says_whether_it_resumes_or_starts_over_and_why(tmp_path: Path
     step, or why it starts from scratch (which parameters changed, old -> new)."""
     monkeypatch.chdir(tmp_path)
     data = write_images(tmp_path / "tiny.npz")
-    cfg = {**MNIST_LIKE, "epochs": 1, "valid_every": 0}
-    command = ["train", "tiny", "--data", str(data), "--seed", "3", "--config-json", json.dumps(cfg)]
+    cfg = MNIST_LIKE.replace(epochs=1, valid_every=0)
+    command = ["train", "tiny", "--data", str(data), "--seed", "3", "--config-json", json.dumps(cfg.as_dict())]
     run = Path("results/runs/tiny/train/s3")
     capsys.readouterr()
     assert main(command) == 0
@@ -168,7 +168,7 @@ def test_train_log_says_whether_it_resumes_or_starts_over_and_why(tmp_path: Path
     err = capsys.readouterr().err
     assert f"resuming from {run}/checkpoint.pt at step 10 of 20 (epoch 1)\n" in err
     assert log_steps(run / "train_log.csv") == [5, 10, 15, 20]
-    changed = {**cfg, "epochs": 2, "lr": 0.05, "g_hidden": [32, 16]}
+    changed = cfg.replace(epochs=2, lr=0.05, g_hidden=[32, 16])
     assert (
         main(
             [
@@ -179,7 +179,7 @@ def test_train_log_says_whether_it_resumes_or_starts_over_and_why(tmp_path: Path
                 "--seed",
                 "3",
                 "--config-json",
-                json.dumps(changed),
+                json.dumps(changed.as_dict()),
                 "--if-changed",
                 "restart",
             ]
@@ -198,7 +198,7 @@ def test_one_train_log_ends_at_the_checkpoint_and_survives_its_deletion(tmp_path
     """train_log.csv is the only log: rewritten at each checkpoint from rows kept in the checkpoint, so a
     killed run's file ends at its checkpoint, and a resumed run rebuilds a file the workflow deleted."""
     data = write_images(tmp_path / "tiny.npz")
-    cfg = {**MNIST_LIKE, "epochs": 3, "checkpoint_every": 10, "log_every": 5, "valid_every": 0}
+    cfg = MNIST_LIKE.replace(epochs=3, checkpoint_every=10, log_every=5, valid_every=0)
     run = tmp_path / "run"
 
     def killed_at_epoch_2(trainer: Trainer, epoch: int) -> None:

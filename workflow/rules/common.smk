@@ -73,8 +73,8 @@ def print_plan():
 
 
 def model_config(dataset, variant):
-    """The training section a model trains with: the dataset's merged section, the device, the variant."""
-    return train_config(config, dataset) | {"device": config["device"], "conditional": variant == paths.CONDITIONAL}
+    """The TrainConfig a model trains with: the dataset's merged section, the device, the variant."""
+    return train_config(config, dataset).replace(device=config["device"], conditional=variant == paths.CONDITIONAL)
 
 
 def json_arg(value):

@@ -19,7 +19,7 @@ rule inpaint_train:
         record=f"{paths.inpaint_dir('{dataset}')}/train.json",
         curve=f"{paths.inpaint_dir('{dataset}')}/valid_curve.csv",
     params:
-        cfg=lambda w: json_arg(model_config(w.dataset, "") | IP["train"]),  # the paper's networks and optimizer
+        cfg=lambda w: json_arg(model_config(w.dataset, "").as_dict() | IP["train"]),  # the paper's networks and optimizer
         seed=IP["seed"],
         completions=IP["completions"],
         out=lambda w, output: Path(output.model).parent,

@@ -10,7 +10,7 @@ rule train:
         summary=paths.train_record("{dataset}", "{seed}", "{variant}"),
         log_csv=paths.train_log("{dataset}", "{seed}", "{variant}"),
     params:
-        cfg=lambda w: json_arg(model_config(w.dataset, w.variant)),
+        cfg=lambda w: json_arg(model_config(w.dataset, w.variant).as_dict()),
         out=lambda w, output: Path(output.model).parent,
     threads: workflow.cores
     resources:

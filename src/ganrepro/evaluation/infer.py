@@ -25,6 +25,7 @@ from ganrepro.config import json_option, step_params
 from ganrepro.data.prepared import load_labels, load_split
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
+from ganrepro.gan_config import TrainConfig
 from ganrepro.io import load_torch, save_torch, write_json
 from ganrepro.models.artifacts import load_generator
 from ganrepro.models.networks import InferenceNet, condition_classes, generate, sample_noise
@@ -47,19 +48,19 @@ def freeze(module: nn.Module) -> None:
 
 
 def train_encoder(
-    G: nn.Module, gcfg: dict[str, Any], data_dim: int, cfg: dict[str, Any], device: torch.device
+    G: nn.Module, gcfg: TrainConfig, data_dim: int, cfg: dict[str, Any], device: torch.device
 ) -> tuple[InferenceNet, list[dict[str, float]]]:
     """Fit E on fresh (G(z), z) pairs with Adam on the squared error in z; return E and its loss curve."""
     freeze(G)
     n_cls = condition_classes(G)
     torch.manual_seed(cfg["seed"])
-    E = InferenceNet(data_dim + n_cls, cfg["hidden"], gcfg["z_dim"]).to(device)
+    E = InferenceNet(data_dim + n_cls, cfg["hidden"], gcfg.z_dim).to(device)
     opt = torch.optim.Adam(E.parameters(), lr=cfg["lr"])
     gen = torch.Generator(device=device).manual_seed(cfg["seed"])
     every = max(cfg["steps"] // LOG_LINES, 1)
     history, running = [], torch.zeros((), device=device)  # summed on the device: no host sync per step
     for step in range(1, cfg["steps"] + 1):
-        z = sample_noise(cfg["batch_size"], gcfg["z_dim"], gcfg["noise"], device, gen)
+        z = sample_noise(cfg["batch_size"], gcfg.z_dim, gcfg.noise, device, gen)
         c = torch.randint(n_cls, (len(z),), device=device, generator=gen) if n_cls else None
         loss = F.mse_loss(E(encoder_input(G(z, c), c, n_cls)), z)
         opt.zero_grad(set_to_none=True)
@@ -101,7 +102,7 @@ def error_stats(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
 
 
 def z_recovery(
-    E: nn.Module, G: nn.Module, gcfg: dict[str, Any], n: int, seed: int, device: torch.device
+    E: nn.Module, G: nn.Module, gcfg: TrainConfig, n: int, seed: int, device: torch.device
 ) -> dict[str, Any]:
     """E's error at recovering z from G(z) on n fresh samples: MSE and per-dimension R^2."""
     n_cls = condition_classes(G)
@@ -127,7 +128,7 @@ def reconstruction(
     if c is not None and (c < 0).any():
         raise UserError(f"{data}: the generator is conditional but some test examples have no label")
     gen = torch.Generator(device=device).manual_seed(seed)
-    z_rand = sample_noise(len(x), gcfg["z_dim"], gcfg["noise"], device, gen)
+    z_rand = sample_noise(len(x), gcfg.z_dim, gcfg.noise, device, gen)
     encoder = error_stats(reconstruct(G, E, x, c), x)
     random = error_stats(_batched(G, z_rand, c), x)
     return {
@@ -166,7 +167,7 @@ def run(model: Path, data: Path, out_dir: Path, cfg: dict[str, Any], device_name
     info = {
         "in_dim": meta["data_dim"] + n_cls,
         "hidden": list(cfg["hidden"]),
-        "z_dim": gcfg["z_dim"],
+        "z_dim": gcfg.z_dim,
         "n_classes": n_cls,
         "model": str(model),
         "config": cfg,

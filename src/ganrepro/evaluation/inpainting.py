@@ -26,6 +26,7 @@ from ganrepro.data.prepared import load_labels, load_split, read_meta
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
 from ganrepro.evaluation.classify import features_and_predictions, load_classifier
+from ganrepro.gan_config import TrainConfig
 from ganrepro.io import write_json
 from ganrepro.models.inpainting import MASK_KINDS, InpaintingGenerator, completions, kind_masks, load_inpainter
 from ganrepro.training.inpainting import train_inpainter
@@ -120,7 +121,7 @@ def validation_check(
 
 def evaluate(
     G: InpaintingGenerator,
-    cfg: dict[str, Any],
+    cfg: TrainConfig,
     data: Path,
     predict: Predict | None,
     k: int,
@@ -142,7 +143,7 @@ def evaluate(
     kinds: dict[str, dict[str, float]] = {}
     for i, kind in enumerate(MASK_KINDS):
         m = kind_masks(kind, len(x), shape, seed + i)
-        comps = completions(G, torch.from_numpy(x), m, k, cfg["noise"], seed).numpy()
+        comps = completions(G, torch.from_numpy(x), m, k, cfg.noise, seed).numpy()
         m = m.numpy()
         scores = completion_scores(comps, x, m, y, predict)
         by_mean, by_nn = mean_fill(x, m, mean_image), nearest_fill(x, m, x_train)
@@ -155,7 +156,7 @@ def evaluate(
         log.info("%s: %s", kind, ", ".join(f"{name} {v:.4f}" for name, v in scores.items()))
     result: dict[str, Any] = {
         "dataset": meta["dataset"],
-        "seed": cfg["seed"],
+        "seed": cfg.seed,
         "points": len(x),
         "completions": k,
         "kinds": kinds,
@@ -225,15 +226,12 @@ def _train_command(args: argparse.Namespace) -> None:
     step = step_params("inpaint", {"seed": args.seed, "completions": args.completions})
     overrides = json_option(args.config_json)
     params = resolve(None)
-    cfg = train_config(params, args.dataset, {**params["inpaint"]["train"], **overrides})
-    cfg["seed"] = step["seed"]
-    predict = classifier_predict(args.classifier, resolve_device(cfg["device"]))
+    cfg = train_config(params, args.dataset, {**params["inpaint"]["train"], **overrides}).replace(seed=step["seed"])
+    predict = classifier_predict(args.classifier, resolve_device(cfg.device))
     x = load_split(args.data, "valid").reshape(meta["n_valid"], -1)
     y = load_labels(args.data, "valid")
-    n = cfg["valid_points"] or len(x)
-    check = validation_check(
-        x[:n], y[:n], meta["example_shape"], predict, step["completions"], cfg["noise"], cfg["seed"]
-    )
+    n = cfg.valid_points or len(x)
+    check = validation_check(x[:n], y[:n], meta["example_shape"], predict, step["completions"], cfg.noise, cfg.seed)
     estimate = {"completions": step["completions"]}
     record = train_inpainter(cfg, args.data, args.out_dir, args.dataset, check, args.if_changed, estimate)
     sel = record["selected"]

@@ -45,6 +45,7 @@ from ganrepro.data.prepared import load_labels, load_split, read_meta
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
 from ganrepro.evaluation.infer import load_encoder
+from ganrepro.gan_config import TrainConfig
 from ganrepro.io import write_json
 from ganrepro.models.artifacts import load_model
 from ganrepro.models.networks import Maxout, build_models, init_uniform_
@@ -213,17 +214,17 @@ def fit_select(
 # ---------------------------------------------------------------------------------------------
 
 
-def scratch_net(model_cfg: dict[str, Any], data_dim: int, num_classes: int) -> nn.Module:
+def scratch_net(model_cfg: TrainConfig, data_dim: int, num_classes: int) -> nn.Module:
     """D's network (same layers, init and dropout) with a softmax output over the classes in place of
     its single logit."""
-    _, D = build_models({**model_cfg, "conditional": False}, data_dim)
+    _, D = build_models(model_cfg.replace(conditional=False), data_dim)
     D.out = nn.Linear(D.out.in_features, num_classes)
-    init_uniform_(D.out, model_cfg["d_irange"])
+    init_uniform_(D.out, model_cfg.d_irange)
     return D
 
 
 def train_scratch(
-    model_cfg: dict[str, Any],
+    model_cfg: TrainConfig,
     train: tuple[torch.Tensor, torch.Tensor],
     valid: tuple[torch.Tensor, torch.Tensor],
     num_classes: int,
@@ -285,7 +286,7 @@ def featurizers(
     D: nn.Module, meta: dict[str, Any], model: Path, encoder: Path, seed: int, device: torch.device
 ) -> dict[str, Featurizer]:
     """The four feature methods: the model's D, its inference net, a fresh D, the pixels."""
-    if meta["config"].get("conditional"):
+    if meta["config"].conditional:
         raise UserError(f"{model}: a conditional GAN (its D reads the class); give the unconditional model")
     E, info = load_encoder(encoder, device)
     if info.get("n_classes"):
@@ -345,7 +346,7 @@ def feature_method(
 
 
 def scratch_method(
-    model_cfg: dict[str, Any],
+    model_cfg: TrainConfig,
     x_train: np.ndarray,
     subsets: dict[int, list[np.ndarray]],
     y_train: np.ndarray,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -20,6 +19,7 @@ from ganrepro.data.prepared import load_split
 from ganrepro.data.toy import TOY1D_MEAN, TOY1D_STD
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
+from ganrepro.gan_config import TrainConfig
 from ganrepro.models.artifacts import load_model
 from ganrepro.models.networks import sample_noise
 
@@ -53,9 +53,7 @@ class Toy1D:
     """The loaded toy1d G and D, the data, and the plain torch loops Figure 1 needs (Adam, the
     non-saturating generator loss, alternating updates)."""
 
-    def __init__(
-        self, G: nn.Module, D: nn.Module, cfg: dict[str, Any], real: np.ndarray, batch: int, seed: int
-    ) -> None:
+    def __init__(self, G: nn.Module, D: nn.Module, cfg: TrainConfig, real: np.ndarray, batch: int, seed: int) -> None:
         self.G, self.D, self.cfg, self.batch = G, D, cfg, batch
         self.device = next(G.parameters()).device
         self.real = torch.from_numpy(real.reshape(-1, 1)).to(self.device)
@@ -65,7 +63,7 @@ class Toy1D:
         self.ones = torch.ones(batch, device=self.device)
 
     def noise(self, n: int) -> torch.Tensor:
-        return sample_noise(n, self.cfg["z_dim"], self.cfg["noise"], self.device, self.gen)
+        return sample_noise(n, self.cfg.z_dim, self.cfg.noise, self.device, self.gen)
 
     def train(self, steps: int, d_lr: float = 0.0, g_lr: float = 0.0, decay: bool = False) -> None:
         """`steps` iterations of a D update (if d_lr) then a G update (if g_lr); with `decay` the
@@ -141,8 +139,8 @@ def run(model: Path, data: Path, schedule: Figure1Schedule, seed: int, device: s
     lo, hi = min(mean - 4 * std, np.quantile(first, 0.005)), max(mean + 4 * std, np.quantile(first, 0.995))
     grid = np.linspace(lo, hi, 400)
     p_data = stats.norm.pdf(grid, mean, std)
-    u, z_lines = quantile_z(cfg["noise"], 24)
-    z_lines = z_lines if cfg["z_dim"] == 1 else None
+    u, z_lines = quantile_z(cfg.noise, 24)
+    z_lines = z_lines if cfg.z_dim == 1 else None
     support = p_data > 0.05 * p_data.max()
 
     snaps = [toy.snapshot("(a) the trained pair (as loaded)", grid, n, z_lines)]

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ganrepro.errors import UserError
+from ganrepro.gan_config import TrainConfig
 from ganrepro.io import load_torch, save_torch
 from ganrepro.models.networks import build_models
 
@@ -18,17 +19,18 @@ RETRAIN = "train the model again (`ganrepro train`)"
 
 
 def save_model(path: str | Path, generator: nn.Module, discriminator: nn.Module, meta: dict[str, Any]) -> None:
-    """meta: config, data_dim, example_shape, n_classes, dataset, seed, selection details."""
+    """meta: config (a plain dict: TrainConfig.as_dict), data_dim, example_shape, n_classes, dataset, seed,
+    selection details."""
     save_torch(path, {"meta": meta, "G": cpu_state_dict(generator), "D": cpu_state_dict(discriminator)})
 
 
 def load_model(path: str | Path, device: torch.device) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
-    """Rebuild (G, D, meta) saved by `save_model`, in eval mode on `device`."""
+    """Rebuild (G, D, meta) saved by `save_model`, in eval mode on `device`; meta["config"] as a TrainConfig."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: model file not found (run `ganrepro train` first)")
     blob = load_torch(path, RETRAIN)
-    meta = blob["meta"]
+    meta = {**blob["meta"], "config": TrainConfig.from_mapping(blob["meta"]["config"], str(path))}
     G, D = build_models(meta["config"], meta["data_dim"], meta["n_classes"])
     G.load_state_dict(blob["G"])
     D.load_state_dict(blob["D"])

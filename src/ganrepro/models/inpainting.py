@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from ganrepro.errors import UserError
-from ganrepro.io import atomic_path
+from ganrepro.gan_config import TrainConfig
+from ganrepro.io import load_torch, save_torch
 from ganrepro.models.networks import MaxoutDiscriminator, MLPGenerator, bias_from_marginals, sample_noise
 
 # The family: one half missing (left, right, top, bottom), the centre square of half the side
@@ -107,22 +108,22 @@ class InpaintingDiscriminator(MaxoutDiscriminator):
 
 
 def build_inpainting_models(
-    cfg: dict[str, Any], data_dim: int, pixel_means: torch.Tensor | None = None
+    cfg: TrainConfig, data_dim: int, pixel_means: torch.Tensor | None = None
 ) -> tuple[InpaintingGenerator, InpaintingDiscriminator]:
     """G and D for one training config (a dataset's merged train section with the inpaint overrides);
     G's output bias from the pixel marginals when the config says so."""
-    if cfg["arch"] != "mlp":
-        raise UserError(f"inpaint: needs the fully connected networks (arch: mlp); got arch: {cfg['arch']}")
-    G = InpaintingGenerator(cfg["z_dim"], cfg["g_hidden"], data_dim, cfg["g_irange"], cfg.get("g_activations"))
+    if cfg.arch != "mlp":
+        raise UserError(f"inpaint: needs the fully connected networks (arch: mlp); got arch: {cfg.arch}")
+    G = InpaintingGenerator(cfg.z_dim, cfg.g_hidden, data_dim, cfg.g_irange, cfg.g_activations)
     D = InpaintingDiscriminator(
         data_dim,
-        cfg["d_units"],
-        cfg["d_pieces"],
-        cfg["d_irange"],
-        input_keep=cfg["d_input_keep"],
-        hidden_keep=cfg["d_hidden_keep"],
+        cfg.d_units,
+        cfg.d_pieces,
+        cfg.d_irange,
+        input_keep=cfg.d_input_keep,
+        hidden_keep=cfg.d_hidden_keep,
     )
-    if cfg.get("g_output_bias") == "marginals" and pixel_means is not None:
+    if cfg.g_output_bias == "marginals" and pixel_means is not None:
         with torch.no_grad():
             G.net.out.bias.copy_(bias_from_marginals(pixel_means.cpu()))
     return G, D
@@ -131,8 +132,10 @@ def build_inpainting_models(
 def save_inpainter(path: str | Path, G: InpaintingGenerator, meta: dict[str, Any]) -> None:
     """The generator and what rebuilds it (meta: config, data_dim, example_shape, dataset, ...)."""
     state = {k: v.detach().cpu().clone() for k, v in G.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save({"format": MODEL_FORMAT, "meta": meta, "G": state}, tmp)
+    save_torch(path, {"format": MODEL_FORMAT, "meta": meta, "G": state})
+
+
+RETRAIN = "train it again with this version (`ganrepro inpaint-train`)"
 
 
 def load_inpainter(path: str | Path, device: torch.device) -> tuple[InpaintingGenerator, dict[str, Any]]:
@@ -140,10 +143,10 @@ def load_inpainter(path: str | Path, device: torch.device) -> tuple[InpaintingGe
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: inpainting model not found (run `ganrepro inpaint-train` first)")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob = load_torch(path, RETRAIN)
     if blob.get("format") != MODEL_FORMAT:
-        raise UserError(f"{path}: an inpainting model of another format; train it again with this version")
-    meta = blob["meta"]
+        raise UserError(f"{path}: an inpainting model of another format; {RETRAIN}")
+    meta = {**blob["meta"], "config": TrainConfig.from_mapping(blob["meta"]["config"], str(path))}
     G, _ = build_inpainting_models(meta["config"], meta["data_dim"])
     G.load_state_dict(blob["G"])
     return G.to(device).eval(), meta

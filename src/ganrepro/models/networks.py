@@ -8,7 +8,6 @@ biases 0 unless stated, inverted dropout on the inputs of every discriminator la
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -16,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ganrepro.errors import UserError
+from ganrepro.gan_config import TrainConfig
 
 CONV_IMAGE_SHAPE = (3, 32, 32)  # what arch: conv takes (its layer sizes are CIFAR-10's)
 
@@ -228,31 +228,31 @@ class InferenceNet(nn.Module):
         return self.net(x.flatten(1))
 
 
-def build_models(cfg: dict, data_dim: int, n_classes: int = 0) -> tuple[nn.Module, nn.Module]:
+def build_models(cfg: TrainConfig, data_dim: int, n_classes: int = 0) -> tuple[nn.Module, nn.Module]:
     """Generator and discriminator for one training config (a merged params.yaml train section)."""
-    cond = n_classes if cfg.get("conditional") else 0
-    if cfg["arch"] == "mlp":
+    cond = n_classes if cfg.conditional else 0
+    if cfg.arch == "mlp":
         g = MLPGenerator(
-            cfg["z_dim"],
-            cfg["g_hidden"],
+            cfg.z_dim,
+            cfg.g_hidden,
             data_dim,
-            cfg["g_irange"],
-            cfg.get("g_output", "sigmoid"),
+            cfg.g_irange,
+            cfg.g_output,
             cond,
-            cfg.get("g_activations"),
+            cfg.g_activations,
         )
         d = MaxoutDiscriminator(
-            data_dim, cfg["d_units"], cfg["d_pieces"], cfg["d_irange"], cfg["d_input_keep"], cfg["d_hidden_keep"], cond
+            data_dim, cfg.d_units, cfg.d_pieces, cfg.d_irange, cfg.d_input_keep, cfg.d_hidden_keep, cond
         )
-    elif cfg["arch"] == "conv":
-        g = DeconvGenerator(cfg["z_dim"], cfg["g_irange"], cond)
-        d = ConvMaxoutDiscriminator(cfg["d_irange"], cfg["d_input_keep"], cfg["d_hidden_keep"], cond)
+    elif cfg.arch == "conv":
+        g = DeconvGenerator(cfg.z_dim, cfg.g_irange, cond)
+        d = ConvMaxoutDiscriminator(cfg.d_irange, cfg.d_input_keep, cfg.d_hidden_keep, cond)
     else:
-        raise ValueError(f"train.*.arch: unknown architecture {cfg['arch']!r} (mlp or conv)")
-    if cfg.get("bias_irange"):
+        raise ValueError(f"train.*.arch: unknown architecture {cfg.arch!r} (mlp or conv)")
+    if cfg.bias_irange:
         for module in (*g.modules(), *d.modules()):
             if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-                nn.init.uniform_(module.bias, -cfg["bias_irange"], cfg["bias_irange"])
+                nn.init.uniform_(module.bias, -cfg.bias_irange, cfg.bias_irange)
     return g, d
 
 
@@ -317,7 +317,7 @@ def sample_noise(
 
 
 @torch.no_grad()
-def generate(G: nn.Module, cfg: dict[str, Any], n: int, seed: int, batch: int = 1000) -> dict[str, np.ndarray]:
+def generate(G: nn.Module, cfg: TrainConfig, n: int, seed: int, batch: int = 1000) -> dict[str, np.ndarray]:
     """x (n, d) float32 (in [0, 1] for images), z (n, z_dim), and labels: class i % k for a generator
     conditioned on k classes, else -1. Uses a private RNG seeded by `seed`, so a training run's RNG
     stream is left untouched."""
@@ -329,7 +329,7 @@ def generate(G: nn.Module, cfg: dict[str, Any], n: int, seed: int, batch: int = 
     labels = torch.arange(n, device=device) % n_classes if n_classes else torch.full((n,), -1, device=device)
     xs, zs = [], []
     for start in range(0, n, batch):
-        z = sample_noise(min(batch, n - start), cfg["z_dim"], cfg["noise"], device, gen)
+        z = sample_noise(min(batch, n - start), cfg.z_dim, cfg.noise, device, gen)
         xs.append(G(z, labels[start : start + len(z)] if n_classes else None).cpu())
         zs.append(z.cpu())
     G.train(was_training)

@@ -32,6 +32,7 @@ from ganrepro.evaluation import toy1d_dynamics
 from ganrepro.evaluation.infer import load_encoder, reconstruct
 from ganrepro.evaluation.toy1d_dynamics import Dynamics, Figure1Schedule, Snapshot
 from ganrepro.evaluation.toy_metrics import ring_geometry, ring_metrics
+from ganrepro.gan_config import TrainConfig
 from ganrepro.io import atomic_path, read_json, write_json
 from ganrepro.models.artifacts import load_model
 from ganrepro.models.networks import condition_classes, generate, sample_noise
@@ -148,11 +149,11 @@ def figure_samples(model: Path, data: Path, rows: int, cols: int, out: Path, see
 
 
 @torch.no_grad()
-def interpolate(G: nn.Module, cfg: dict[str, Any], rows: int, steps: int, seed: int) -> np.ndarray:
+def interpolate(G: nn.Module, cfg: TrainConfig, rows: int, steps: int, seed: int) -> np.ndarray:
     """G along `rows` straight lines between two random z's, `steps` points each (c fixed per row)."""
     device = next(G.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
-    ends = sample_noise(2 * rows, cfg["z_dim"], cfg["noise"], device, gen).view(2, rows, 1, -1)
+    ends = sample_noise(2 * rows, cfg.z_dim, cfg.noise, device, gen).view(2, rows, 1, -1)
     t = torch.linspace(0.0, 1.0, steps, device=device).view(1, steps, 1)
     z = ((1 - t) * ends[0] + t * ends[1]).reshape(rows * steps, -1)
     n_cls = condition_classes(G)

@@ -42,7 +42,7 @@ def inpainting_figure(model: Path, data: Path, examples: int, seed: int, device:
     rows = []
     for i, kind in enumerate(MASK_KINDS):
         m = kind_masks(kind, examples, shape, seed + i)
-        comps = completions(G, torch.from_numpy(x), m, SHOWN, meta["config"]["noise"], seed).numpy()
+        comps = completions(G, torch.from_numpy(x), m, SHOWN, meta["config"].noise, seed).numpy()
         for j in range(examples):
             cells = [x[j] * m[j].numpy(), *comps[:, j], x[j]]
             block = np.repeat(as_images(np.stack(cells), shape), 3 // shape[0], axis=1)

@@ -200,11 +200,11 @@ def reduced_budget(
         reasons.append(f"{preset} preset")
     if trained and dataset in config.get("datasets", [dataset]):
         train = train_config(config, dataset)
-        default = _default_epochs(defaults, dataset) or train["epochs"]
-        if train["epochs"] < default:
-            reasons.append(f"{train['epochs']} epochs (default {default})")
-        if train.get("train_limit"):
-            reasons.append(f"first {train['train_limit']} training examples")
+        default = _default_epochs(defaults, dataset) or train.epochs
+        if train.epochs < default:
+            reasons.append(f"{train.epochs} epochs (default {default})")
+        if train.train_limit:
+            reasons.append(f"first {train.train_limit} training examples")
     n = config.get("sample", {}).get("n", paper.PARZEN_SAMPLES)
     if n < paper.PARZEN_SAMPLES:
         reasons.append(f"{n} samples (the paper: {paper.PARZEN_SAMPLES:,})")
@@ -228,7 +228,7 @@ def _default_epochs(defaults: dict[str, Any] | None, dataset: str) -> int | None
     """The training length params.yaml gives the dataset (None without it, e.g. a dataset declared
     only in an overlay)."""
     try:
-        return train_config(defaults, dataset)["epochs"] if defaults else None
+        return train_config(defaults, dataset).epochs if defaults else None
     except UserError:
         return None
 

@@ -13,25 +13,10 @@ from typing import Any
 
 import torch
 
+from ganrepro.gan_config import RESUMABLE_KEYS, TrainConfig
 from ganrepro.io import load_torch, save_torch
 
 NAME = "checkpoint.pt"  # in the run folder
-# Keys that may change between a checkpoint and its resumption (budgets and bookkeeping).
-# Changing the validation estimate's keys on resumption restarts model selection (scores of two
-# estimates do not compare).
-RESUMABLE_KEYS = {
-    "epochs",
-    "checkpoint_every",
-    "log_every",
-    "valid_every",
-    "valid_samples",
-    "valid_points",
-    "valid_sigmas",
-    "select",
-    "snapshot_every",
-    "device",
-}
-VALIDATION_KEYS = ("valid_samples", "valid_points", "valid_sigmas")
 # Bumped when a checkpoint's tensors or training objective change meaning (2: maxout rows
 # piece-major; D's objective halved as the authors').
 FORMAT = 2
@@ -63,18 +48,19 @@ def restore_rng_states(state: dict[str, Any], device: torch.device) -> None:
 
 
 def changes(
-    state: dict[str, Any], cfg: dict[str, Any], total_steps: int, fmt: int = FORMAT, keys: set[str] = KEYS
+    state: dict[str, Any], cfg: TrainConfig, total_steps: int, fmt: int = FORMAT, keys: set[str] = KEYS
 ) -> list[str]:
     """Why `state` cannot be resumed with `cfg` and a budget of `total_steps`: each changed
-    parameter as `key: old -> new`, other reasons as they are; empty if it can. `fmt` and `keys`:
-    the format and entries this version writes (the defaults: the main GAN's checkpoints)."""
-    saved = state.get("config", {})
+    parameter (other than those of gan_config.RESUMABLE_KEYS) as `key: old -> new`, other reasons
+    as they are; empty if it can. `fmt` and `keys`: the format and entries this version writes
+    (the defaults: the main GAN's checkpoints)."""
+    saved, new = state.get("config", {}), cfg.as_dict()
     changed = sorted(
         k
-        for k in set(saved) | set(cfg)  # missing, None, 0 and False are all "off"
-        if k not in RESUMABLE_KEYS and (saved.get(k) or None) != (cfg.get(k) or None)
+        for k in set(saved) | set(new)  # missing, None, 0 and False are all "off"
+        if k not in RESUMABLE_KEYS and (saved.get(k) or None) != (new.get(k) or None)
     )
-    reasons = [_describe_change(k, saved, cfg) for k in changed]
+    reasons = [_describe_change(k, saved, new) for k in changed]
     if state.get("format", 1) != fmt:
         reasons.append(f"checkpoint format {state.get('format', 1)}, this version reads {fmt}")
     elif missing := sorted(keys - state.keys()):

@@ -53,10 +53,9 @@ def _cli(args: argparse.Namespace) -> None:
     out = args.out or Path(paths.train_dir(args.dataset, args.seed))
     overrides = json_option(args.config_json)
     check_train_overrides(overrides, "--config-json")
-    cfg = train_config(resolve(args.params), args.dataset, overrides)
-    cfg["seed"] = args.seed
+    cfg = train_config(resolve(args.params), args.dataset, overrides).replace(seed=args.seed)
     if args.epochs:
-        cfg["epochs"] = args.epochs
+        cfg = cfg.replace(epochs=args.epochs)
     summary = train(cfg, args.dataset, data, out, args.if_changed)
     log.info(
         f"done: {summary['steps']} steps, selected {summary['selection']} ({summary['selected']}) -> {out / 'model.pt'}"

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ganrepro.errors import UserError
+from ganrepro.gan_config import TrainConfig
 from ganrepro.models.networks import bias_from_marginals, build_models, sample_noise
 from ganrepro.training import passes, step
 from ganrepro.training.optimizers import MomentumSGD, Optimizer, make_optimizer
@@ -32,21 +33,21 @@ class GAN:
 
     def __init__(
         self,
-        cfg: dict[str, Any],
+        cfg: TrainConfig,
         data_dim: int,
         n_classes: int,
         device: torch.device,
         pixel_means: torch.Tensor | None = None,
     ) -> None:
         self.cfg, self.device = cfg, device
-        self.n_classes = n_classes if cfg.get("conditional") else 0
+        self.n_classes = n_classes if cfg.conditional else 0
         self.G, self.D = (m.to(device) for m in build_models(cfg, data_dim, n_classes))
-        if cfg.get("g_output_bias") == "marginals" and not hasattr(self.G, "out"):
+        if cfg.g_output_bias == "marginals" and not hasattr(self.G, "out"):
             raise UserError(
                 "train.*.g_output_bias: 'marginals' needs a fully connected generator (arch: mlp); "
                 "use g_output_bias: none with arch: conv"
             )
-        if cfg.get("g_output_bias") == "marginals" and pixel_means is not None:
+        if cfg.g_output_bias == "marginals" and pixel_means is not None:
             with torch.no_grad():
                 self.G.out.bias.copy_(bias_from_marginals(pixel_means.cpu()))  # float64 on the host (MPS has none)
         self.g_params, self.d_params = list(self.G.parameters()), list(self.D.parameters())
@@ -55,10 +56,10 @@ class GAN:
         self.by_hand = passes.supports(self.G, self.D) and all(
             isinstance(o, MomentumSGD) for o in (self.opt_g, self.opt_d)
         )
-        self.max_col_norm = cfg.get("max_col_norm")
+        self.max_col_norm = cfg.max_col_norm
 
     def noise(self, n: int) -> torch.Tensor:
-        return sample_noise(n, self.cfg["z_dim"], self.cfg["noise"], self.device)
+        return sample_noise(n, self.cfg.z_dim, self.cfg.noise, self.device)
 
     def fake_labels(self, c_real: torch.Tensor | None) -> torch.Tensor | None:
         """Conditional models generate the classes of the real batch (the same class balance)."""
@@ -70,7 +71,7 @@ class GAN:
         for x_real, c_real in batches[:-1]:
             steps.d_step(self, x_real, c_real, epoch)
         x_real, c_real = batches[-1]
-        if self.cfg["update"] == "simultaneous":
+        if self.cfg.update == "simultaneous":
             return steps.simultaneous_step(self, x_real, c_real, epoch)
         return steps.alternating_step(self, x_real, c_real, epoch)
 

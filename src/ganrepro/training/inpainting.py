@@ -9,7 +9,7 @@ caller's (`validate`): the metrics live in the evaluation layer, which also owns
 
 Runs resume from checkpoint.pt in the output folder (written after every epoch; on the CPU a resumed
 run ends bit for bit where an uninterrupted one would), and model.pt holds the generator that
-cfg['select'] chooses: the best validation check's or the last epoch's.
+cfg.select chooses: the best validation check's or the last epoch's.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from torch.nn import functional as F
 from ganrepro.data.prepared import load_split, read_meta
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
+from ganrepro.gan_config import TrainConfig
 from ganrepro.io import UnreadableFile, save_torch, write_json, write_text
 from ganrepro.models.artifacts import cpu_state_dict
 from ganrepro.models.inpainting import InpaintingGenerator, build_inpainting_models, draw_masks, save_inpainter
@@ -46,20 +47,20 @@ class InpaintingGAN:
     """G, D, their optimizers and one simultaneous update."""
 
     def __init__(
-        self, cfg: dict[str, Any], example_shape: list[int], pixel_means: torch.Tensor, device: torch.device
+        self, cfg: TrainConfig, example_shape: list[int], pixel_means: torch.Tensor, device: torch.device
     ) -> None:
         self.cfg, self.example_shape, self.device = cfg, example_shape, device
         G, D = build_inpainting_models(cfg, int(np.prod(example_shape)), pixel_means)
         self.G, self.D = G.to(device), D.to(device)
         self.opt_g = make_optimizer(list(self.G.parameters()), cfg)
         self.opt_d = make_optimizer(list(self.D.parameters()), cfg)
-        self.masks = torch.Generator().manual_seed(cfg["seed"])
+        self.masks = torch.Generator().manual_seed(cfg.seed)
 
     def step(self, x: torch.Tensor, epoch: int) -> torch.Tensor:
         """One update of D and G on the real batch x (n, d); returns (d_loss, g_loss, D(x), D(x_hat))."""
         n = len(x)
         m = draw_masks(n, self.example_shape, self.masks).to(self.device)
-        x_fake = self.G(sample_noise(n, self.cfg["z_dim"], self.cfg["noise"], self.device), x, m)
+        x_fake = self.G(sample_noise(n, self.cfg.z_dim, self.cfg.noise, self.device), x, m)
         leaf = x_fake.detach().requires_grad_()
         logits = self.D(torch.cat([x, leaf]), torch.cat([m, m]))
         probs = torch.sigmoid(logits.detach())
@@ -115,7 +116,7 @@ SELECT_METRIC = "mse_best"
 
 
 def train_inpainter(
-    cfg: dict[str, Any],
+    cfg: TrainConfig,
     data: Path,
     out_dir: Path,
     dataset: str,
@@ -123,7 +124,7 @@ def train_inpainter(
     if_changed: str = "error",
     estimate: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train for cfg['epochs'] epochs; before the first, every cfg['valid_every'] epochs and after the
+    """Train for cfg.epochs epochs; before the first, every cfg.valid_every epochs and after the
     last, record `validate(G, epoch)`. Writes OUT_DIR/model.pt, train.json (losses and validation history) and
     valid_curve.csv (epoch vs validation metrics); returns the train.json record.
 
@@ -134,7 +135,7 @@ def train_inpainter(
     describes what the checks' scores depend on besides G and valid_points (e.g. the completions per
     image): with another one on resumption, model selection starts again.
 
-    Model selection (cfg['select']): `best_valid` keeps the generator of the check after an epoch
+    Model selection (cfg.select): `best_valid` keeps the generator of the check after an epoch
     with the lowest `mse_best`, the best-of-k masked-region MSE averaged over the mask kinds; `last`
     the last epoch's. `mse_best` because each check already computes it on fixed masks and noise,
     it scores the completions against the truth without the classifier's own errors, and on MNIST it
@@ -144,21 +145,21 @@ def train_inpainter(
     meta = read_meta(data)
     if meta.get("kind") != "image":
         raise UserError(f"{data}: dataset '{meta['dataset']}' has no images; inpainting needs images (C, H, W)")
-    device = resolve_device(cfg["device"])
+    device = resolve_device(cfg.device)
     x = load_split(data, "train").reshape(meta["n_train"], -1)
-    if cfg["train_limit"]:
-        x = x[: cfg["train_limit"]]
+    if cfg.train_limit:
+        x = x[: cfg.train_limit]
     x_train = torch.from_numpy(np.ascontiguousarray(x)).to(device)
-    batch = cfg["batch_size"]
+    batch = cfg.batch_size
     steps_per_epoch = len(x_train) // batch
     if steps_per_epoch == 0:
         raise UserError(f"inpaint: batch_size {batch} exceeds the {len(x_train)} training examples of {data}")
-    torch.manual_seed(cfg["seed"])
+    torch.manual_seed(cfg.seed)
     gan = InpaintingGAN(cfg, meta["example_shape"], x_train.mean(0), device)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / checkpoint.NAME
-    estimate = {"valid_points": cfg.get("valid_points"), **(estimate or {})}
-    state = _resumable_state(ckpt_path, cfg, cfg["epochs"] * steps_per_epoch, if_changed)
+    estimate = {"valid_points": cfg.valid_points, **(estimate or {})}
+    state = _resumable_state(ckpt_path, cfg, cfg.epochs * steps_per_epoch, if_changed)
     losses: list[dict[str, float]] = []
     history: list[dict[str, float]] = []
     best: dict[str, Any] | None = None
@@ -177,11 +178,11 @@ def train_inpainter(
                 best["epoch"],
             )
             best = None
-        log.info("resuming from %s at epoch %d of %d", ckpt_path, done, cfg["epochs"])
-    elif validate and cfg["valid_every"]:  # the starting point of the curve: G's output bias is the mean image
+        log.info("resuming from %s at epoch %d of %d", ckpt_path, done, cfg.epochs)
+    elif validate and cfg.valid_every:  # the starting point of the curve: G's output bias is the mean image
         history.append({"epoch": 0, **validate(gan.G, 0)})
     start = time.perf_counter()
-    for epoch in range(done, cfg["epochs"]):
+    for epoch in range(done, cfg.epochs):
         perm = torch.randperm(len(x_train), device=device)
         acc = torch.zeros(len(LOSS_NAMES), device=device)
         for i in range(steps_per_epoch):
@@ -192,8 +193,8 @@ def train_inpainter(
             raise UserError(f"inpaint: non-finite loss in epoch {epoch + 1} ({row}); {kept}; lower the learning rate")
         done = epoch + 1
         losses.append({"epoch": done, **row, "seconds": seconds_before + time.perf_counter() - start})
-        log.info("epoch %d/%d: %s", done, cfg["epochs"], ", ".join(f"{k} {v:.4f}" for k, v in row.items()))
-        if validate and cfg["valid_every"] and (done % cfg["valid_every"] == 0 or done == cfg["epochs"]):
+        log.info("epoch %d/%d: %s", done, cfg.epochs, ", ".join(f"{k} {v:.4f}" for k, v in row.items()))
+        if validate and cfg.valid_every and (done % cfg.valid_every == 0 or done == cfg.epochs):
             history.append({"epoch": done, **validate(gan.G, done)})
             log.info("epoch %d: validation %s", done, history[-1])
             if best is None or history[-1][SELECT_METRIC] < best[SELECT_METRIC]:
@@ -205,7 +206,7 @@ def train_inpainter(
                 "format": CHECKPOINT_FORMAT,
                 "step": done * steps_per_epoch,
                 "epoch": done,
-                "config": cfg,
+                "config": cfg.as_dict(),
                 "estimate": estimate,
                 "gan": gan.state_dict(),
                 **checkpoint.rng_states(device),
@@ -218,22 +219,22 @@ def train_inpainter(
     seconds = time.perf_counter() - start
     selection, selected, note = _select(cfg, gan, best, history, done)
     model_meta = {
-        "config": cfg,
+        "config": cfg.as_dict(),
         "dataset": dataset,
         "data_dim": x_train.shape[1],
         "example_shape": meta["example_shape"],
-        "epochs": cfg["epochs"],
+        "epochs": cfg.epochs,
         "selection": selection,
         "selected": selected,
     }
     save_inpainter(out_dir / "model.pt", gan.G, model_meta)
     record = {
         "dataset": dataset,
-        "seed": cfg["seed"],
+        "seed": cfg.seed,
         "device": str(device),
         "resumed": state is not None,
-        "epochs": cfg["epochs"],
-        "steps": cfg["epochs"] * steps_per_epoch,
+        "epochs": cfg.epochs,
+        "steps": cfg.epochs * steps_per_epoch,
         "steps_per_epoch": steps_per_epoch,
         "seconds_this_run": seconds,
         "seconds_total": seconds_before + seconds,
@@ -248,7 +249,7 @@ def train_inpainter(
     return record
 
 
-def _resumable_state(path: Path, cfg: dict[str, Any], total_steps: int, if_changed: str) -> dict[str, Any] | None:
+def _resumable_state(path: Path, cfg: TrainConfig, total_steps: int, if_changed: str) -> dict[str, Any] | None:
     """The checkpoint at `path` if this run resumes it; None (having discarded it, with
     if_changed='restart') if it starts afresh; a UserError if it may not do either. One refused for
     holding code is never discarded: someone should look at it."""
@@ -276,16 +277,16 @@ def _resumable_state(path: Path, cfg: dict[str, Any], total_steps: int, if_chang
 
 
 def _select(
-    cfg: dict[str, Any], gan: InpaintingGAN, best: dict[str, Any] | None, history: list[dict[str, float]], done: int
+    cfg: TrainConfig, gan: InpaintingGAN, best: dict[str, Any] | None, history: list[dict[str, float]], done: int
 ) -> tuple[str, dict[str, Any], str | None]:
     """Load the selected generator into gan.G; return the selection, what was selected (epoch and
     the check's metrics) and, when best_valid fell back to the last epoch, why."""
-    if cfg["select"] == "best_valid" and best is not None:
+    if cfg.select == "best_valid" and best is not None:
         gan.G.load_state_dict(best["G"])
         return "best_valid", {k: v for k, v in best.items() if k != "G"}, None
     last_check = next((h for h in history if h["epoch"] == done), {})
     note = None
-    if cfg["select"] == "best_valid":
+    if cfg.select == "best_valid":
         note = "no validation check after an epoch (valid_every 0 or no checks): the last epoch's generator"
         log.info("model selection: %s", note)
     return "last", {**last_check, "epoch": done}, note

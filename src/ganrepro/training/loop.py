@@ -23,10 +23,10 @@ from ganrepro.data.prepared import load_labels, load_split, read_meta
 from ganrepro.density import parzen_log_density
 from ganrepro.device import keep_freed_memory, resolve_device
 from ganrepro.errors import UserError
+from ganrepro.gan_config import VALIDATION_KEYS, TrainConfig
 from ganrepro.io import UnreadableFile, write_json
 from ganrepro.models.artifacts import cpu_state_dict, save_model
 from ganrepro.models.networks import check_data_shape, generate
-from ganrepro.paper import paper_grid
 from ganrepro.training import checkpoint, metric_log
 from ganrepro.training.gan import GAN, Batch
 from ganrepro.training.metric_log import MetricLog, log_progress
@@ -40,38 +40,38 @@ class Trainer:
     """The training loop around `GAN`. Nothing in the loop synchronises with the device except
     every `log_every` iterations."""
 
-    def __init__(self, cfg: dict[str, Any], data_path: Path, out_dir: Path, dataset: str | None = None) -> None:
+    def __init__(self, cfg: TrainConfig, data_path: Path, out_dir: Path, dataset: str | None = None) -> None:
         self.cfg, self.out_dir = cfg, out_dir
-        self.parzen_grid = cfg.get("valid_sigmas") or paper_grid()
-        if cfg["checkpoint_every"] % cfg["log_every"]:
+        self.parzen_grid = cfg.valid_sigmas
+        if cfg.checkpoint_every % cfg.log_every:
             raise UserError("train.*.checkpoint_every must be a multiple of train.*.log_every")
-        self.device = resolve_device(cfg["device"])
+        self.device = resolve_device(cfg.device)
         keep_freed_memory()
         self.meta = read_meta(data_path)
         self.dataset = dataset or self.meta.get("dataset")  # the name model files record
-        check_data_shape(cfg["arch"], self.meta["example_shape"], f"{self.dataset} ({data_path})")
+        check_data_shape(cfg.arch, self.meta["example_shape"], f"{self.dataset} ({data_path})")
         x = _as_rows(load_split(data_path, "train", unit=False))
-        if cfg["train_limit"]:
-            x = x[: cfg["train_limit"]]
+        if cfg.train_limit:
+            x = x[: cfg.train_limit]
         self.unit_scale = float(self.meta.get("unit_scale", 1))
         self.x_train = torch.from_numpy(x).to(self.device)
         self.y_train = torch.from_numpy(load_labels(data_path, "train")[: len(x)]).to(self.device)
         self.n_classes = int(self.meta.get("num_classes") or 0)
-        if cfg.get("conditional") and (not self.n_classes or (self.y_train < 0).any()):
+        if cfg.conditional and (not self.n_classes or (self.y_train < 0).any()):
             raise UserError(f"train.*.conditional: {data_path} has no labels for every training example")
         x_valid = _as_rows(load_split(data_path, "valid"))
-        self.x_valid = torch.from_numpy(x_valid[: cfg["valid_points"]] if cfg["valid_points"] else x_valid)
+        self.x_valid = torch.from_numpy(x_valid[: cfg.valid_points] if cfg.valid_points else x_valid)
         self.data_dim = self.x_train.shape[1]
-        torch.manual_seed(cfg["seed"])
+        torch.manual_seed(cfg.seed)
         pixel_means = self.x_train.float().mean(0) / self.unit_scale
         self.gan = GAN(cfg, self.data_dim, self.n_classes, self.device, pixel_means)
-        self.batch = cfg["batch_size"]
-        self.steps_per_epoch = len(self.x_train) // (self.batch * cfg["k"])
+        self.batch = cfg.batch_size
+        self.steps_per_epoch = len(self.x_train) // (self.batch * cfg.k)
         if self.steps_per_epoch == 0:
             raise UserError(
-                f"train.*.batch_size x k ({self.batch} x {cfg['k']}) exceeds the {len(self.x_train)} training examples"
+                f"train.*.batch_size x k ({self.batch} x {cfg.k}) exceeds the {len(self.x_train)} training examples"
             )
-        self.total_steps = cfg["epochs"] * self.steps_per_epoch
+        self.total_steps = cfg.epochs * self.steps_per_epoch
         self.step, self.perm = 0, None
         self.seconds_before = 0.0  # training time of the runs this one resumes
         self.t_start = time.perf_counter()
@@ -86,7 +86,7 @@ class Trainer:
             self.ckpt_path,
             {
                 "step": self.step,
-                "config": self.cfg,
+                "config": self.cfg.as_dict(),
                 "gan": self.gan.state_dict(),
                 "perm": self.perm,
                 **checkpoint.rng_states(self.device),
@@ -128,8 +128,8 @@ class Trainer:
         self.perm = None if state["perm"] is None else state["perm"].to(self.device)
         checkpoint.restore_rng_states(state, self.device)
         self.valid_history, self.best = state["valid_history"], state["best"]
-        saved = state["config"]
-        estimate_changed = [k for k in checkpoint.VALIDATION_KEYS if saved.get(k) != self.cfg.get(k)]
+        saved, new = state["config"], self.cfg.as_dict()
+        estimate_changed = [k for k in VALIDATION_KEYS if saved.get(k) != new.get(k)]
         if self.best is not None and estimate_changed:
             log.warning(
                 f"the validation estimate changed ({', '.join(estimate_changed)}): model selection "
@@ -158,7 +158,7 @@ class Trainer:
         if i == 0 or self.perm is None:
             self.perm = torch.randperm(len(self.x_train), device=self.device)
         out = []
-        k, b = self.cfg["k"], self.batch
+        k, b = self.cfg.k, self.batch
         for j in range(k):
             idx = self.perm[(i * k + j) * b : (i * k + j + 1) * b]
             x = self.x_train.index_select(0, idx).float()  # index_select: a quarter of x_train[idx]'s time on the CPU
@@ -179,7 +179,7 @@ class Trainer:
             acc += self.gan.iteration(self.batches(self.step), epoch)
             n_acc += 1
             self.step += 1
-            if self.step % self.cfg["log_every"] == 0 or self.step == self.total_steps:
+            if self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
                 now = time.perf_counter()
                 values = (acc / n_acc).tolist()
                 self._check_finite(values)
@@ -189,7 +189,7 @@ class Trainer:
                     epoch=self.step / self.steps_per_epoch,
                     lr=self.gan.opt_g.lr(),
                     momentum=self.gan.opt_g.momentum(epoch),
-                    examples_per_s=n_acc * self.batch * self.cfg["k"] / (now - t_last),
+                    examples_per_s=n_acc * self.batch * self.cfg.k / (now - t_last),
                 )
                 self.log.add(row)
                 bar.update(n_acc)
@@ -202,7 +202,7 @@ class Trainer:
             if self.step % self.steps_per_epoch == 0:
                 self._maybe_validate(self.step // self.steps_per_epoch)
                 self._maybe_snapshot(self.step // self.steps_per_epoch)
-            if self.step % self.cfg["checkpoint_every"] == 0 or self.step == self.total_steps:
+            if self.step % self.cfg.checkpoint_every == 0 or self.step == self.total_steps:
                 self.save_checkpoint()
         bar.close()
         return {
@@ -228,10 +228,10 @@ class Trainer:
         )
 
     def _maybe_validate(self, epoch: int) -> None:
-        every = self.cfg["valid_every"]
-        if not every or (epoch % every and epoch != self.cfg["epochs"]):
+        every = self.cfg.valid_every
+        if not every or (epoch % every and epoch != self.cfg.epochs):
             return
-        samples = generate(self.gan.G, self.cfg, self.cfg["valid_samples"], self.cfg["seed"] + epoch)
+        samples = generate(self.gan.G, self.cfg, self.cfg.valid_samples, self.cfg.seed + epoch)
         scores = parzen_log_density(self.x_valid.numpy(), samples["x"], self.parzen_grid, device=self.device).mean(
             axis=1
         )
@@ -241,7 +241,7 @@ class Trainer:
             "step": self.step,
             "log_likelihood": float(scores[best_i]),
             "sigma": float(self.parzen_grid[best_i]),
-            "samples": self.cfg["valid_samples"],
+            "samples": self.cfg.valid_samples,
             "points": len(self.x_valid),
         }
         self.valid_history.append(entry)
@@ -252,7 +252,7 @@ class Trainer:
     def _maybe_snapshot(self, epoch: int) -> None:
         """Every `snapshot_every` epochs, the networks as they are, as a model file of their own
         (snapshots/epoch_0100.pt): `ganrepro sample --model` evaluates it like model.pt."""
-        every = self.cfg.get("snapshot_every") or 0
+        every = self.cfg.snapshot_every
         if every and epoch % every == 0:
             path = self.out_dir / "snapshots" / f"epoch_{epoch:04d}.pt"
             save_model(path, self.gan.G, self.gan.D, self.model_meta("last", {"epoch": epoch, "step": self.step}))
@@ -268,9 +268,9 @@ class Trainer:
     def model_meta(self, selection: str, selected: dict[str, Any]) -> dict[str, Any]:
         """What a model file records besides the networks (artifacts.save_model)."""
         return {
-            "config": self.cfg,
+            "config": self.cfg.as_dict(),
             "dataset": self.dataset,
-            "seed": self.cfg["seed"],
+            "seed": self.cfg.seed,
             "data_dim": self.data_dim,
             "example_shape": self.meta["example_shape"],
             "n_classes": self.n_classes,
@@ -284,30 +284,26 @@ def _as_rows(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.reshape(len(x), -1))
 
 
-def train(
-    cfg: dict[str, Any], dataset: str, data_path: Path, out_dir: Path, if_changed: str = "error"
-) -> dict[str, Any]:
+def train(cfg: TrainConfig, dataset: str, data_path: Path, out_dir: Path, if_changed: str = "error") -> dict[str, Any]:
     """Train (or resume) one model; write model.pt (the selected generator), train.json and train_log.csv."""
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(cfg, data_path, out_dir, dataset)
     run = trainer.run(show_progress=sys.stderr.isatty(), if_changed=if_changed)
-    use_best = cfg["select"] == "best_valid" and trainer.best is not None
+    use_best = cfg.select == "best_valid" and trainer.best is not None
     G = trainer.gan.G
     if use_best:
         G.load_state_dict(trainer.best["G"])
     selected = (
-        {k: v for k, v in trainer.best.items() if k != "G"}
-        if use_best
-        else {"epoch": cfg["epochs"], "step": trainer.step}
+        {k: v for k, v in trainer.best.items() if k != "G"} if use_best else {"epoch": cfg.epochs, "step": trainer.step}
     )
     meta = trainer.model_meta("best_valid" if use_best else "last", selected)
     save_model(out_dir / "model.pt", G, trainer.gan.D, meta)
     summary = {
         "dataset": dataset,
-        "seed": cfg["seed"],
+        "seed": cfg.seed,
         "device": str(trainer.device),
         **run,
-        "epochs": cfg["epochs"],
+        "epochs": cfg.epochs,
         "steps_per_epoch": trainer.steps_per_epoch,
         "selection": meta["selection"],
         "selected": selected,

@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ganrepro.gan_config import TrainConfig
+
 
 class MomentumSGD:
     """pylearn2's SGD: v <- mu v - lr g; p <- p + v. The learning rate is divided by `decay`
@@ -23,11 +25,11 @@ class MomentumSGD:
     vector of ones), then p <- p + v while both are still in cache. Every other parameter (the
     autograd step: Adam's models, the conv models) forms a .grad, applied when the update ends."""
 
-    def __init__(self, params: list[nn.Parameter], cfg: dict[str, Any]) -> None:
+    def __init__(self, params: list[nn.Parameter], cfg: TrainConfig) -> None:
         self.params = params
         self.velocity = [torch.zeros_like(p) for p in params]
-        self.lr0, self.decay, self.lr_min = cfg["lr"], cfg["lr_decay"], cfg["lr_min"]
-        self.mu_start, self.mu_end, self.saturate = cfg["momentum_start"], cfg["momentum_end"], cfg["momentum_saturate"]
+        self.lr0, self.decay, self.lr_min = cfg.lr, cfg.lr_decay, cfg.lr_min
+        self.mu_start, self.mu_end, self.saturate = cfg.momentum_start, cfg.momentum_end, cfg.momentum_saturate
         self.updates = 0
         self.slot = {p: i for i, p in enumerate(params)}
         self._open: tuple[float, float] | None = None  # (mu, lr) of the update in progress
@@ -99,9 +101,9 @@ class MomentumSGD:
 class Adam:
     """torch's Adam behind the same interface (constant learning rate)."""
 
-    def __init__(self, params: list[nn.Parameter], cfg: dict[str, Any]) -> None:
+    def __init__(self, params: list[nn.Parameter], cfg: TrainConfig) -> None:
         self.params = params
-        self.opt = torch.optim.Adam(params, lr=cfg["lr"], betas=tuple(cfg["adam_betas"]), foreach=True)
+        self.opt = torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.adam_betas), foreach=True)
 
     def lr(self) -> float:
         return self.opt.param_groups[0]["lr"]
@@ -126,5 +128,5 @@ class Adam:
 Optimizer = MomentumSGD | Adam
 
 
-def make_optimizer(params: list[nn.Parameter], cfg: dict[str, Any]) -> Optimizer:
-    return {"sgd": MomentumSGD, "adam": Adam}[cfg["optimizer"]](params, cfg)
+def make_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> Optimizer:
+    return {"sgd": MomentumSGD, "adam": Adam}[cfg.optimizer](params, cfg)

@@ -51,7 +51,7 @@ def d_step(
 @torch.no_grad()
 def simultaneous_step(gan: GAN, x_real: torch.Tensor, c_real: torch.Tensor | None, epoch: int) -> torch.Tensor:
     """step.simultaneous_step through the hand-written passes."""
-    m, kind = len(x_real), gan.cfg["g_loss"]
+    m, kind = len(x_real), gan.cfg.g_loss
     c_fake = gan.fake_labels(c_real)
     g_tape = generator_forward(gan.G, gan.noise(m), c_fake)
     x_fake = g_tape.output
@@ -69,7 +69,7 @@ def simultaneous_step(gan: GAN, x_real: torch.Tensor, c_real: torch.Tensor | Non
 @torch.no_grad()
 def alternating_step(gan: GAN, x_real: torch.Tensor, c_real: torch.Tensor | None, epoch: int) -> torch.Tensor:
     """step.alternating_step through the hand-written passes (D's products in G's update discarded)."""
-    m, kind = len(x_real), gan.cfg["g_loss"]
+    m, kind = len(x_real), gan.cfg.g_loss
     logits, probs = d_step(gan, x_real, c_real, epoch)
     c_fake = gan.fake_labels(c_real)
     g_tape = generator_forward(gan.G, gan.noise(m), c_fake)

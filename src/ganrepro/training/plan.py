@@ -9,13 +9,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from ganrepro import paths
 from ganrepro.data.sources import MNIST_TRAIN
 from ganrepro.device import resolve_device, synchronize
+from ganrepro.gan_config import TrainConfig
 from ganrepro.io import read_json, write_json
 from ganrepro.training.gan import GAN
 
@@ -37,7 +37,7 @@ class Job:
     dataset: str
     variant: str  # "" or "cond_"
     seed: int
-    cfg: dict[str, Any]
+    cfg: TrainConfig
 
 
 @dataclass(frozen=True)
@@ -59,13 +59,13 @@ def example_shape(dataset: str, info: Path, toy_size: int) -> tuple[int, int, in
     return dim, classes, toy_size if dataset in ("toy1d", "ring") else n_train
 
 
-def step_seconds(cfg: dict[str, Any], data_dim: int, n_classes: int, device: torch.device) -> float:
+def step_seconds(cfg: TrainConfig, data_dim: int, n_classes: int, device: torch.device) -> float:
     """Median seconds of one training iteration of this model on random data, after warm-up steps,
     over at least MIN_TIMED_STEPS steps and MIN_TIMED_SECONDS."""
     gan = GAN(cfg, data_dim, n_classes, device)
-    batch = cfg["batch_size"]
+    batch = cfg.batch_size
     labels = torch.randint(n_classes, (batch,), device=device) if gan.n_classes else None
-    batches = [(torch.rand(batch, data_dim, device=device), labels) for _ in range(cfg["k"])]
+    batches = [(torch.rand(batch, data_dim, device=device), labels) for _ in range(cfg.k)]
     times: list[float] = []
     for i in range(WARMUP_STEPS + MAX_TIMED_STEPS):
         synchronize(device)
@@ -82,19 +82,19 @@ def step_seconds(cfg: dict[str, Any], data_dim: int, n_classes: int, device: tor
 def estimate(job: Job, info: Path, toy_size: int, timed: dict[tuple[str, str], float]) -> Estimate:
     """The job's budget times its model's step time; `timed` keeps the step time of each (dataset,
     variant) already measured, since seeds share the model."""
-    cfg = {**job.cfg, "seed": job.seed}
-    device = resolve_device(cfg.get("device", "auto"))
+    cfg = job.cfg.replace(seed=job.seed)
+    device = resolve_device(cfg.device)
     name = f"{job.dataset} {'conditional ' if job.variant else ''}seed {job.seed}"
     dim, classes, n_train = example_shape(job.dataset, info, toy_size)
     if not dim or not n_train:
-        return Estimate(name, str(device), cfg["epochs"], None, None, None)
-    if cfg["train_limit"]:
-        n_train = min(n_train, cfg["train_limit"])
-    steps = cfg["epochs"] * (n_train // (cfg["batch_size"] * cfg["k"]))
+        return Estimate(name, str(device), cfg.epochs, None, None, None)
+    if cfg.train_limit:
+        n_train = min(n_train, cfg.train_limit)
+    steps = cfg.epochs * (n_train // (cfg.batch_size * cfg.k))
     key = (job.dataset, job.variant)
     if key not in timed:
         timed[key] = step_seconds(cfg, dim, classes, device)
-    return Estimate(name, str(device), cfg["epochs"], steps, timed[key], steps * timed[key] / 3600)
+    return Estimate(name, str(device), cfg.epochs, steps, timed[key], steps * timed[key] / 3600)
 
 
 def make_plan(jobs: Iterable[Job], toy_size: int) -> list[Estimate]:

@@ -33,7 +33,7 @@ def d_step(
 
 def simultaneous_step(gan: GAN, x_real: torch.Tensor, c_real: torch.Tensor | None, epoch: int) -> torch.Tensor:
     """D's update and G's from one D pass: G's gradient at its images is D's input gradient, rescaled."""
-    m, kind = len(x_real), gan.cfg["g_loss"]
+    m, kind = len(x_real), gan.cfg.g_loss
     c_fake = gan.fake_labels(c_real)
     x_fake = gan.G(gan.noise(m), c_fake)
     x_fake_leaf = x_fake.detach().requires_grad_()
@@ -49,7 +49,7 @@ def simultaneous_step(gan: GAN, x_real: torch.Tensor, c_real: torch.Tensor | Non
 
 def alternating_step(gan: GAN, x_real: torch.Tensor, c_real: torch.Tensor | None, epoch: int) -> torch.Tensor:
     """A D update, then a G update through the updated D on fresh noise."""
-    m, kind = len(x_real), gan.cfg["g_loss"]
+    m, kind = len(x_real), gan.cfg.g_loss
     logits, probs = d_step(gan, x_real, c_real, epoch)
     c_fake = gan.fake_labels(c_real)
     fake_logits = gan.D(gan.G(gan.noise(m), c_fake), c_fake)
