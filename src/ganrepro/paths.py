@@ -42,6 +42,12 @@ def prepared_info(dataset: str) -> str:
     return f"{prepared_dir(dataset)}/info.json"
 
 
+def within_results(path: str) -> str:
+    """A path or glob pattern of this layout relative to the results folder: with "*" for the
+    dataset, seed or variant, `Path(results).glob(within_results(metrics("*")))` finds every dataset's."""
+    return path.removeprefix(f"{RESULTS}/")
+
+
 def run_dir(dataset: str) -> str:
     return f"{RESULTS}/runs/{dataset}"
 
@@ -98,6 +104,10 @@ def toy_metrics(dataset: str, seed: object) -> str:
 
 def infer_dir(dataset: str, seed: object) -> str:
     return f"{eval_dir(dataset, seed)}/infer"
+
+
+def infer_result(dataset: str, seed: object) -> str:
+    return f"{infer_dir(dataset, seed)}/infer.json"
 
 
 def classifier_dir(dataset: str) -> str:

@@ -169,7 +169,7 @@ rule infer:
         model=paths.model("{dataset}", "{seed}"),
         data=rules.prepare.output.npz,
     output:
-        metrics=f"{paths.infer_dir('{dataset}', '{seed}')}/infer.json",
+        metrics=paths.infer_result("{dataset}", "{seed}"),
         encoder=f"{paths.infer_dir('{dataset}', '{seed}')}/encoder.pt",
     params:
         cfg=json_arg(config["infer"]),

@@ -98,7 +98,7 @@ COLUMNS = {  # inpaint.json's score -> the report's column
 
 def inpainting_html(results: Path) -> str:
     """Per dataset, the test scores of each mask kind (from inpaint.json), as an HTML table."""
-    found = sorted(results.glob(paths.inpaint_metrics("*").removeprefix(f"{paths.RESULTS}/")))
+    found = sorted(results.glob(paths.within_results(paths.inpaint_metrics("*"))))
     if not found:
         where = html.escape(paths.inpaint_metrics("<dataset>"))
         return f'<p class="missing">No inpainting results ({where}).</p>'

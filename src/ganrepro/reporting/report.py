@@ -142,7 +142,7 @@ def figure_key(path: Path) -> tuple[str, str]:
 
 def figures_html(results: Path, figures: list[Path] | None = None) -> str:
     """The given PNGs (default: every PNG under results/figures), in the paper's order, with captions."""
-    found = figures if figures is not None else (results / "figures").glob("*.png")
+    found = figures if figures is not None else results.glob(paths.within_results(paths.figure("*")))
     pngs = sorted(
         found,
         key=lambda p: (
@@ -213,10 +213,10 @@ def anchors_html() -> str:
 
 def dataset_metrics(results: Path, datasets: list[str]) -> tuple[dict[str, dict], dict[str, str]]:
     """metrics.json of each dataset that ran, and for the others what happened ('not run: why')."""
-    found = {p.parent.name for p in results.glob("runs/*/metrics.json")}
+    found = {p.parent.name for p in results.glob(paths.within_results(paths.metrics("*")))}
     metrics, missing = {}, {}
     for ds in dict.fromkeys([*datasets, *sorted(found)]):
-        data = read_optional(results / "runs" / ds / "metrics.json")
+        data = read_optional(results / paths.within_results(paths.metrics(ds)))
         if data is None:
             missing[ds] = f"no results yet ({results / 'runs' / ds / 'metrics.json'} is missing)"
         elif data.get("not_run"):
@@ -240,12 +240,12 @@ def _fmt(value: Any) -> str:
 
 
 def inference_results(results: Path) -> list[dict[str, Any]]:
-    return [read_json(p) for p in sorted(results.glob("runs/*/eval/s*/infer/infer.json"))]
+    return [read_json(p) for p in sorted(results.glob(paths.within_results(paths.infer_result("*", "*"))))]
 
 
 def inference_html(runs: list[dict[str, Any]]) -> str:
     if not runs:
-        where = esc(f"{paths.infer_dir('<dataset>', '<seed>')}/infer.json")
+        where = esc(paths.infer_result("<dataset>", "<seed>"))
         return f'<p class="missing">No inference results ({where}).</p>'
     frame = pd.DataFrame(
         [
@@ -268,12 +268,12 @@ def inference_html(runs: list[dict[str, Any]]) -> str:
     return frame.to_html(index=False, border=0, float_format=lambda v: f"{v:.4g}")
 
 
-def per_class_frame(eval_dir: Path) -> pd.DataFrame | None:
+def per_class_frame(results: Path, dataset: str) -> pd.DataFrame | None:
     """Test log-likelihood per class: real training images (the reference row), each GAN seed, and
     the gap between the reference and the seeds' mean. None without per-class scores."""
-    reference = read_optional(eval_dir / "reference_parzen.json") or {}
+    reference = read_optional(results / paths.within_results(paths.reference(dataset))) or {}
     columns = {"real images": reference.get("per_class")}
-    for path in sorted(eval_dir.glob("s*/parzen.json")):
+    for path in sorted(results.glob(paths.within_results(paths.parzen(dataset, "*")))):
         scores = read_json(path)
         columns[f"GAN seed {scores.get('seed')}"] = scores.get("per_class")
     if not all(columns.values()) or len(columns) < 2:
@@ -288,12 +288,12 @@ def per_class_frame(eval_dir: Path) -> pd.DataFrame | None:
 
 def per_class_html(results: Path) -> str:
     parts = []
-    for eval_dir in sorted(results.glob("runs/*/eval")):
-        frame = per_class_frame(eval_dir)
+    for eval_dir in sorted(results.glob(paths.within_results(paths.eval_dir("*")))):
+        dataset = eval_dir.parent.name
+        frame = per_class_frame(results, dataset)
         if frame is not None:
             parts.append(
-                f"<h3>{esc(dataset_name(eval_dir.parent.name))}</h3>"
-                + frame.to_html(border=0, float_format=lambda v: f"{v:.1f}")
+                f"<h3>{esc(dataset_name(dataset))}</h3>" + frame.to_html(border=0, float_format=lambda v: f"{v:.1f}")
             )
     if not parts:
         return '<p class="missing">No per-class Parzen scores (parzen.json files without per_class).</p>'
@@ -401,7 +401,8 @@ def versions(results: Path) -> dict[str, str]:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             found[name] = "not installed"
-    used = sorted({str(read_json(p).get("device")) for p in results.glob("runs/*/train/*s*/train.json")})
+    records = results.glob(paths.within_results(paths.train_record("*", "*", "*")))
+    used = sorted({str(read_json(p).get("device")) for p in records})
     found["device of the training runs"] = ", ".join(used) or "no training runs found"
     found["device 'auto' here"] = str(resolve_device("auto"))
     return found
@@ -507,7 +508,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def semisupervised_html(results: Path, skipped: dict[str, str] | None) -> str:
     """The semi-supervised table of every dataset that ran it (on its first seed's model), and why
     the others did not."""
-    found = [read_json(p) for p in sorted(results.glob(f"runs/*/eval/s*/{Path(paths.semisupervised('', 0)).name}"))]
+    found = [read_json(p) for p in sorted(results.glob(paths.within_results(paths.semisupervised("*", "*"))))]
     frame = semisupervised_frame(found)
     parts = [
         "<p>The paper's extension 4: do the GAN's features help a classifier that has few labels? Figures "
