@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from ganrepro import paper
+from ganrepro import paper, paths
 from ganrepro.config import load_params, train_config
 from ganrepro.errors import UserError
 from ganrepro.io import read_json, write_json, write_text
@@ -404,7 +404,7 @@ def write_table(table: dict[str, Any], out_dir: Path) -> None:
     write_json(out_dir / "table1.json", {"source_paper": paper.SOURCE, **table})
 
 
-# The extended table: every metric of results/runs/<dataset>/metrics.json (see ganrepro.evaluation.summary).
+# The extended table: every metric of each dataset's metrics.json (paths.metrics; see ganrepro.evaluation.summary).
 PER_SEED = "_per_seed"  # a row key ending so lists the metric's `<key>_s<seed>` values
 ERROR_KEYS = {"paper_log_likelihood": "paper_error"}  # the ± of a row, where it is not `<key>_std`
 EXTENDED_ROWS = (
@@ -496,7 +496,7 @@ def write_extended(metric_files: list[Path], out_dir: Path, budget: dict[str, li
     metrics = [read_json(p) for p in metric_files]
     seeds = max((m.get("seeds", 1) for m in metrics), default=1)
     notes = [
-        "Every metric of results/runs/<dataset>/metrics.json; ± is the standard deviation across "
+        f"Every metric of {paths.metrics('<dataset>')}; ± is the standard deviation across "
         f"seeds (up to {seeds} here) where there are several.",
         "Classifier FID: the Frechet distance in the penultimate features of a classifier trained on the "
         "dataset (Inception cannot be downloaded here); compare with the real-vs-real reference row.",
