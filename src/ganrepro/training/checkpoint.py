@@ -13,8 +13,9 @@ from typing import Any
 
 import torch
 
+from ganrepro.errors import UserError
 from ganrepro.gan_config import RESUMABLE_KEYS, TrainConfig
-from ganrepro.io import load_torch, save_torch
+from ganrepro.io import UnreadableFile, load_torch, save_torch
 
 NAME = "checkpoint.pt"  # in the run folder
 # Bumped when a checkpoint's tensors or training objective change meaning (2: maxout rows
@@ -31,6 +32,35 @@ def save(path: Path, state: dict[str, Any]) -> None:
 def load(path: Path) -> dict[str, Any]:
     """The checkpoint's state; a UserError naming it and the ways on if it cannot be read."""
     return load_torch(path, "delete it to train from step 0", ", or pass --if-changed restart, which discards it")
+
+
+def resumable(
+    path: Path, cfg: TrainConfig, total_steps: int, if_changed: str, fmt: int = FORMAT, keys: set[str] = KEYS
+) -> tuple[dict[str, Any] | None, str]:
+    """(the checkpoint's state, "") if a run with `cfg` resumes it; (None, why) if the run starts
+    afresh: none there, or (with if_changed='restart', having deleted it) unreadable or made with
+    other parameters; else a UserError. One refused for holding code is never discarded: someone
+    should look at it."""
+    if not path.exists():
+        return None, f"no checkpoint at {path}"
+    try:
+        state = load(path)
+    except UnreadableFile as err:
+        if if_changed != "restart":
+            raise
+        why = str(err).rsplit("; ", 1)[0]  # without the remedy: this is it
+    else:
+        reasons = ", ".join(changes(state, cfg, total_steps, fmt, keys))
+        if not reasons:
+            return state, ""
+        if if_changed != "restart":
+            raise UserError(
+                f"{path} was trained with other parameters ({reasons}); "
+                "delete it, or pass --if-changed restart, to train from scratch"
+            )
+        why = f"{path} was made with other parameters ({reasons})"
+    path.unlink()
+    return None, why
 
 
 def rng_states(device: torch.device) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from ganrepro.data.prepared import load_split, read_meta
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
 from ganrepro.gan_config import TrainConfig
-from ganrepro.io import UnreadableFile, save_torch, write_json, write_text
+from ganrepro.io import save_torch, write_json, write_text
 from ganrepro.models.artifacts import cpu_state_dict
 from ganrepro.models.inpainting import InpaintingGenerator, build_inpainting_models, draw_masks, save_inpainter
 from ganrepro.models.networks import sample_noise
@@ -159,7 +159,11 @@ def train_inpainter(
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / checkpoint.NAME
     estimate = {"valid_points": cfg.valid_points, **(estimate or {})}
-    state = _resumable_state(ckpt_path, cfg, cfg.epochs * steps_per_epoch, if_changed)
+    state, why = checkpoint.resumable(
+        ckpt_path, cfg, cfg.epochs * steps_per_epoch, if_changed, CHECKPOINT_FORMAT, CHECKPOINT_KEYS
+    )
+    if state is None:
+        log.info("training from scratch: %s", why)
     losses: list[dict[str, float]] = []
     history: list[dict[str, float]] = []
     best: dict[str, Any] | None = None
@@ -247,33 +251,6 @@ def train_inpainter(
     write_json(out_dir / "train.json", record)
     write_text(out_dir / "valid_curve.csv", _curve_csv(history))  # also without checks: the rule's output
     return record
-
-
-def _resumable_state(path: Path, cfg: TrainConfig, total_steps: int, if_changed: str) -> dict[str, Any] | None:
-    """The checkpoint at `path` if this run resumes it; None (having discarded it, with
-    if_changed='restart') if it starts afresh; a UserError if it may not do either. One refused for
-    holding code is never discarded: someone should look at it."""
-    if not path.exists():
-        return None
-    try:
-        state = checkpoint.load(path)
-    except UnreadableFile as err:
-        if if_changed != "restart":
-            raise
-        why = str(err).rsplit("; ", 1)[0]  # without the remedy: this is it
-    else:
-        reasons = checkpoint.changes(state, cfg, total_steps, CHECKPOINT_FORMAT, CHECKPOINT_KEYS)
-        if not reasons:
-            return state
-        if if_changed != "restart":
-            raise UserError(
-                f"{path} was trained with other parameters ({', '.join(reasons)}); "
-                "delete it, or pass --if-changed restart, to train from scratch"
-            )
-        why = f"{path} was made with other parameters ({', '.join(reasons)})"
-    path.unlink()
-    log.info("training from scratch: %s", why)
-    return None
 
 
 def _select(

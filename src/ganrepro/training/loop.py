@@ -24,7 +24,7 @@ from ganrepro.density import parzen_log_density
 from ganrepro.device import keep_freed_memory, resolve_device
 from ganrepro.errors import UserError
 from ganrepro.gan_config import VALIDATION_KEYS, TrainConfig
-from ganrepro.io import UnreadableFile, write_json
+from ganrepro.io import write_json
 from ganrepro.models.artifacts import cpu_state_dict, save_model
 from ganrepro.models.networks import check_data_shape, generate
 from ganrepro.training import checkpoint, metric_log
@@ -102,27 +102,10 @@ class Trainer:
         """Resume from the checkpoint if there is one. One that is truncated or corrupted, was made
         with other parameters or is past this run's budget is an error, or with if_changed='restart'
         is discarded."""
-        if not self.ckpt_path.exists():
-            self._start_afresh(f"no checkpoint at {self.ckpt_path}")
+        state, why = checkpoint.resumable(self.ckpt_path, self.cfg, self.total_steps, if_changed)
+        if state is None:
+            self._start_afresh(why)
             return False
-        try:
-            state = checkpoint.load(self.ckpt_path)
-        except UnreadableFile as err:  # one refused for holding code is not discarded: someone should look
-            if if_changed != "restart":
-                raise
-            self.ckpt_path.unlink()
-            self._start_afresh(str(err).rsplit("; ", 1)[0])  # without the remedy: this is it
-            return False
-        changes = ", ".join(checkpoint.changes(state, self.cfg, self.total_steps))
-        if changes and if_changed == "restart":
-            self.ckpt_path.unlink()
-            self._start_afresh(f"{self.ckpt_path} was made with other parameters ({changes})")
-            return False
-        if changes:
-            raise UserError(
-                f"{self.ckpt_path} was trained with other parameters ({changes}); "
-                "delete it, or pass --if-changed restart, to train from scratch"
-            )
         self.gan.load_state_dict(state["gan"])
         self.step = state["step"]
         self.perm = None if state["perm"] is None else state["perm"].to(self.device)
