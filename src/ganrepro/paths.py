@@ -52,8 +52,13 @@ def run_dir(dataset: str) -> str:
     return f"{RESULTS}/runs/{dataset}"
 
 
+def networks_dir(dataset: str) -> str:
+    """results/runs/<dataset>/train: every network trained on the dataset (the train stage's folder)."""
+    return f"{run_dir(dataset)}/train"
+
+
 def train_dir(dataset: str, seed: object, variant: str = "") -> str:
-    return f"{run_dir(dataset)}/train/{variant}s{seed}"
+    return f"{networks_dir(dataset)}/{variant}s{seed}"
 
 
 def model(dataset: str, seed: object, variant: str = "") -> str:
@@ -110,8 +115,9 @@ def infer_result(dataset: str, seed: object) -> str:
     return f"{infer_dir(dataset, seed)}/infer.json"
 
 
-def classifier_dir(dataset: str) -> str:
-    return f"{eval_dir(dataset)}/classifier"
+def classifier(dataset: str, ext: str = "pt") -> str:
+    """The dataset's classifier (classifier.pt), or its summary with ext "json"."""
+    return f"{networks_dir(dataset)}/classifier/classifier.{ext}"
 
 
 def class_metrics(dataset: str, seed: object, variant: str = "") -> str:
@@ -163,9 +169,14 @@ def log(step: str, name: str) -> str:
 
 
 def inpaint_dir(dataset: str) -> str:
-    """The inpainting GAN of a dataset: model.pt, train.json, valid_curve.csv, inpaint.json."""
-    return f"{eval_dir(dataset)}/inpaint"
+    """The inpainting GAN of a dataset: model.pt, train.json, valid_curve.csv (and its checkpoint)."""
+    return f"{networks_dir(dataset)}/inpaint"
+
+
+def inpainter(dataset: str) -> str:
+    return f"{inpaint_dir(dataset)}/model.pt"
 
 
 def inpaint_metrics(dataset: str) -> str:
-    return f"{inpaint_dir(dataset)}/inpaint.json"
+    """The inpainting GAN's scores on test images, against the baselines."""
+    return f"{eval_dir(dataset)}/inpaint.json"

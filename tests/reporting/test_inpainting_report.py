@@ -12,7 +12,7 @@ from ganrepro.reporting.inpainting import inpainting_html
 
 def test_the_section_tables_each_kind_and_the_mean_or_says_what_is_missing(tmp_path: Path) -> None:
     results = tmp_path / paths.RESULTS
-    assert "No inpainting results (results/runs/&lt;dataset&gt;/eval/inpaint/inpaint.json)" in inpainting_html(results)
+    assert "No inpainting results (results/runs/&lt;dataset&gt;/eval/inpaint.json)" in inpainting_html(results)
     kinds = {
         kind: {"mse_mean": 0.01 * (i + 1), "accuracy": 0.5, "accuracy_mean_fill": 0.25}
         for i, kind in enumerate(MASK_KINDS)

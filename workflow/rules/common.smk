@@ -58,6 +58,11 @@ CONDITIONAL_RUN = [ds for ds in CLASS_RUN if ds in CM["conditional"]]
 CONDITIONAL_SEEDS = SEEDS if CM["conditional_seeds"] == "all" else SEEDS[:1]
 SEMISUP_RUN = IMAGE_RUN  # every image set; one without labelled training images records why it did not run
 SEMISUP_SKIPPED = {ds: "a toy set: no images to classify" for ds in RUN if ds in TOY_DATASETS}
+IP = config["inpaint"]
+INPAINT_RUN = [ds for ds in CLASS_RUN if ds in IP["datasets"]]
+for _ds in (ds for ds in RUN if ds in IP["datasets"] and ds not in INPAINT_RUN):
+    print(f"[ganrepro] {_ds}: no inpainting: it needs labelled images with a classifier "
+          "(class_metrics.datasets)", file=sys.stderr)
 
 
 def print_plan():
@@ -116,11 +121,15 @@ def custom_arg(w):
     return f"--custom-json {json_arg(CUSTOM[w.dataset])}" if w.dataset in CUSTOM else ""
 
 
-def conditional_models(w):
-    """The conditional GANs belong to the training stage too (DVC versions them with it)."""
-    if w.dataset not in CONDITIONAL_RUN:
-        return []
-    return [paths.model(w.dataset, s, paths.CONDITIONAL) for s in CONDITIONAL_SEEDS]
+def other_networks(w):
+    """The networks trained beside a dataset's GANs: the conditional GANs, the classifier the class
+    metrics use and the inpainting GAN. They belong to the train stage (DVC versions them with it,
+    and its folder persists, so a rerun resumes them)."""
+    ds = w.dataset
+    models = [paths.model(ds, s, paths.CONDITIONAL) for s in CONDITIONAL_SEEDS] if ds in CONDITIONAL_RUN else []
+    models += [paths.classifier(ds)] * (ds in CLASS_RUN)
+    models += [paths.inpainter(ds)] * (ds in INPAINT_RUN)
+    return models
 
 
 def valid_limit(w):
@@ -154,7 +163,7 @@ def metrics_inputs(w):
         files["infer"] = [rules.infer.output.metrics.format(dataset=ds, seed=s) for s in SEEDS]
     if ds in CLASS_RUN:
         files["class_metrics"] = [paths.class_metrics(ds, s) for s in SEEDS]
-        files["classifier"] = [rules.classifier.output.metrics.format(dataset=ds)]
+        files["classifier"] = [paths.classifier(ds, "json")]
     if ds in CONDITIONAL_RUN:
         files["conditional"] = [paths.class_metrics(ds, s, paths.CONDITIONAL) for s in CONDITIONAL_SEEDS]
     if ds in SEMISUP_RUN:

@@ -42,26 +42,37 @@ rule prepare:
 
 if SKIPPED:
 
-    ruleorder: not_run > prepare
-    ruleorder: not_run > train_summary
-    ruleorder: not_run > metrics
+    ruleorder: not_run_data > prepare
+    ruleorder: not_run_train > train_summary
+    ruleorder: not_run_eval > metrics
 
-    rule not_run:
-        """A listed dataset that cannot run here: every stage's output says why, nothing fails."""
+    rule not_run_data:
+        """A listed dataset that cannot run here: each stage's outputs say why, nothing fails (one rule
+        per DVC stage, so that no stage writes into another's outputs)."""
         output:
             paths.prepared_info("{dataset}"),
-            paths.not_run("{dataset}", "train"),
-            paths.not_run("{dataset}", "eval"),
-            paths.train_summary("{dataset}"),
-            paths.train_curves("{dataset}"),
-            paths.metrics("{dataset}"),
         wildcard_constraints:
             dataset="|".join(SKIPPED),
         params:
             reason=lambda w: shlex.quote(SKIPPED[w.dataset]),
         log:
-            paths.log("not_run", "{dataset}"),
+            paths.log("not_run", "{dataset}_data"),
         conda:
             CONDA_ENV
         shell:
             "ganrepro not-run --dataset {wildcards.dataset} --reason {params.reason} --out {output} 2> {log}"
+
+    use rule not_run_data as not_run_train with:
+        output:
+            paths.not_run("{dataset}", "train"),
+            paths.train_summary("{dataset}"),
+            paths.train_curves("{dataset}"),
+        log:
+            paths.log("not_run", "{dataset}_train"),
+
+    use rule not_run_data as not_run_eval with:
+        output:
+            paths.not_run("{dataset}", "eval"),
+            paths.metrics("{dataset}"),
+        log:
+            paths.log("not_run", "{dataset}_eval"),

@@ -187,30 +187,6 @@ rule infer:
         "--config-json {params.cfg} --device {params.device} 2> {log}"
 
 
-rule classifier:
-    """A small convnet per labelled dataset: the feature space of the classifier FID."""
-    input:
-        data=rules.prepare.output.npz,
-    output:
-        model=f"{paths.classifier_dir('{dataset}')}/classifier.pt",
-        metrics=f"{paths.classifier_dir('{dataset}')}/classifier.json",
-    params:
-        epochs=CM["classifier_epochs"],
-        limit=f"--train-limit {CM['classifier_train_limit']}" if CM["classifier_train_limit"] else "",
-        device=config["device"],
-        out=lambda w, output: Path(output.model).parent,
-    threads: workflow.cores
-    resources:
-        gpu=1,
-    log:
-        paths.log("classifier", "{dataset}"),
-    conda:
-        CONDA_ENV
-    shell:
-        "ganrepro classifier --data {input.data} --out-dir {params.out} "
-        "--epochs {params.epochs} {params.limit} --device {params.device} 2> {log}"
-
-
 rule class_metrics:
     """Classifier FID (with the real-vs-real reference), class coverage, conditional label accuracy."""
     input:

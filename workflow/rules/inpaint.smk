@@ -1,11 +1,7 @@
 # Inpainting (the paper's third extension): one conditional GAN for every mask of the family, per
-# labelled image dataset listed under inpaint.datasets; trained with validation checks that use the
-# dataset's classifier, scored on test images against mean and nearest-neighbour fill, and drawn.
-IP = config["inpaint"]
-INPAINT_RUN = [ds for ds in CLASS_RUN if ds in IP["datasets"]]
-for _ds in (ds for ds in RUN if ds in IP["datasets"] and ds not in INPAINT_RUN):
-    print(f"[ganrepro] {_ds}: no inpainting: it needs labelled images with a classifier "
-          "(class_metrics.datasets)", file=sys.stderr)
+# labelled image dataset listed under inpaint.datasets (INPAINT_RUN, common.smk); trained with
+# validation checks that use the dataset's classifier (with the other networks, in the train stage),
+# scored on test images against mean and nearest-neighbour fill, and drawn.
 
 
 rule inpaint_train:
@@ -15,7 +11,7 @@ rule inpaint_train:
         data=rules.prepare.output.npz,
         classifier=rules.classifier.output.model,
     output:
-        model=f"{paths.inpaint_dir('{dataset}')}/model.pt",
+        model=paths.inpainter("{dataset}"),
         record=f"{paths.inpaint_dir('{dataset}')}/train.json",
         curve=f"{paths.inpaint_dir('{dataset}')}/valid_curve.csv",
     params:

@@ -1,5 +1,7 @@
 # train: one GAN per dataset, seed and variant ("" = the paper's model, "cond_" = the
-# conditional GAN p(x | c)); a rerun resumes from the run's checkpoint.pt.
+# conditional GAN p(x | c)); a rerun resumes from the run's checkpoint.pt. The train stage also
+# holds the dataset's other networks (common.smk: other_networks): the classifier below and the
+# inpainting GAN (inpaint.smk), so that evaluation never retrains them.
 
 
 rule train:
@@ -31,7 +33,7 @@ rule train_summary:
     input:
         summaries=lambda w: [paths.train_record(w.dataset, s) for s in SEEDS],
         logs=lambda w: [paths.train_log(w.dataset, s) for s in SEEDS],
-        conditional=conditional_models,
+        networks=other_networks,
     output:
         summary=paths.train_summary("{dataset}"),
         curves=paths.train_curves("{dataset}"),
@@ -42,3 +44,28 @@ rule train_summary:
     shell:
         "ganrepro metrics --dataset {wildcards.dataset} --train {input.summaries} --logs {input.logs} "
         "--curves-out {output.curves} --out {output.summary} 2> {log}"
+
+
+rule classifier:
+    """A small convnet per labelled dataset: the feature space of the classifier FID, and the judge
+    of the inpainting GAN's validation checks."""
+    input:
+        data=rules.prepare.output.npz,
+    output:
+        model=paths.classifier("{dataset}"),
+        metrics=paths.classifier("{dataset}", "json"),
+    params:
+        epochs=CM["classifier_epochs"],
+        limit=f"--train-limit {CM['classifier_train_limit']}" if CM["classifier_train_limit"] else "",
+        device=config["device"],
+        out=lambda w, output: Path(output.model).parent,
+    threads: workflow.cores
+    resources:
+        gpu=1,
+    log:
+        paths.log("classifier", "{dataset}"),
+    conda:
+        CONDA_ENV
+    shell:
+        "ganrepro classifier --data {input.data} --out-dir {params.out} "
+        "--epochs {params.epochs} {params.limit} --device {params.device} 2> {log}"
