@@ -35,12 +35,13 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/inpaint.smk"
+include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
-        [f(ds) for ds in config["datasets"] for f in (paths.metrics, paths.train_summary)],
+        [f(ds) for ds in config["datasets"] for f in (paths.metrics, paths.train_summary, paths.figure_index)],
         report_inputs(),
         paths.report(),
     default_target: True

@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "figure": "ganrepro.reporting.figures",
     "table": "ganrepro.reporting.tables",
     "report": "ganrepro.reporting.report",
+    "figure-index": "ganrepro.reporting.report",
     "inpaint-train": "ganrepro.evaluation.inpainting",
     "inpaint-eval": "ganrepro.evaluation.inpainting",
     "inpaint-figure": "ganrepro.reporting.inpainting",

@@ -147,8 +147,18 @@ def not_run(dataset: str, stage: str) -> str:
     return f"{run_dir(dataset)}/{stage}/NOT_RUN.json"
 
 
-def figure(name: str, ext: str = "png") -> str:
-    return f"{RESULTS}/figures/{name}.{ext}"
+def figures_dir(dataset: str) -> str:
+    """results/figures/<dataset>: the dataset's figures (PNG and PDF) and index.md, which lists them."""
+    return f"{RESULTS}/figures/{dataset}"
+
+
+def figure(dataset: str, name: str, ext: str = "png") -> str:
+    """One figure of a dataset; `name` is its caption's key (workflow/report/<name>.rst)."""
+    return f"{figures_dir(dataset)}/{name}.{ext}"
+
+
+def figure_index(dataset: str) -> str:
+    return f"{figures_dir(dataset)}/index.md"
 
 
 def table1(ext: str = "md", name: str = "table1") -> str:

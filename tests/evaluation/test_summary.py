@@ -90,10 +90,11 @@ def test_training_logs_are_combined_with_a_seed_column(tmp_path: Path) -> None:
 
 
 def test_not_run_marks_every_output_and_the_extended_table_says_so(tmp_path: Path) -> None:
-    outs = [tmp_path / "a/info.json", tmp_path / "b/curves.csv", tmp_path / "metrics_tfd.json"]
+    outs = [tmp_path / "a/info.json", tmp_path / "b/curves.csv", tmp_path / "metrics_tfd.json", tmp_path / "c/index.md"]
     assert main(["not-run", "--dataset", "tfd", "--reason", "no licence file", "--out", *map(str, outs)]) == 0
     assert json.loads(outs[0].read_text()) == {"dataset": "tfd", "not_run": "no licence file"}
     assert outs[1].read_text() == "seed,step,epoch\n"
+    assert outs[3].read_text() == "# tfd: not run\n\nno licence file\n"
     mnist = write(
         tmp_path / "metrics_mnist.json",
         {

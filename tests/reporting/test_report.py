@@ -44,10 +44,10 @@ def parzen_json(path: Path, dataset: str, model: str, ll: float, se: float) -> s
 def fake_results(tmp_path: Path) -> Path:
     """A results tree as the workflow leaves it: MNIST ran, TFD did not."""
     results = tmp_path / "results"
-    for name in ("figure2_mnist", "curves_mnist", "ring_modes"):
+    for dataset, name in (("mnist", "figure2"), ("mnist", "curves"), ("ring", "modes")):
         fig = Figure(figsize=(2, 2))
         fig.subplots().plot(np.arange(3))
-        save_figure(fig, results / "figures" / name)
+        save_figure(fig, results / "figures" / dataset / name)
     gan = parzen_json(results / "mnist" / "s0" / "parzen.json", "mnist", "gan", 212.34, 2.13)
     ref = parzen_json(results / "mnist" / "reference_parzen.json", "mnist", "reference", 239.6, 2.0)
     assert (
@@ -68,7 +68,7 @@ def fake_results(tmp_path: Path) -> Path:
     )
     write_json(results / "runs/mnist/metrics.json", {"parzen_log_likelihood": 212.34, "parzen_standard_error": 2.13})
     write_json(results / "runs/tfd/metrics.json", {"not_run": TFD_REASON})
-    write_json(results / "figures/ring_modes.json", {"modes": 8, "modes_covered": 7, "high_quality_fraction": 0.91})
+    write_json(results / "figures/ring/modes.json", {"modes": 8, "modes_covered": 7, "high_quality_fraction": 0.91})
     model = tiny_model(tmp_path / "model.pt")
     assert (
         main(
@@ -102,7 +102,7 @@ def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
 
     images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
     assert len(images) == 3
-    assert {base64.b64decode(i) for i in images} == {p.read_bytes() for p in (results / "figures").glob("*.png")}
+    assert {base64.b64decode(i) for i in images} == {p.read_bytes() for p in (results / "figures").glob("*/*.png")}
     assert report.caption("figure2", "mnist") in text.replace("&#x27;", "'")
     assert "212 ± 2.1" in text and "225 ± 2" in text and "240 ± 2" in text  # Table 1 and the paper's row
     assert "lower than the paper" in text  # 212 vs 225: 4.3 errors apart
@@ -184,7 +184,7 @@ def test_report_labels_a_reduced_budget_at_the_top_and_beside_the_comparison(tmp
     write_json(results / "runs/mnist/metrics.json", {"dataset": "mnist", "parzen_log_likelihood": -45.3})
     fig = Figure(figsize=(2, 2))
     fig.subplots().plot(np.arange(3))
-    sweep = save_figure(fig, results / "figures" / "sigma_sweep_mnist")[0]
+    sweep = save_figure(fig, results / "figures" / "mnist" / "sigma_sweep")[0]
     out = tmp_path / "report.html"
     assert (
         main(
@@ -227,8 +227,20 @@ def test_datasets_left_out_of_the_list_are_not_reported_as_not_run() -> None:
 
 
 def test_figure_keys_and_captions() -> None:
-    assert report.figure_key(Path("sigma_sweep_fashion-mnist.png")) == ("sigma_sweep", "fashion-mnist")
-    assert report.figure_key(Path("conditional_mnist.png")) == ("conditional", "mnist")
-    assert report.figure_key(Path("figure1_toy1d.png")) == ("figure1", "")
-    assert report.figure_key(Path("ring_modes.png")) == ("ring", "")
+    assert report.figure_key(Path("figures/fashion-mnist/sigma_sweep.png")) == ("sigma_sweep", "fashion-mnist")
+    assert report.figure_key(Path("figures/toy1d/figure1.png")) == ("figure1", "toy1d")
     assert report.caption("conditional", "mnist").startswith("Conditional GAN p(x | c) on MNIST: one row per class")
+
+
+def test_the_figure_index_lists_a_datasets_figures_in_the_papers_order_with_captions(tmp_path: Path) -> None:
+    pngs = [tmp_path / "figures/mnist" / f"{name}.png" for name in ("curves", "sigma_sweep", "figure2")]
+    for png in pngs:
+        png.parent.mkdir(parents=True, exist_ok=True)
+        png.write_bytes(b"png")
+    out = tmp_path / "figures/mnist/index.md"
+    assert main(["figure-index", "--dataset", "mnist", "--figures", *map(str, pngs), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("# Figures: MNIST\n")
+    assert text.index("## figure2") < text.index("## curves") < text.index("## sigma_sweep")
+    assert "![figure2](figure2.png)" in text and "PDF: [figure2.pdf](figure2.pdf)" in text
+    assert report.caption("figure2", "mnist") in text

@@ -19,7 +19,7 @@ def test_the_dry_run_trains_scores_and_draws_inpainting_for_mnist_and_not_for_th
     assert jobs == {rule: ["mnist"] for rule in jobs}, jobs
     assert "results/runs/mnist/train/inpaint/model.pt" in result.stdout
     assert "results/runs/mnist/eval/inpaint.json" in result.stdout
-    assert "results/figures/inpainting_mnist.png" in result.stdout
+    assert "results/figures/mnist/inpainting.png" in result.stdout
     for toy in ("toy1d", "ring"):
         assert f"runs/{toy}/train/inpaint" not in result.stdout and f"runs/{toy}/eval/inpaint" not in result.stdout
         assert f"[ganrepro] {toy}: no inpainting: it needs labelled images" in result.stderr

@@ -88,8 +88,8 @@ def test_the_readmes_ways_to_change_a_parameter_pass_validation(override: str) -
 
 def test_dvc_yaml_and_snakefile_agree() -> None:
     """Every DVC stage runs a Snakemake target of the DAG and depends on its own rules file; every file
-    a stage's target needs lies under that stage's outputs or under a dependency it declares (so the
-    train stage holds every network, and evaluation writes nothing into a training folder)."""
+    a stage's target needs lies under that stage's outputs, a dependency it declares or the outputs of
+    an earlier stage (so the train stage holds every network, and no stage needs a later one's files)."""
     dvc_yaml = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())
     datasets = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["datasets"]
     versioned: list[str] = []
@@ -107,14 +107,14 @@ def test_dvc_yaml_and_snakefile_agree() -> None:
                     (next(iter(e)) if isinstance(e, dict) else e).replace("${item}", item) for e in body.get(group, [])
                 ]
             needed += [d.replace("${item}", item) for d in body["deps"]]
-        versioned += owned
+        versioned += owned  # this stage's and the earlier stages' outputs
         summary = snakemake("--summary", "--cores", "1", *targets, cwd=REPO_ROOT).stdout.splitlines()[1:]
         produced = [line.split("\t")[0] for line in summary if line.startswith(("data/prepared/", "results/"))]
         assert produced, f"stage {name}: its targets produce nothing"
         produced_by_all.update(produced)
         for path in produced:
-            assert any(path == v or path.startswith(v.rstrip("/") + "/") for v in owned + needed), (
-                f"stage {name} needs {path}, which is neither its output nor a dependency it declares"
+            assert any(path == v or path.startswith(v.rstrip("/") + "/") for v in versioned + needed), (
+                f"stage {name} needs {path}: not its output, a dependency it declares or an earlier stage's output"
             )
     for plot in dvc_yaml["plots"]:
         (definition,) = plot.values()

@@ -99,16 +99,20 @@ def reference_files(ds, kind):
     return [paths.reference(ds, kind, fold) for fold in (TFD_FOLDS if ds == "tfd" else [""])]
 
 
+def dataset_figures(ds):
+    """The figures of one dataset that ran; each name is its caption's key (workflow/report/<name>.rst)."""
+    names = {"toy1d": ["figure1"], "ring": ["modes"]}.get(ds, []) + ["curves"]
+    if ds in IMAGE_RUN:
+        names += ["figure2", "figure3", "inference", "sigma_sweep"]
+    names += ["conditional"] * (ds in CONDITIONAL_RUN)
+    names += ["semisupervised"] * (ds in SEMISUP_RUN)
+    names += ["inpainting"] * (ds in INPAINT_RUN)  # workflow/rules/inpaint.smk
+    return [paths.figure(ds, name) for name in names]
+
+
 def report_inputs():
     """Everything the report shows: Table 1 and the figures of every dataset that ran."""
-    names = ["figure1_toy1d"] * ("toy1d" in RUN) + ["ring_modes"] * ("ring" in RUN)
-    names += [f"curves_{ds}" for ds in RUN]
-    for ds in IMAGE_RUN:
-        names += [f"figure2_{ds}", f"figure3_{ds}", f"inference_{ds}", f"sigma_sweep_{ds}"]
-    names += [f"conditional_{ds}" for ds in CONDITIONAL_RUN]
-    names += [f"semisupervised_{ds}" for ds in SEMISUP_RUN]
-    names += [f"inpainting_{ds}" for ds in INPAINT_RUN]  # workflow/rules/inpaint.smk
-    return [paths.table1("md"), *(paths.figure(name) for name in names)]
+    return [paths.table1("md"), *(f for ds in RUN for f in dataset_figures(ds))]
 
 
 def custom_sources(w):
@@ -177,10 +181,11 @@ def first_model(w):
     return paths.model(w.dataset, SEEDS[0])
 
 
-def figure_outputs(name, caption, category="Figures", **report_args):
-    """A figure's PNG (shown in `snakemake --report`) and PDF."""
-    return {"png": report(paths.figure(name), caption=f"../report/{caption}.rst", category=category, **report_args),
-            "pdf": paths.figure(name, "pdf")}
+def figure_outputs(dataset, name, category="Figures", **report_args):
+    """A figure's PNG (shown in `snakemake --report`, with the caption workflow/report/<name>.rst) and PDF."""
+    return {"png": report(paths.figure(dataset, name), caption=f"../report/{name}.rst", category=category,
+                          **report_args),
+            "pdf": paths.figure(dataset, name, "pdf")}
 
 
 def figure_prefix(w, output):

@@ -45,6 +45,7 @@ if SKIPPED:
     ruleorder: not_run_data > prepare
     ruleorder: not_run_train > train_summary
     ruleorder: not_run_eval > metrics
+    ruleorder: not_run_eval > figure_index
 
     rule not_run_data:
         """A listed dataset that cannot run here: each stage's outputs say why, nothing fails (one rule
@@ -74,5 +75,6 @@ if SKIPPED:
         output:
             paths.not_run("{dataset}", "eval"),
             paths.metrics("{dataset}"),
+            paths.figure_index("{dataset}"),
         log:
             paths.log("not_run", "{dataset}_eval"),

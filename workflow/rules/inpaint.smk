@@ -62,7 +62,7 @@ rule inpaint_figure:
         model=rules.inpaint_train.output.model,
         data=rules.prepare.output.npz,
     output:
-        **figure_outputs("inpainting_{dataset}", "inpainting", subcategory="{dataset}"),
+        **figure_outputs("{dataset}", "inpainting", subcategory="{dataset}"),
     params:
         examples=IP["figure_examples"],
         seed=IP["seed"],

@@ -176,7 +176,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     q = subparsers.add_parser("not-run", help="mark a dataset that cannot run here, in every output path")
     q.add_argument("--dataset", required=True, help="the dataset that cannot run")
     q.add_argument("--reason", required=True, help="why, shown in Table 1 and the report")
-    q.add_argument("--out", nargs="+", type=Path, required=True, help=".json files get the reason; .csv files a header")
+    q.add_argument(
+        "--out", nargs="+", type=Path, required=True, help=".json and .md files get the reason; .csv files a header"
+    )
     q.set_defaults(func=_not_run_cli)
 
 
@@ -197,5 +199,7 @@ def _not_run_cli(args: argparse.Namespace) -> None:
     for path in args.out:
         if path.suffix == ".csv":
             write_text(path, "seed,step,epoch\n")
+        elif path.suffix == ".md":
+            write_text(path, f"# {args.dataset}: not run\n\n{args.reason}\n")
         else:
             write_json(path, {"dataset": args.dataset, "not_run": args.reason})

@@ -18,6 +18,7 @@ import json
 import math
 import platform
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,11 +57,10 @@ FIGURE_ORDER = (
     "conditional",
     "inference",
     "semisupervised",
-    "ring",
+    "modes",
     "curves",
     "sigma_sweep",
 )
-UNSPLIT_FIGURES = ("figure1", "ring")  # figures of one dataset each, without it in the file name
 
 # The paper's Table 2 (abridged): challenges in generative modeling, per approach.
 TABLE2 = pd.DataFrame(
@@ -129,37 +129,46 @@ def embedded_png(path: Path) -> str:
 
 
 def figure_key(path: Path) -> tuple[str, str]:
-    """('figure2', 'mnist') from figure2_mnist.png, ('sigma_sweep', 'mnist') from sigma_sweep_mnist.png
-    (the longest caption key that starts the name); ('ring', '') from ring_modes.png."""
-    stem = path.stem
-    key = max((k for k in CAPTIONS if stem == k or stem.startswith(k + "_")), key=len, default=None)
-    if key is None:
-        key, _, dataset = stem.partition("_")
-    else:
-        dataset = stem[len(key) + 1 :]
-    return key, "" if key in UNSPLIT_FIGURES else dataset
+    """(caption key, dataset) of a figure: ('figure2', 'mnist') from figures/mnist/figure2.png."""
+    return path.stem, path.parent.name
+
+
+def in_paper_order(pngs: Iterable[Path]) -> list[Path]:
+    """Figures in the order of FIGURE_ORDER (others after them), then by dataset."""
+    order = {key: i for i, key in enumerate(FIGURE_ORDER)}
+    return sorted(pngs, key=lambda p: (order.get(p.stem, len(order)), p.parent.name, p.name))
 
 
 def figures_html(results: Path, figures: list[Path] | None = None) -> str:
     """The given PNGs (default: every PNG under results/figures), in the paper's order, with captions."""
-    found = figures if figures is not None else results.glob(paths.within_results(paths.figure("*")))
-    pngs = sorted(
-        found,
-        key=lambda p: (
-            FIGURE_ORDER.index(figure_key(p)[0]) if figure_key(p)[0] in FIGURE_ORDER else len(FIGURE_ORDER),
-            p.name,
-        ),
-    )
+    found = figures if figures is not None else results.glob(paths.within_results(paths.figure("*", "*")))
+    pngs = in_paper_order(found)
     if not pngs:
         return f'<p class="missing">No figures under {esc(results / "figures")}.</p>'
     blocks = []
     for p in pngs:
         key, ds = figure_key(p)
         text = caption(key, ds) if key in CAPTIONS else p.stem
+        name = f"{ds}/{p.name}"
         blocks.append(
-            f"<figure>{embedded_png(p)}<figcaption>{esc(text)} <code>{esc(p.name)}</code></figcaption></figure>"
+            f"<figure>{embedded_png(p)}<figcaption>{esc(text)} <code>{esc(name)}</code></figcaption></figure>"
         )
     return "\n".join(blocks)
+
+
+def figure_index(dataset: str, pngs: Iterable[Path]) -> str:
+    """Markdown for results/figures/<dataset>/index.md: each figure with its caption and its PDF."""
+    lines = [f"# Figures: {dataset_name(dataset)}", ""]
+    for p in in_paper_order(pngs):
+        pdf = p.with_suffix(".pdf").name
+        text = caption(p.stem, dataset) if p.stem in CAPTIONS else p.stem
+        lines += [f"## {p.stem}", "", f"![{p.stem}]({p.name})", "", text, "", f"PDF: [{pdf}]({pdf})", ""]
+    return "\n".join(lines)
+
+
+def _figure_index_cli(args: argparse.Namespace) -> None:
+    write_text(args.out, figure_index(args.dataset, args.figures))
+    print(f"wrote {args.out}: {len(args.figures)} figures of {args.dataset}")
 
 
 def read_optional(path: Path) -> dict[str, Any] | None:
@@ -438,7 +447,7 @@ def build_report(
     requested = list(params["datasets"]) if "datasets" in params else None
     metrics, missing = dataset_metrics(results, requested or [])
     runs = inference_results(results)
-    ring = read_optional(results / "figures" / "ring_modes.json")
+    ring = read_optional(results / paths.within_results(paths.figure("ring", "modes", "json")))
     if config is not None:
         params_text = yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
     else:
@@ -503,6 +512,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", type=Path, required=True, help="output .html")
     p.set_defaults(func=run)
+    q = subparsers.add_parser("figure-index", help="a dataset's figures with their captions, as Markdown")
+    q.add_argument("--dataset", required=True, help="the dataset whose figures these are")
+    q.add_argument("--figures", type=Path, nargs="+", required=True, help="the PNGs, all in one folder")
+    q.add_argument("--out", type=Path, required=True, help="output .md (links are relative to its folder)")
+    q.set_defaults(func=_figure_index_cli)
 
 
 def semisupervised_html(results: Path, skipped: dict[str, str] | None) -> str:
