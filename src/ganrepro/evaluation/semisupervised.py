@@ -316,58 +316,55 @@ def flat_summary(results: dict[str, dict[str, Any]]) -> dict[str, float]:
     return out
 
 
-def feature_method(
-    fn: Featurizer,
-    x_train: np.ndarray,
-    subsets: dict[int, list[np.ndarray]],
-    y_train: np.ndarray,
-    valid: tuple[np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray],
-    num_classes: int,
-    cfg: dict[str, Any],
-    device: torch.device,
-) -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """What every method is scored on: the training images with their labels and label subsets, the
+    labelled validation and test images, the class count, the step's settings and the device."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    subsets: dict[int, list[np.ndarray]]
+    valid: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    num_classes: int
+    cfg: dict[str, Any]
+    device: torch.device
+
+
+def feature_method(fn: Featurizer, task: Task) -> dict[str, Any]:
     """One feature method on every subset: the logistic regression's test errors, L2 and valid errors."""
-    mean, std = standardiser(fn, x_train, device)
+    mean, std = standardiser(fn, task.x_train, task.device)
 
     def features(x: np.ndarray) -> torch.Tensor:
-        return (batched(fn, x, device) - mean) / std
+        return (batched(fn, x, task.device) - mean) / std
 
-    valid_f, test_f = (features(valid[0]), torch.from_numpy(valid[1])), (features(test[0]), torch.from_numpy(test[1]))
+    valid_f = (features(task.valid[0]), torch.from_numpy(task.valid[1]))
+    test_f = (features(task.test[0]), torch.from_numpy(task.test[1]))
+    l2_grid, iters = task.cfg["l2_grid"], task.cfg["lbfgs_iters"]
     out = {}
-    for n, idx_list in subsets.items():
+    for n, idx_list in task.subsets.items():
         runs = []
         for idx in idx_list:
-            train = (features(x_train[idx]), torch.from_numpy(y_train[idx]))
-            (W, b), l2, valid_errors = fit_select(train, valid_f, num_classes, cfg["l2_grid"], cfg["lbfgs_iters"])
+            train = (features(task.x_train[idx]), torch.from_numpy(task.y_train[idx]))
+            (W, b), l2, valid_errors = fit_select(train, valid_f, task.num_classes, l2_grid, iters)
             runs.append({"test_errors": count_errors(*test_f, W, b), "l2": l2, "valid_errors": valid_errors})
         out[str(n)] = collect(runs)
     return out
 
 
-def scratch_method(
-    model_cfg: TrainConfig,
-    x_train: np.ndarray,
-    subsets: dict[int, list[np.ndarray]],
-    y_train: np.ndarray,
-    valid: tuple[np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray],
-    num_classes: int,
-    cfg: dict[str, Any],
-    device: torch.device,
-) -> dict[str, Any]:
+def scratch_method(model_cfg: TrainConfig, task: Task) -> dict[str, Any]:
     """The D-shaped network trained on each subset alone: test errors and the step chosen on validation."""
 
     def on_device(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+        return torch.from_numpy(x).to(task.device), torch.from_numpy(y).to(task.device)
 
-    valid_t, test_t = on_device(*valid), on_device(*test)
+    valid_t, test_t = on_device(*task.valid), on_device(*task.test)
     out = {}
-    for n, idx_list in subsets.items():
+    for n, idx_list in task.subsets.items():
         runs = []
         for s, idx in enumerate(idx_list):
-            train = on_device(x_train[idx], y_train[idx])
-            net, chosen = train_scratch(model_cfg, train, valid_t, num_classes, cfg, cfg["seed"] + s)
+            train = on_device(task.x_train[idx], task.y_train[idx])
+            net, chosen = train_scratch(model_cfg, train, valid_t, task.num_classes, task.cfg, task.cfg["seed"] + s)
             runs.append({"test_errors": predict_errors(net, *test_t), **chosen})
         out[str(n)] = collect(runs)
     return out
@@ -394,15 +391,15 @@ def run(model: Path, encoder: Path, data: Path, out: Path, cfg: dict[str, Any], 
     if not len(valid[1]) or not len(test[1]):
         raise UserError(f"{data}: {SECTION} needs labelled images in the valid and test splits")
     _, D, model_meta = load_model(model, device)
-    split = (x_train, subsets, y_train, valid, test, num_classes, cfg, device)
+    task = Task(x_train, y_train, subsets, valid, test, num_classes, cfg, device)
     results, seconds = {}, {}
     for method, fn in featurizers(D, model_meta, model, encoder, cfg["seed"], device).items():
         start = time.perf_counter()
-        results[method] = feature_method(fn, *split)
+        results[method] = feature_method(fn, task)
         seconds[method] = time.perf_counter() - start
         log.info("%s: %s", method, _fmt_all(results[method]))
     start = time.perf_counter()
-    results["scratch"] = scratch_method(model_meta["config"], *split)
+    results["scratch"] = scratch_method(model_meta["config"], task)
     seconds["scratch"] = time.perf_counter() - start
     log.info("scratch: %s", _fmt_all(results["scratch"]))
     result = {
