@@ -241,6 +241,13 @@ def test_the_figure_index_lists_a_datasets_figures_in_the_papers_order_with_capt
     assert main(["figure-index", "--dataset", "mnist", "--figures", *map(str, pngs), "--out", str(out)]) == 0
     text = out.read_text()
     assert text.startswith("# Figures: MNIST\n")
-    assert text.index("## figure2") < text.index("## curves") < text.index("## sigma_sweep")
+    assert (
+        text.index("## Figure 2 (MNIST)\n")
+        < text.index("## Training (MNIST)\n")
+        < text.index("## Sigma sweep (MNIST)\n")
+    )
     assert "![figure2](figure2.png)" in text and "PDF: [figure2.pdf](figure2.pdf)" in text
-    assert report.caption("figure2", "mnist") in text
+    assert (
+        "\nSamples of the generator, " + report.caption("figure2", "mnist").partition("samples of the generator, ")[2]
+        in text
+    )

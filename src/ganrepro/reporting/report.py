@@ -157,12 +157,14 @@ def figures_html(results: Path, figures: list[Path] | None = None) -> str:
 
 
 def figure_index(dataset: str, pngs: Iterable[Path]) -> str:
-    """Markdown for results/figures/<dataset>/index.md: each figure with its caption and its PDF."""
+    """Markdown for results/figures/<dataset>/index.md: each figure under its caption's title (the
+    caption up to its first colon), then the image, the rest of the caption and the PDF."""
     lines = [f"# Figures: {dataset_name(dataset)}", ""]
     for p in in_paper_order(pngs):
         pdf = p.with_suffix(".pdf").name
-        text = caption(p.stem, dataset) if p.stem in CAPTIONS else p.stem
-        lines += [f"## {p.stem}", "", f"![{p.stem}]({p.name})", "", text, "", f"PDF: [{pdf}]({pdf})", ""]
+        title, _, text = (caption(p.stem, dataset) if p.stem in CAPTIONS else p.stem).partition(": ")
+        body = text[:1].upper() + text[1:]
+        lines += [f"## {title}", "", f"![{p.stem}]({p.name})", "", body, "", f"PDF: [{pdf}]({pdf})", ""]
     return "\n".join(lines)
 
 
