@@ -226,9 +226,12 @@ def test_datasets_left_out_of_the_list_are_not_reported_as_not_run() -> None:
     assert any(line.startswith("MNIST: the paper reports 225 ± 2") for line in report.findings(None, {}, None, []))
 
 
-def test_figure_keys_and_captions() -> None:
-    assert report.figure_key(Path("figures/fashion-mnist/sigma_sweep.png")) == ("sigma_sweep", "fashion-mnist")
-    assert report.figure_key(Path("figures/toy1d/figure1.png")) == ("figure1", "toy1d")
+def test_figure_captions_come_from_the_file_name_and_its_folder() -> None:
+    assert report.figure_caption(Path("figures/fashion-mnist/sigma_sweep.png")).startswith(
+        "Sigma sweep (Fashion-MNIST): "
+    )
+    assert report.figure_caption(Path("figures/toy1d/figure1.png")).startswith("Figure 1 (toy1d): ")
+    assert report.figure_caption(Path("figures/mnist/extra.png")) == "extra"
     assert report.caption("conditional", "mnist").startswith("Conditional GAN p(x | c) on MNIST: one row per class")
 
 

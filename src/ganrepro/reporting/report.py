@@ -128,9 +128,9 @@ def embedded_png(path: Path) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{esc(path.name)}">'
 
 
-def figure_key(path: Path) -> tuple[str, str]:
-    """(caption key, dataset) of a figure: ('figure2', 'mnist') from figures/mnist/figure2.png."""
-    return path.stem, path.parent.name
+def figure_caption(png: Path) -> str:
+    """The caption of results/figures/<dataset>/<key>.png (the file's stem if no caption has that key)."""
+    return caption(png.stem, png.parent.name) if png.stem in CAPTIONS else png.stem
 
 
 def in_paper_order(pngs: Iterable[Path]) -> list[Path]:
@@ -147,9 +147,8 @@ def figures_html(results: Path, figures: list[Path] | None = None) -> str:
         return f'<p class="missing">No figures under {esc(results / "figures")}.</p>'
     blocks = []
     for p in pngs:
-        key, ds = figure_key(p)
-        text = caption(key, ds) if key in CAPTIONS else p.stem
-        name = f"{ds}/{p.name}"
+        name = f"{p.parent.name}/{p.name}"
+        text = figure_caption(p)
         blocks.append(
             f"<figure>{embedded_png(p)}<figcaption>{esc(text)} <code>{esc(name)}</code></figcaption></figure>"
         )
@@ -162,7 +161,7 @@ def figure_index(dataset: str, pngs: Iterable[Path]) -> str:
     lines = [f"# Figures: {dataset_name(dataset)}", ""]
     for p in in_paper_order(pngs):
         pdf = p.with_suffix(".pdf").name
-        title, _, text = (caption(p.stem, dataset) if p.stem in CAPTIONS else p.stem).partition(": ")
+        title, _, text = figure_caption(p).partition(": ")
         body = text[:1].upper() + text[1:]
         lines += [f"## {title}", "", f"![{p.stem}]({p.name})", "", body, "", f"PDF: [{pdf}]({pdf})", ""]
     return "\n".join(lines)
