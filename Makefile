@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SNAKEMAKE_ARGS ?=
+# Two pytest workers, one test file each at a time: the end-to-end module (most of the suite's time)
+# runs on one while the other takes the rest (tests/conftest.py puts the slow files first).
+PYTEST_ARGS ?= --numprocesses 2 --dist loadfile --no-loadscope-reorder
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup reproduce fast test bench

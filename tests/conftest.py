@@ -20,6 +20,12 @@ class CliResult:
     err: str
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first (the end-to-end module, then the fault and SLURM tests): under `make test`'s
+    two workers the longest chain starts at once on one of them while the other runs the rest."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
