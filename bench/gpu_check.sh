@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check (bench/gpu_check.py) as one command under an 8-minute limit, from the source tree:
-# for a machine lent for a few minutes, with torch but without this project installed.
+# for a GPU machine with torch but without this project installed.
 #   bash bench/gpu_check.sh [MNIST folder or .npz] [output folder] [more gpu_check.py options]
 # Defaults: data/raw/mnist, then $OUT if set, else bench/out/gpu. PYTHON picks the interpreter.
 set -euo pipefail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,18 +17,21 @@ def load_array(spec: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: no such file")
-    if path.suffix == ".npy":
-        return np.load(path)
-    if path.suffix != ".npz":
+    if path.suffix not in (".npy", ".npz"):
         raise UserError(f"{path}: expected a .npy or .npz file")
-    with np.load(path) as archive:
-        if not key:
-            if len(archive.files) != 1:
-                raise UserError(f"{path} holds {sorted(archive.files)}; name one as {path}:KEY")
-            key = archive.files[0]
-        if key not in archive.files:
-            raise UserError(f"{path} has no array '{key}'; it holds {sorted(archive.files)}")
-        return archive[key]
+    try:
+        if path.suffix == ".npy":
+            return np.load(path)
+        with np.load(path) as archive:
+            if not key:
+                if len(archive.files) != 1:
+                    raise UserError(f"{path} holds {sorted(archive.files)}; name one as {path}:KEY")
+                key = archive.files[0]
+            if key not in archive.files:
+                raise UserError(f"{path} has no array '{key}'; it holds {sorted(archive.files)}")
+            return archive[key]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise UserError(f"{path}: unreadable as numpy arrays ({err}); write it again") from err
 
 
 def as_unit_matrix(array: np.ndarray) -> np.ndarray:

@@ -2,26 +2,52 @@
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import sys
 
 import torch
 
+from ganrepro.errors import UserError
+
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 
 
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """The `--device` option of every step that computes with torch."""
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA, else Apple MPS, else CPU), cpu, cuda, cuda:N or mps (default: auto)",
+    )
+
+
 def resolve_device(name: str = "auto") -> torch.device:
-    """Map 'auto' to CUDA, then Apple MPS, then CPU; pass explicit names ('cpu', 'cuda:1') through."""
-    if name != "auto":
+    """Map 'auto' to CUDA, then Apple MPS, then CPU; an explicit name ('cpu', 'cuda:1', 'mps') must be
+    a device this machine has (a UserError saying what it has otherwise)."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    try:
         device = torch.device(name)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise SystemExit(f"device '{name}' was requested but CUDA is not available; use device: auto or cpu")
-        return device
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"device '{name}' (the device parameter or --device): use auto, cpu, cuda, cuda:N or mps")
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UserError(f"device '{name}' was requested but CUDA is not available here; use auto or cpu")
+        if device.index is not None and device.index >= count:
+            raise UserError(f"device '{name}': this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
+    if device.type == "mps" and not _mps_available():
+        raise UserError(f"device '{name}' was requested but Apple MPS is not available here; use auto or cpu")
+    return device
+
+
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
 
 
 def synchronize(device: torch.device) -> None:

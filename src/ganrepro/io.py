@@ -72,7 +72,13 @@ def write_json(path: str | Path, data: Any) -> None:
 
 
 def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())
+    """The JSON in `path`; a missing or malformed file is a UserError naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file (run the step that writes it first)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UnreadableFile(f"{path}: not valid JSON ({err}); run the step that writes it again") from err
 
 
 def save_npz(path: str | Path, **arrays: Any) -> None:
@@ -91,14 +97,15 @@ def save_torch(path: str | Path, obj: Any) -> None:
         torch.save(obj, f)
 
 
-def load_torch(path: str | Path, remedy: str, if_damaged: str = "") -> Any:
+def load_torch(path: str | Path, remedy: str, if_damaged: str = "", keys: tuple[str, ...] = ()) -> Any:
     """torch.load that only rebuilds tensors and plain containers (weights_only), so a crafted file
     cannot run code. A refused file is a UserError naming it, ending with `remedy`; a truncated or
-    corrupted one an UnreadableFile, ending with `remedy` and `if_damaged`."""
+    corrupted one an UnreadableFile, ending with `remedy` and `if_damaged`; a file whose dictionary
+    lacks one of `keys` (another kind of torch file) a UserError."""
     import torch
 
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        blob = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         unsupported = [line.strip() for line in str(err).splitlines() if "Unsupported global" in line]
         if not unsupported:
@@ -113,6 +120,10 @@ def load_torch(path: str | Path, remedy: str, if_damaged: str = "") -> Any:
     except Exception as err:  # whatever a damaged file makes the zip reader or the unpickler raise
         first = str(err).split(". ")[0].splitlines()[0][:120] if str(err) else type(err).__name__
         raise UnreadableFile(f"{path}: unreadable, truncated or corrupted ({first}); {remedy}{if_damaged}") from err
+    missing = [key for key in keys if not isinstance(blob, dict) or key not in blob]
+    if missing:
+        raise UserError(f"{path}: not the file expected here (it has no {', '.join(missing)}); {remedy}")
+    return blob
 
 
 def _json_default(obj: Any) -> Any:

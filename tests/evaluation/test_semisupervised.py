@@ -134,7 +134,11 @@ def test_the_step_runs_every_method_on_the_same_subsets_deterministically(
         semisupervised.dataclasses.asdict(semisupervised.paper.SEMI_SUPERVISED),
     )
     (tmp_path / "mnist.json").write_text(json.dumps(result))
-    frame = tables.write_semisupervised([tmp_path / "mnist.json"], tmp_path)
+    (tmp_path / "table1_extended.md").write_text("# Extended results\n")
+    for _ in range(2):  # a rerun replaces the section it appended, instead of appending a second one
+        frame = tables.write_semisupervised([tmp_path / "mnist.json"], tmp_path)
+    extended = (tmp_path / "table1_extended.md").read_text()
+    assert extended.startswith("# Extended results\n") and extended.count("## Semi-supervised") == 1
     assert list(frame.columns) == ["Dataset", "Method", "6 labels", "30 labels", "100 labels"]
     assert len(frame) == len(semisupervised.METHODS) + 1 and frame.iloc[-1]["100 labels"] == "93 ± 6.5"
     assert "quoted, not measured" in frame.iloc[-1]["Method"]

@@ -5,6 +5,7 @@ for none) and `meta`, a JSON string (see `make_meta`). Writing and reading both 
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ def write_prepared(out: Path, meta: dict[str, Any], arrays: Arrays) -> None:
 def read_meta(path: str | Path) -> dict[str, Any]:
     """The `meta` dictionary of a prepared .npz."""
     with _open_prepared(path) as data:
-        return json.loads(data["meta"].item())
+        return _meta(data)
 
 
 def load_split(path: str | Path, split: str, unit: bool = True) -> np.ndarray:
@@ -63,7 +64,7 @@ def load_split(path: str | Path, split: str, unit: bool = True) -> np.ndarray:
         x = _member(data, f"x_{split}", path)
         if not unit:
             return x
-        scale = json.loads(data["meta"].item())["unit_scale"]
+        scale = _meta(data)["unit_scale"]
         return x.astype(np.float32) / np.float32(scale)
 
 
@@ -75,9 +76,22 @@ def load_labels(path: str | Path, split: str) -> np.ndarray:
 
 def _open_prepared(path: str | Path) -> np.lib.npyio.NpzFile:
     path = Path(path)
+    remedy = f"run `ganrepro prepare DATASET --out {path}`"
     if not path.is_file():
-        raise UserError(f"{path}: no such prepared dataset (run `ganrepro prepare DATASET --out {path}`)")
-    return np.load(path)
+        raise UserError(f"{path}: no such prepared dataset ({remedy})")
+    try:
+        data = np.load(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise UserError(f"{path}: unreadable, not a prepared dataset ({err}); {remedy}") from err
+    if not isinstance(data, np.lib.npyio.NpzFile) or "meta" not in data.files:
+        if isinstance(data, np.lib.npyio.NpzFile):
+            data.close()
+        raise UserError(f"{path}: not a prepared dataset (it has no 'meta'); {remedy}")
+    return data
+
+
+def _meta(data: np.lib.npyio.NpzFile) -> dict[str, Any]:
+    return json.loads(data["meta"].item())
 
 
 def _member(data: np.lib.npyio.NpzFile, key: str, path: str | Path) -> np.ndarray:

@@ -28,9 +28,10 @@ from torch.nn import functional as F
 from ganrepro.arrays import as_unit_matrix
 from ganrepro.config import step_params
 from ganrepro.data.prepared import load_labels, load_split, read_meta
-from ganrepro.device import resolve_device
+from ganrepro.device import add_device_argument, resolve_device
 from ganrepro.errors import UserError
-from ganrepro.io import atomic_path, write_json
+from ganrepro.io import load_torch, save_torch, write_json
+from ganrepro.models.artifacts import cpu_state_dict
 
 CHANNELS = (32, 64)  # conv layers (3x3, padding 1, each followed by 2x2 max-pool and ReLU)
 HIDDEN = 128  # units of the penultimate layer: the feature space of the Frechet distance
@@ -223,18 +224,14 @@ def fit_dataset(
 
 
 def save_classifier(path: Path, model: Classifier, config: dict[str, Any], dataset: str) -> None:
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save(
-            {
-                "state": state,
-                "config": config,
-                "example_shape": list(model.example_shape),
-                "num_classes": model.num_classes,
-                "dataset": dataset,
-            },
-            tmp,
-        )
+    blob = {
+        "state": cpu_state_dict(model),
+        "config": config,
+        "example_shape": list(model.example_shape),
+        "num_classes": model.num_classes,
+        "dataset": dataset,
+    }
+    save_torch(path, blob)
 
 
 def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> Classifier:
@@ -245,7 +242,7 @@ def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> Cla
         raise UserError(
             f"{path}: classifier not found (run `ganrepro classifier --data ... --out-dir {path.parent}` first)"
         )
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob = load_torch(path, f"run `ganrepro classifier` again for {path.parent}", keys=("state", "config"))
     cfg = blob["config"]
     model = Classifier(
         blob["example_shape"], blob["num_classes"], cfg["channels"], cfg["hidden"], cfg["dropout"], blob["dataset"]
@@ -407,9 +404,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"Adam learning rate (default {DEFAULT_LR})")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch order (default 0)")
     p.add_argument("--train-limit", type=int, default=None, help="use only the first N training examples")
-    p.add_argument(
-        "--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)"
-    )
+    add_device_argument(p)
     p.set_defaults(func=_classifier_command)
 
     m = subparsers.add_parser("class-metrics", help="classifier FID, class coverage and label accuracy of samples")
@@ -428,9 +423,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help=f"share a class needs to count as covered (default {COVERAGE_FRACTION} / classes)",
     )
-    m.add_argument(
-        "--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)"
-    )
+    add_device_argument(m)
     m.set_defaults(func=_class_metrics_command)
 
 

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from ganrepro.config import json_option, step_params
 from ganrepro.data.prepared import load_labels, load_split
-from ganrepro.device import resolve_device
+from ganrepro.device import add_device_argument, resolve_device
 from ganrepro.errors import UserError
 from ganrepro.gan_config import TrainConfig
 from ganrepro.io import load_torch, save_torch, write_json
@@ -148,7 +148,7 @@ def load_encoder(path: Path, device: torch.device) -> tuple[InferenceNet, dict[s
     """Rebuild (E, info) written by `save_encoder`, in eval mode."""
     if not Path(path).exists():
         raise UserError(f"{path}: encoder not found (run `ganrepro infer` first)")
-    blob = load_torch(path, "run `ganrepro infer` again to rebuild it")
+    blob = load_torch(path, "run `ganrepro infer` again to rebuild it", keys=("info", "E"))
     info = blob["info"]
     E = InferenceNet(info["in_dim"], info["hidden"], info["z_dim"])
     E.load_state_dict(blob["E"])
@@ -224,7 +224,5 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, help="Adam learning rate")
     p.add_argument("--seed", type=int, help="seed of E's initialisation and noise")
     p.add_argument("--n-eval", type=int, help="fresh samples and test examples evaluated")
-    p.add_argument(
-        "--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)"
-    )
+    add_device_argument(p)
     p.set_defaults(func=lambda a: run(a.model, a.data, a.out_dir, resolve_config(a), a.device))

@@ -23,7 +23,7 @@ import torch
 
 from ganrepro.config import json_option, resolve, step_params, train_config
 from ganrepro.data.prepared import load_labels, load_split, read_meta
-from ganrepro.device import resolve_device
+from ganrepro.device import add_device_argument, resolve_device
 from ganrepro.errors import UserError
 from ganrepro.evaluation.classify import features_and_predictions, load_classifier
 from ganrepro.gan_config import TrainConfig
@@ -217,7 +217,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--out", type=Path, required=True, help="output JSON")
     e.add_argument("--completions", type=int, help="completions per image (default: inpaint.completions)")
     e.add_argument("--points", type=int, help="test images scored, 0 = all (default: inpaint.eval_points)")
-    e.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N")
+    add_device_argument(e)
     e.set_defaults(func=_eval_command)
 
 

@@ -23,7 +23,7 @@ from ganrepro import paper
 from ganrepro.arrays import load_array, load_matrix
 from ganrepro.config import step_params
 from ganrepro.density import DEFAULT_BATCH, PRECISION, STANDARD_ERROR, KMeans, kmeans, parzen_log_density
-from ganrepro.device import resolve_device
+from ganrepro.device import add_device_argument, resolve_device
 from ganrepro.errors import UserError
 from ganrepro.io import save_npz, write_json
 from ganrepro.paper import paper_grid
@@ -328,9 +328,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     k.add_argument("--iters", type=int, help="rounds of Lloyd's algorithm at most (default: parzen.kmeans_iters)")
     k.add_argument("--seed", type=int, default=0, help="seed of the random first centres")
     k.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help="rows per distance chunk (memory bound)")
-    k.add_argument(
-        "--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)"
-    )
+    add_device_argument(k)
     k.add_argument("--out", type=Path, required=True, help="output .npz: x (the centres), counts, inertia, changed")
     k.set_defaults(func=kmeans_run)
     p = subparsers.add_parser("parzen", help="Parzen window log-likelihood of test data (Table 1 protocol)")
@@ -378,9 +376,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(the json's `sweep`, for the sigma-sweep figure); 0 = off (default: parzen.sweep_num)",
     )
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help="points per distance chunk (memory bound)")
-    p.add_argument(
-        "--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)"
-    )
+    add_device_argument(p)
     p.add_argument("--dataset", help="metadata stored in the json (Table 1 groups by it)")
     p.add_argument("--model", default="gan", help="metadata: gan, reference, kmeans, ... (one Table 1 row each)")
     p.add_argument("--seed", type=int, help="metadata: training seed")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ganrepro.config import step_params
-from ganrepro.device import resolve_device
+from ganrepro.device import add_device_argument, resolve_device
 from ganrepro.io import save_npz
 from ganrepro.models.artifacts import load_generator
 from ganrepro.models.networks import generate
@@ -27,9 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--seed", type=int, help="seed of the noise z (default: sample.seed); the same seed gives the same samples"
     )
-    p.add_argument(
-        "--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)"
-    )
+    add_device_argument(p)
     p.add_argument("--out", type=Path, required=True, help="output .npz with arrays x, z, labels")
     p.set_defaults(func=_command)
 

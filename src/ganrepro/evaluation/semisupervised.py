@@ -42,7 +42,7 @@ from torch.nn import functional as F
 from ganrepro import paper
 from ganrepro.config import json_option, step_params
 from ganrepro.data.prepared import load_labels, load_split, read_meta
-from ganrepro.device import resolve_device
+from ganrepro.device import add_device_argument, resolve_device
 from ganrepro.errors import UserError
 from ganrepro.evaluation.infer import load_encoder
 from ganrepro.gan_config import TrainConfig
@@ -453,9 +453,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output JSON")
     p.add_argument("--config-json", help=f"the params.yaml {SECTION} section (or part of it) as JSON")
     p.add_argument("--params", type=Path, help=f"the params.yaml whose {SECTION} section gives the defaults")
-    p.add_argument(
-        "--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)"
-    )
+    add_device_argument(p)
     p.set_defaults(func=_command)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from ganrepro import paper
+from ganrepro.errors import UserError
 from ganrepro.io import read_json, write_json, write_text
 
 GROUPS = (
@@ -184,6 +185,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def combine_logs(summaries: list[Path], logs: list[Path]) -> pd.DataFrame:
     """The per-seed training logs as one table with a `seed` column."""
+    if not logs or len(logs) != len(summaries):
+        raise UserError(
+            f"--train names {len(summaries)} training summaries and --logs {len(logs)} training logs: "
+            "give one train_log.csv per summary, in the same order"
+        )
     frames = [pd.read_csv(log).assign(seed=read_json(s).get("seed")) for s, log in zip(summaries, logs)]
     return pd.concat(frames, ignore_index=True)
 

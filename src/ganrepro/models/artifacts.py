@@ -29,7 +29,7 @@ def load_model(path: str | Path, device: torch.device) -> tuple[nn.Module, nn.Mo
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: model file not found (run `ganrepro train` first)")
-    blob = load_torch(path, RETRAIN)
+    blob = load_torch(path, RETRAIN, keys=("meta", "G", "D"))
     meta = {**blob["meta"], "config": TrainConfig.from_mapping(blob["meta"]["config"], str(path))}
     G, D = build_models(meta["config"], meta["data_dim"], meta["n_classes"])
     G.load_state_dict(blob["G"])

@@ -143,7 +143,7 @@ def load_inpainter(path: str | Path, device: torch.device) -> tuple[InpaintingGe
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: inpainting model not found (run `ganrepro inpaint-train` first)")
-    blob = load_torch(path, RETRAIN)
+    blob = load_torch(path, RETRAIN, keys=("meta", "G"))
     if blob.get("format") != MODEL_FORMAT:
         raise UserError(f"{path}: an inpainting model of another format; {RETRAIN}")
     meta = {**blob["meta"], "config": TrainConfig.from_mapping(blob["meta"]["config"], str(path))}

@@ -26,7 +26,7 @@ from ganrepro.config import step_params
 from ganrepro.data.prepared import load_labels, load_split
 from ganrepro.data.sources import CLASS_NAMES
 from ganrepro.density import nearest_indices
-from ganrepro.device import resolve_device
+from ganrepro.device import add_device_argument, resolve_device
 from ganrepro.errors import UserError
 from ganrepro.evaluation import toy1d_dynamics
 from ganrepro.evaluation.infer import load_encoder, reconstruct
@@ -465,9 +465,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             k.add_argument("--model", type=Path, required=True, help="model.pt written by `ganrepro train`")
         k.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.png and PREFIX.pdf")
         if device:
-            k.add_argument(
-                "--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)"
-            )
+            add_device_argument(k)
         k.set_defaults(func=func)
         return k
 
@@ -623,9 +621,7 @@ def add_conditional_parser(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--out", type=Path, required=True, help="writes OUT.png and OUT.pdf")
     f.add_argument("--per-class", type=int, default=10, help="samples per class, one row per class (default 10)")
     f.add_argument("--seed", type=int, default=0, help="seed of the noise z (default 0)")
-    f.add_argument(
-        "--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N (default: auto)"
-    )
+    add_device_argument(f)
     f.set_defaults(
         func=lambda a: print(
             "wrote " + ", ".join(map(str, conditional_figure(a.model, a.out, a.per_class, a.seed, a.device)))

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from ganrepro import paths
 from ganrepro.config import step_params
 from ganrepro.data.prepared import load_split
-from ganrepro.device import resolve_device
+from ganrepro.device import add_device_argument, resolve_device
 from ganrepro.models.inpainting import MASK_KINDS, completions, kind_masks, load_inpainter
 from ganrepro.reporting.figures import as_images, image_grid, save_figure
 
@@ -74,7 +74,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--out", type=Path, required=True, help="writes OUT.png and OUT.pdf")
     f.add_argument("--examples", type=int, help="test images per mask kind (default: inpaint.figure_examples)")
     f.add_argument("--seed", type=int, help="seed of the masks and noise (default: inpaint.seed)")
-    f.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or cuda:N")
+    add_device_argument(f)
     f.set_defaults(func=_command)
 
 

@@ -14,7 +14,6 @@ import argparse
 import base64
 import html
 import importlib.metadata
-import json
 import math
 import platform
 import sys
@@ -27,7 +26,7 @@ import pandas as pd
 import yaml
 
 from ganrepro import __version__, paper, paths
-from ganrepro.config import PROJECT_ROOT, load_params
+from ganrepro.config import PROJECT_ROOT, json_option, load_params
 from ganrepro.device import resolve_device
 from ganrepro.io import read_json, write_text
 from ganrepro.reporting.inpainting import inpainting_html
@@ -491,7 +490,7 @@ def build_report(
 
 
 def run(args: argparse.Namespace) -> None:
-    config = json.loads(args.config_json) if args.config_json else None
+    config = json_option(args.config_json) or None
     skipped = parse_skipped(args.semisupervised_skipped)
     text = build_report(args.results, args.params, config, args.figures, skipped)
     write_text(args.out, text)

@@ -10,7 +10,6 @@ TFD). Rows run on budgets below the paper's say so in a column of their own.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 import statistics
@@ -22,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from ganrepro import paper, paths
-from ganrepro.config import load_params, train_config
+from ganrepro.config import json_option, load_params, train_config
 from ganrepro.errors import UserError
 from ganrepro.io import read_json, write_json, write_text
 
@@ -514,7 +513,7 @@ def write_extended(metric_files: list[Path], out_dir: Path, budget: dict[str, li
 
 
 def run(args: argparse.Namespace) -> None:
-    config = json.loads(args.config_json) if args.config_json else None
+    config = json_option(args.config_json) or None
     defaults = load_params(args.params) if config is not None and args.params.is_file() else None
     scores = [s for p in args.parzen for s in read_scores(p)]
     for model in REFERENCE_MODELS:
@@ -639,7 +638,8 @@ def write_semisupervised(result_files: list[Path], out_dir: Path) -> pd.DataFram
     write_text(out_dir / "semisupervised.md", markdown)
     write_text(out_dir / "semisupervised.csv", frame.to_csv(index=False))
     extended = out_dir / "table1_extended.md"
-    if extended.is_file() and markdown:
+    if extended.is_file() and markdown:  # replacing the section a previous run appended
         section = "\n## Semi-supervised classification with the GAN's features (extension 4)\n\n"
-        write_text(extended, extended.read_text() + section + markdown)
+        before = extended.read_text().split(section)[0]
+        write_text(extended, before + section + markdown)
     return frame

@@ -53,9 +53,10 @@ def _cli(args: argparse.Namespace) -> None:
     out = args.out or Path(paths.train_dir(args.dataset, args.seed))
     overrides = json_option(args.config_json)
     check_train_overrides(overrides, "--config-json")
+    if args.epochs is not None:
+        check_train_overrides({"epochs": args.epochs}, "--epochs")
+        overrides["epochs"] = args.epochs
     cfg = train_config(resolve(args.params), args.dataset, overrides).replace(seed=args.seed)
-    if args.epochs:
-        cfg = cfg.replace(epochs=args.epochs)
     summary = train(cfg, args.dataset, data, out, args.if_changed)
     log.info(
         f"done: {summary['steps']} steps, selected {summary['selection']} ({summary['selected']}) -> {out / 'model.pt'}"

@@ -1,0 +1,101 @@
+"""Bad input to the steps: a clear UserError naming the file or parameter and what to do, never a
+traceback (the CLI prints UserErrors on one line and exits with status 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ganrepro.arrays import load_array
+from ganrepro.data.prepared import load_split, read_meta
+from ganrepro.device import resolve_device
+from ganrepro.errors import UserError
+from ganrepro.evaluation.classify import load_classifier
+from ganrepro.evaluation.summary import combine_logs
+from ganrepro.io import read_json, save_npz, save_torch
+from ganrepro.models.artifacts import load_model
+
+from helpers import tiny_model
+
+
+@pytest.mark.parametrize("name", ["gpu", "cuda:x", "xla"])
+def test_an_unknown_device_name_says_which_names_work(name: str) -> None:
+    with pytest.raises(UserError, match=f"device '{name}'.*use auto, cpu, cuda, cuda:N or mps"):
+        resolve_device(name)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_on_a_machine_without_it_is_refused_before_any_work() -> None:
+    with pytest.raises(UserError, match="'cuda:0' was requested but CUDA is not available here; use auto or cpu"):
+        resolve_device("cuda:0")
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_the_device_error_reaches_the_terminal_without_a_traceback(tmp_path: Path, run_cli) -> None:
+    model = tiny_model(tmp_path / "model.pt")
+    result = run_cli("sample", "--model", model, "--n", 10, "--out", tmp_path / "s.npz", "--device", "gpu")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.strip().startswith("ganrepro sample: error: device 'gpu'")
+    assert not (tmp_path / "s.npz").exists()
+
+
+def test_an_npz_that_is_not_a_prepared_dataset_is_named_as_such(tmp_path: Path) -> None:
+    samples = tmp_path / "samples.npz"
+    save_npz(samples, x=np.zeros((3, 4), np.float32))
+    for read in (read_meta, lambda p: load_split(p, "train")):
+        with pytest.raises(UserError, match=f"{samples}: not a prepared dataset .*run `ganrepro prepare"):
+            read(samples)
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(samples.read_bytes()[:40])
+    with pytest.raises(UserError, match=f"{truncated}: unreadable, not a prepared dataset"):
+        read_meta(truncated)
+
+
+def test_an_unreadable_array_file_is_named(tmp_path: Path) -> None:
+    objects = tmp_path / "objects.npy"
+    np.save(objects, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(UserError, match=f"{objects}: unreadable as numpy arrays"):
+        load_array(objects)
+    truncated = tmp_path / "x.npz"
+    save_npz(truncated, x=np.ones((10, 10)))
+    truncated.write_bytes(truncated.read_bytes()[:30])
+    with pytest.raises(UserError, match=f"{truncated}: unreadable as numpy arrays"):
+        load_array(f"{truncated}:x")
+
+
+def test_a_missing_or_malformed_json_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=f"{tmp_path / 'none.json'}: no such file"):
+        read_json(tmp_path / "none.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"log_likelihood": 1')
+    with pytest.raises(UserError, match=f"{bad}: not valid JSON"):
+        read_json(bad)
+
+
+def test_a_torch_file_of_another_kind_is_not_taken_for_a_model_or_classifier(tmp_path: Path) -> None:
+    other = tmp_path / "checkpoint.pt"
+    save_torch(other, {"step": 3, "optimizer": {}})
+    with pytest.raises(UserError, match=f"{other}: not the file expected here \\(it has no meta, G, D\\); train"):
+        load_model(other, torch.device("cpu"))
+    with pytest.raises(UserError, match="it has no state, config\\); run `ganrepro classifier` again"):
+        load_classifier(other)
+    damaged = tmp_path / "classifier.pt"
+    damaged.write_bytes(b"not a torch file")
+    with pytest.raises(UserError, match=f"{damaged}: unreadable, truncated or corrupted"):
+        load_classifier(damaged)
+
+
+def test_bad_command_line_values_name_the_option(tmp_path: Path, run_cli) -> None:
+    table = run_cli("table", "--out-dir", tmp_path, "--config-json", "{bad")
+    assert table.code == 2 and "--config-json is not valid JSON" in table.err
+    train = run_cli("train", "toy1d", "--epochs", 0, "--out", tmp_path / "run", "--data", tmp_path / "none.npz")
+    assert train.code == 2 and "--epochs: epochs = 0: must be >= 1" in train.err, train.err
+    assert not (tmp_path / "run").exists()
+
+
+def test_training_logs_must_pair_with_the_summaries(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="--train names 2 training summaries and --logs 1 training logs"):
+        combine_logs([tmp_path / "a.json", tmp_path / "b.json"], [tmp_path / "a.csv"])
