@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import sys
+from collections.abc import Iterator
 
 import torch
 
@@ -48,6 +50,15 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def _mps_available() -> bool:
     return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
+@contextlib.contextmanager
+def seeded(device: torch.device, seed: int) -> Iterator[None]:
+    """torch's global RNG (and CUDA's on a CUDA `device`) seeded with `seed` inside the block, and put
+    back as it was after it, so that a seeded side computation leaves the caller's streams alone."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
 
 
 def synchronize(device: torch.device) -> None:

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from ganrepro import paths
-from ganrepro.config import load_params
+from ganrepro.config import json_option, load_params
 from ganrepro.data.custom import spec_path
 from ganrepro.data.fetch import fetch
 from ganrepro.data.prepare import prepare
 from ganrepro.data.settings import Settings, make_settings
 from ganrepro.data.sources import KNOWN_DATASETS, MIRROR_ENV
 from ganrepro.data.toy import TOY_TRAIN_SIZE
-from ganrepro.errors import UserError
 from ganrepro.io import write_json
 
 
@@ -100,10 +98,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _parse_custom_json(text: str) -> dict[str, Any]:
-    try:
-        spec = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise UserError(f"--custom-json is not valid JSON ({err}): {text}") from err
+    spec = json_option(text, "--custom-json")
     spec_path(spec, "--custom-json")
     return spec
 

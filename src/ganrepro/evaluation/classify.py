@@ -28,7 +28,7 @@ from torch.nn import functional as F
 from ganrepro.arrays import as_unit_matrix
 from ganrepro.config import step_params
 from ganrepro.data.prepared import load_labels, load_split, read_meta
-from ganrepro.device import add_device_argument, resolve_device
+from ganrepro.device import add_device_argument, resolve_device, seeded
 from ganrepro.errors import UserError
 from ganrepro.io import load_torch, save_torch, write_json
 from ganrepro.models.artifacts import cpu_state_dict
@@ -112,8 +112,7 @@ def train_classifier(
     xt = torch.as_tensor(x, dtype=torch.float32).reshape(len(x), *example_shape).to(device)
     yt = torch.as_tensor(y, dtype=torch.int64).to(device)
     history: list[float | None] = []
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
+    with seeded(device, seed):
         model = Classifier(example_shape, num_classes).to(device)
         model.shift.fill_(xt.mean().item())
         model.scale.fill_(max(xt.std().item(), 1e-6))

@@ -27,7 +27,7 @@ from ganrepro.device import add_device_argument, resolve_device
 from ganrepro.errors import UserError
 from ganrepro.gan_config import TrainConfig
 from ganrepro.io import load_torch, save_torch, write_json
-from ganrepro.models.artifacts import load_generator
+from ganrepro.models.artifacts import cpu_state_dict, load_generator
 from ganrepro.models.networks import InferenceNet, condition_classes, generate, sample_noise
 
 EVAL_BATCH = 1000  # rows per forward pass when evaluating (bounds memory for the large generators)
@@ -141,7 +141,7 @@ def reconstruction(
 
 def save_encoder(path: Path, E: InferenceNet, info: dict[str, Any]) -> None:
     """encoder.pt: E's weights with what `load_encoder` needs to rebuild it."""
-    save_torch(path, {"info": info, "E": {k: v.detach().cpu() for k, v in E.state_dict().items()}})
+    save_torch(path, {"info": info, "E": cpu_state_dict(E)})
 
 
 def load_encoder(path: Path, device: torch.device) -> tuple[InferenceNet, dict[str, Any]]:

@@ -42,7 +42,7 @@ from torch.nn import functional as F
 from ganrepro import paper
 from ganrepro.config import json_option, step_params
 from ganrepro.data.prepared import load_labels, load_split, read_meta
-from ganrepro.device import add_device_argument, resolve_device
+from ganrepro.device import add_device_argument, resolve_device, seeded
 from ganrepro.errors import UserError
 from ganrepro.evaluation.infer import load_encoder
 from ganrepro.gan_config import TrainConfig
@@ -236,8 +236,7 @@ def train_scratch(
     x, y = train
     steps, every = cfg["scratch_steps"], cfg["scratch_eval_every"]
     batch = min(SCRATCH_BATCH, len(x))
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-        torch.manual_seed(seed)
+    with seeded(x.device, seed):
         net = scratch_net(model_cfg, x.shape[1], num_classes).to(x.device)
         opt = torch.optim.Adam(net.parameters(), lr=cfg["scratch_lr"])
         order = torch.Generator().manual_seed(seed)
@@ -291,8 +290,7 @@ def featurizers(
     E, info = load_encoder(encoder, device)
     if info.get("n_classes"):
         raise UserError(f"{encoder}: the inference net of a conditional GAN; give the unconditional model's")
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
+    with seeded(device, seed):
         _, D0 = build_models(meta["config"], meta["data_dim"])
     return {
         "d_gan": hidden_outputs(D, Maxout, f"{model} (D)"),

@@ -20,6 +20,7 @@ from torch import nn
 from ganrepro.errors import UserError
 from ganrepro.gan_config import TrainConfig
 from ganrepro.io import load_torch, save_torch
+from ganrepro.models.artifacts import cpu_state_dict
 from ganrepro.models.networks import MaxoutDiscriminator, MLPGenerator, bias_from_marginals, sample_noise
 
 # The family: one half missing (left, right, top, bottom), the centre square of half the side
@@ -131,8 +132,7 @@ def build_inpainting_models(
 
 def save_inpainter(path: str | Path, G: InpaintingGenerator, meta: dict[str, Any]) -> None:
     """The generator and what rebuilds it (meta: config, data_dim, example_shape, dataset, ...)."""
-    state = {k: v.detach().cpu().clone() for k, v in G.state_dict().items()}
-    save_torch(path, {"format": MODEL_FORMAT, "meta": meta, "G": state})
+    save_torch(path, {"format": MODEL_FORMAT, "meta": meta, "G": cpu_state_dict(G)})
 
 
 RETRAIN = "train it again with this version (`ganrepro inpaint-train`)"

@@ -4,7 +4,7 @@ completions of training images under masks drawn per example from the family.
 Per step: masks m and noise z for a batch x; G completes x_hat = m x + (1 - m) G(z, m x, m); D runs
 once on the real pairs (x, m) and the completed ones (x_hat, m); one backward pass gives D's update
 and, at x_hat, the gradient that (D being piecewise linear up to its logit) rescales into G's
-non-saturating gradient, as in the authors' code (docs/training.md). Validation checks are the
+gradient (`training.objective`, as for the unconditional model; docs/training.md). Validation checks are the
 caller's (`validate`): the metrics live in the evaluation layer, which also owns the classifier.
 
 Runs resume from checkpoint.pt in the output folder (written after every epoch; on the CPU a resumed
@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from ganrepro.data.prepared import load_split, read_meta
 from ganrepro.device import resolve_device
@@ -33,12 +32,11 @@ from ganrepro.models.artifacts import cpu_state_dict
 from ganrepro.models.inpainting import InpaintingGenerator, build_inpainting_models, draw_masks, save_inpainter
 from ganrepro.models.networks import sample_noise
 from ganrepro.training import checkpoint
+from ganrepro.training.objective import METRIC_NAMES, d_logit_grad, g_grad_ratio, metrics
 from ganrepro.training.optimizers import make_optimizer
 
 log = logging.getLogger(__name__)
 
-D_SCALE = 0.5  # the authors' D objective: half the sum of the two cross-entropies
-LOGIT_FLOOR = -80.0  # exp(-logit) stays finite in float32
 # validate(G, epoch): the check's scores, SELECT_METRIC among them
 Validate = Callable[[InpaintingGenerator, int], dict[str, float]]
 
@@ -64,17 +62,12 @@ class InpaintingGAN:
         leaf = x_fake.detach().requires_grad_()
         logits = self.D(torch.cat([x, leaf]), torch.cat([m, m]))
         probs = torch.sigmoid(logits.detach())
-        d_grad = probs * (D_SCALE / n)  # d/dl of D_SCALE (-mean log D(x) - mean log(1 - D(x_hat)))
-        d_grad[:n] -= D_SCALE / n
         with self.opt_d.update(epoch):
-            logits.backward(d_grad)
+            logits.backward(d_logit_grad(probs, n))
         fake = logits.detach()[n:]
-        ratio = torch.exp(-fake.clamp(min=LOGIT_FLOOR)) * (-1.0 / D_SCALE)  # -sigmoid(-l)/n over D_SCALE sigmoid(l)/n
         with self.opt_g.update(epoch):
-            x_fake.backward(leaf.grad * ratio[:, None])
-        real = logits.detach()[:n]
-        d_loss = F.softplus(-real).mean() + F.softplus(fake).mean()
-        return torch.stack([d_loss, F.softplus(-fake).mean(), probs[:n].mean(), probs[n:].mean()])
+            x_fake.backward(leaf.grad * g_grad_ratio(fake, self.cfg.g_loss)[:, None])
+        return metrics(logits.detach(), probs, fake, n, self.cfg.g_loss)
 
     def state_dict(self) -> dict[str, Any]:
         """Networks, optimizers and the mask generator's state: tensors and plain containers."""
@@ -94,7 +87,6 @@ class InpaintingGAN:
         self.masks.set_state(state["masks"])
 
 
-LOSS_NAMES = ("d_loss", "g_loss", "d_real", "d_fake")
 # The inpainting GAN's checkpoint.pt: its own entries and format number (checkpoint.FORMAT is the main GAN's).
 CHECKPOINT_FORMAT = 1
 CHECKPOINT_KEYS = {
@@ -188,10 +180,10 @@ def train_inpainter(
     start = time.perf_counter()
     for epoch in range(done, cfg.epochs):
         perm = torch.randperm(len(x_train), device=device)
-        acc = torch.zeros(len(LOSS_NAMES), device=device)
+        acc = torch.zeros(len(METRIC_NAMES), device=device)
         for i in range(steps_per_epoch):
             acc += gan.step(x_train.index_select(0, perm[i * batch : (i + 1) * batch]), epoch)
-        row = dict(zip(LOSS_NAMES, (acc / steps_per_epoch).tolist()))
+        row = dict(zip(METRIC_NAMES, (acc / steps_per_epoch).tolist()))
         if not all(np.isfinite(list(row.values()))):
             kept = f"the last good checkpoint ({ckpt_path}) is kept" if ckpt_path.exists() else "no checkpoint"
             raise UserError(f"inpaint: non-finite loss in epoch {epoch + 1} ({row}); {kept}; lower the learning rate")
