@@ -15,10 +15,11 @@ from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
 from ganrepro.evaluation.classify import load_classifier
 from ganrepro.evaluation.summary import combine_logs
+from ganrepro.gan_config import TrainConfig
 from ganrepro.io import read_json, save_npz, save_torch
 from ganrepro.models.artifacts import load_model
 
-from helpers import tiny_model
+from helpers import tiny_config, tiny_model
 
 
 @pytest.mark.parametrize("name", ["gpu", "cuda:x", "xla"])
@@ -99,3 +100,12 @@ def test_bad_command_line_values_name_the_option(tmp_path: Path, run_cli) -> Non
 def test_training_logs_must_pair_with_the_summaries(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="--train names 2 training summaries and --logs 1 training logs"):
         combine_logs([tmp_path / "a.json", tmp_path / "b.json"], [tmp_path / "a.csv"])
+
+
+def test_training_keys_that_disagree_are_refused_naming_the_section() -> None:
+    cfg = tiny_config(checkpoint_every=100, log_every=10)
+    mapping = {**cfg.as_dict(), "g_activations": ["relu", "sigmoid"]}
+    with pytest.raises(UserError, match=r"^train.tiny: g_activations names 2 activation\(s\) for the 1 hidden"):
+        TrainConfig.from_mapping(mapping, "train.tiny")
+    with pytest.raises(UserError, match=r"checkpoint_every \(100\) must be a multiple of log_every \(30\)"):
+        cfg.replace(log_every=30)

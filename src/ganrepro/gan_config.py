@@ -77,14 +77,30 @@ class TrainConfig:
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any], where: str) -> TrainConfig:
-        """The config a plain dict holds; a UserError naming `where` for unknown or missing keys."""
+        """The config a plain dict holds; a UserError naming `where` for unknown or missing keys and
+        for keys that disagree with each other (what the schema, key by key, cannot check)."""
         unknown = sorted(set(m) - set(KEYS))
         if unknown:
             raise UserError(f"{where}: unknown training key(s) {', '.join(unknown)}")
         missing = [k for k in REQUIRED_KEYS if k not in m]
         if missing:
             raise UserError(f"{where}: missing {', '.join(missing)}")
-        return cls(**copy.deepcopy(dict(m)), given=frozenset(m) - set(REQUIRED_KEYS))
+        try:
+            return cls(**copy.deepcopy(dict(m)), given=frozenset(m) - set(REQUIRED_KEYS))
+        except UserError as err:
+            raise UserError(f"{where}: {err}") from None
+
+    def __post_init__(self) -> None:
+        """Keys that must agree with each other (the schema checks each key on its own)."""
+        if self.g_activations is not None and len(self.g_activations) != len(self.g_hidden):
+            raise UserError(
+                f"g_activations names {len(self.g_activations)} activation(s) for the "
+                f"{len(self.g_hidden)} hidden layers of g_hidden; give one per layer"
+            )
+        if self.checkpoint_every % self.log_every:
+            raise UserError(
+                f"checkpoint_every ({self.checkpoint_every}) must be a multiple of log_every ({self.log_every})"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         """A plain dict (JSON, checkpoints, model files): every required key, and each optional one

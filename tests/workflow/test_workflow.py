@@ -65,6 +65,7 @@ def test_an_invalid_parameter_fails_before_any_job_in_one_line_naming_the_key(tm
     for args in (
         ["--configfile", str(bad)],
         ["--config", "train={'mnist': {'lr': -1}}"],
+        ["--config", "train={'mnist': {'log_every': 7}}"],  # keys that disagree with each other
         ["--config", "datasets=[mnsit]"],
     ):
         result = snakemake("-n", *args, cwd=REPO_ROOT, check=False)

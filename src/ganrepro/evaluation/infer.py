@@ -28,7 +28,7 @@ from ganrepro.errors import UserError
 from ganrepro.gan_config import TrainConfig
 from ganrepro.io import load_torch, save_torch, write_json
 from ganrepro.models.artifacts import cpu_state_dict, load_generator
-from ganrepro.models.networks import InferenceNet, condition_classes, generate, sample_noise
+from ganrepro.models.networks import InferenceNet, condition_classes, generate, sample_noise, with_condition
 
 EVAL_BATCH = 1000  # rows per forward pass when evaluating (bounds memory for the large generators)
 LOG_LINES = 20  # progress lines per training run
@@ -36,8 +36,7 @@ LOG_LINES = 20  # progress lines per training run
 
 def encoder_input(x: torch.Tensor, c: torch.Tensor | None, n_classes: int) -> torch.Tensor:
     """E's input: x flattened, with the one-hot class appended for conditional generators."""
-    x = x.flatten(1)
-    return torch.cat([x, F.one_hot(c, n_classes).to(x.dtype)], dim=1) if n_classes else x
+    return with_condition(x.flatten(1), c, n_classes)
 
 
 def freeze(module: nn.Module) -> None:

@@ -114,9 +114,9 @@ def paper_anchor(dataset: str) -> dict[str, float]:
 
 
 def summarize(dataset: str, files: dict[str, list[Path]]) -> dict[str, Any]:
-    """Flatten train, parzen, reference, kmeans, infer and class-metrics jsons into `name` / `name_std`
-    keys (and `name_s<seed>` for the Parzen scores when several seeds ran), and add the
-    semi-supervised results."""
+    """Flatten the jsons of each group of WANTED (`files`: group -> paths) into `<group>_<key>` /
+    `<group>_<key>_std` keys (and `_s<seed>` for the Parzen scores when several seeds ran), then add
+    the semi-supervised results (`semisupervised_keys`)."""
     out: dict[str, Any] = {"dataset": dataset, **paper_anchor(dataset)}
     for group, keys in WANTED.items():
         records = [read_json(p) for p in files.get(group, [])]

@@ -99,7 +99,7 @@ class MLPGenerator(nn.Module):
             init_uniform_(layer, irange)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        h = _with_condition(z, c, self.n_classes)
+        h = with_condition(z, c, self.n_classes)
         for layer, activation in zip(self.hidden, self.activations):
             h = ACTIVATIONS[activation](layer(h))
         a = self.out(h)
@@ -127,7 +127,7 @@ class MaxoutDiscriminator(nn.Module):
         init_uniform_(self.out, irange)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        h = _dropout(_with_condition(x.flatten(1), c, self.n_classes), self.input_keep, self.training)
+        h = _dropout(with_condition(x.flatten(1), c, self.n_classes), self.input_keep, self.training)
         for layer in self.hidden:
             h = _dropout(layer(h), self.hidden_keep, self.training)
         return self.out(h).squeeze(1)
@@ -147,7 +147,7 @@ class DeconvGenerator(nn.Module):
             init_uniform_(layer, irange)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        h = F.relu(self.fc1(_with_condition(z, c, self.n_classes)))
+        h = F.relu(self.fc1(with_condition(z, c, self.n_classes)))
         h = torch.sigmoid(self.fc2(h)).view(-1, 80, 10, 10)
         x = torch.sigmoid(self.deconv(h))[:, :, : self.image_size, : self.image_size]
         return x.flatten(1)
@@ -272,7 +272,8 @@ def condition_classes(G: nn.Module) -> int:
     return int(getattr(G, "n_classes", 0))
 
 
-def _with_condition(x: torch.Tensor, c: torch.Tensor | None, n_classes: int) -> torch.Tensor:
+def with_condition(x: torch.Tensor, c: torch.Tensor | None, n_classes: int) -> torch.Tensor:
+    """x (n, d) with the one-hot classes c appended for a model conditioned on n_classes (x itself when 0)."""
     if not n_classes:
         return x
     if c is None:

@@ -283,7 +283,7 @@ def figure_toy1d(model: Path, data: Path, out: Path, schedule: Figure1Schedule, 
 
 
 def run_label(path: Path, data: dict[str, Any] | None = None) -> str:
-    """'s0' from results/<ds>/s0/...; for Parzen files, seed and fold from the json."""
+    """'s0' from results/runs/<ds>/train/s0/train_log.csv; for Parzen files, seed and fold from the json."""
     if data is None:
         return path.parent.name
     fold = data.get("fold")

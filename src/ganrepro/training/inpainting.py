@@ -121,7 +121,7 @@ def train_inpainter(
     valid_curve.csv (epoch vs validation metrics); returns the train.json record.
 
     Checkpoint: after every epoch (and its check), OUT_DIR/checkpoint.pt, kept at the end as the main
-    trainer's is; a run resumes from it when only budget keys changed (checkpoint.RESUMABLE_KEYS), and
+    trainer's is; a run resumes from it when only budget keys changed (gan_config.RESUMABLE_KEYS), and
     ends on the CPU bit for bit where an uninterrupted run would. A checkpoint made with other
     parameters, or unreadable, is an error, or with if_changed='restart' is discarded. `estimate`
     describes what the checks' scores depend on besides G and valid_points (e.g. the completions per

@@ -43,8 +43,6 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, data_path: Path, out_dir: Path, dataset: str | None = None) -> None:
         self.cfg, self.out_dir = cfg, out_dir
         self.parzen_grid = cfg.valid_sigmas
-        if cfg.checkpoint_every % cfg.log_every:
-            raise UserError("train.*.checkpoint_every must be a multiple of train.*.log_every")
         self.device = resolve_device(cfg.device)
         keep_freed_memory()
         self.meta = read_meta(data_path)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from ganrepro.models.networks import MaxoutDiscriminator, MLPGenerator, _with_condition, dropout_mask
+from ganrepro.models.networks import MaxoutDiscriminator, MLPGenerator, dropout_mask, with_condition
 from ganrepro.training.objective import d_logit_grad, g_grad_ratio, g_logit_grad, metrics
 from ganrepro.training.step import cat
 
@@ -102,7 +102,7 @@ class DiscriminatorTape:
 @torch.no_grad()
 def generator_forward(G: MLPGenerator, z: torch.Tensor, c: torch.Tensor | None) -> GeneratorTape:
     """G(z, c) as MLPGenerator.forward computes it, keeping what the backward pass needs."""
-    h = _with_condition(z, c, G.n_classes)
+    h = with_condition(z, c, G.n_classes)
     inputs = []
     for layer, kind in zip(G.hidden, G.activations):
         inputs.append(h)
@@ -145,7 +145,7 @@ def discriminator_forward(
     the same order), and the tape."""
     tape = DiscriminatorTape([], [], [])
     input_keep, hidden_keep = (D.input_keep, D.hidden_keep) if D.training else (1.0, 1.0)
-    h, keep = _with_condition(x.flatten(1), c, D.n_classes), input_keep
+    h, keep = with_condition(x.flatten(1), c, D.n_classes), input_keep
     for layer in D.hidden:
         h = _record_dropout(tape, h, keep)
         u = torch.addmm(layer.linear.bias, h, layer.linear.weight.t()).view(len(h), layer.pieces, layer.units)
