@@ -177,7 +177,7 @@ def read_optional(path: Path) -> dict[str, Any] | None:
 
 def table1_html(table: dict[str, Any] | None, results: Path) -> str:
     if table is None:
-        where = esc(results / "table1" / "table1.json")
+        where = esc(results / paths.within_results(paths.table1("json")))
         return f'<p class="missing">Table 1 has not been built ({where} is missing).</p>'
     notes = "".join(f"<li>{esc(n)}</li>" for n in table.get("notes", []))
     return f"<p>{esc(caption('table1'))}</p>{to_frame(table).to_html(index=False, border=0)}<ul>{notes}</ul>"
@@ -227,7 +227,7 @@ def dataset_metrics(results: Path, datasets: list[str]) -> tuple[dict[str, dict]
     for ds in dict.fromkeys([*datasets, *sorted(found)]):
         data = read_optional(results / paths.within_results(paths.metrics(ds)))
         if data is None:
-            missing[ds] = f"no results yet ({results / 'runs' / ds / 'metrics.json'} is missing)"
+            missing[ds] = f"no results yet ({results / paths.within_results(paths.metrics(ds))} is missing)"
         elif data.get("not_run"):
             missing[ds] = f"not run: {data['not_run']}"
         else:
@@ -443,7 +443,7 @@ def build_report(
     """The report as one HTML string. `config`: the parameters the workflow ran with (params.yaml
     merged with any --configfile overlay); without it, the params file is shown."""
     params = config if config is not None else load_params(params_path) if params_path.exists() else {}
-    table = read_optional(results / "table1" / "table1.json")
+    table = read_optional(results / paths.within_results(paths.table1("json")))
     requested = list(params["datasets"]) if "datasets" in params else None
     metrics, missing = dataset_metrics(results, requested or [])
     runs = inference_results(results)
