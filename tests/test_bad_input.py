@@ -109,3 +109,31 @@ def test_training_keys_that_disagree_are_refused_naming_the_section() -> None:
         TrainConfig.from_mapping(mapping, "train.tiny")
     with pytest.raises(UserError, match=r"checkpoint_every \(100\) must be a multiple of log_every \(30\)"):
         cfg.replace(log_every=30)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["train", "toy1d", "--data", "{tmp}/none.npz", "--out", "{tmp}/run"],
+            "none.npz: no such prepared dataset (run `ganrepro prepare",
+        ),
+        (
+            ["sample", "--model", "{tmp}/none.pt", "--n", "5", "--out", "{tmp}/s.npz"],
+            "none.pt: model file not found (run `ganrepro train` first)",
+        ),
+        (
+            ["train", "nosuch", "--data", "{tmp}/none.npz", "--out", "{tmp}/run"],
+            "params: no train.nosuch section (known: ",
+        ),
+        (
+            ["train", "toy1d", "--params", "{tmp}/absent.yaml", "--out", "{tmp}/run"],
+            "absent.yaml: parameters file not found (run from the project root or pass --params)",
+        ),
+    ],
+    ids=["train before prepare", "sample before train", "unknown dataset", "no params file"],
+)
+def test_steps_run_out_of_order_say_what_to_run_first(tmp_path: Path, run_cli, args: list[str], message: str) -> None:
+    result = run_cli(*[a.format(tmp=tmp_path) for a in args])
+    assert result.code == 2 and message in result.err and "Traceback" not in result.err, result.err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "s.npz").exists()

@@ -231,6 +231,9 @@ def test_cli_explicit_sigmas_no_fine_and_errors(tmp_path, capsys) -> None:
     assert main(base[:-2] + ["--out", str(tmp_path / "bad.json"), "--test", str(tmp_path / "wide.npy")]) == 2
     assert "65 values per row" in capsys.readouterr().err
     assert main(base + ["--sigmas", "0.1", "--sigma-num", "5"]) == 2
+    assert (
+        "give either --sigmas or --sigma-min-log10/--sigma-max-log10/--sigma-num, not both" in capsys.readouterr().err
+    )
 
 
 def test_cli_per_class_means_against_reference(tmp_path, capsys) -> None:

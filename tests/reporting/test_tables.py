@@ -144,7 +144,9 @@ def test_tfd_folds_are_averaged(tmp_path: Path) -> None:
 def test_bad_inputs_are_user_errors(tmp_path: Path, capsys) -> None:
     f = parzen_json(tmp_path / "a.json", "tfd", 2000.0, 20.0)
     assert main(["table", "--parzen", f, "--skipped", "tfd=no file", "--out-dir", str(tmp_path)]) == 2
+    assert "--skipped names ['tfd'], but parzen results were given for it" in capsys.readouterr().err
     assert main(["table", "--parzen", f, f, "--out-dir", str(tmp_path)]) == 2
+    assert "a.json repeats seed 0, fold None of Adversarial nets (this reproduction) on tfd" in capsys.readouterr().err
     write_json(tmp_path / "b.json", {"log_likelihood": 1.0, "standard_error": 0.1, "sigma": 0.2})
     assert main(["table", "--parzen", str(tmp_path / "b.json"), "--out-dir", str(tmp_path)]) == 2
     assert "--dataset" in capsys.readouterr().err

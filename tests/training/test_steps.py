@@ -152,6 +152,9 @@ def test_fast_path_equals_the_reference_steps(case: str) -> None:
             model.iteration(batches, epoch=epoch * 100)
     for new, ref in zip(gan.g_params + gan.d_params, plain.g_params + plain.d_params):
         torch.testing.assert_close(new, ref, rtol=1e-5, atol=1e-6)
+    if cfg.max_col_norm:  # the limit itself: no unit's incoming weight vector longer, some at it
+        norms = torch.cat([p.norm(dim=1) for p in gan.g_params + gan.d_params if p.dim() == 2])
+        assert norms.max() <= cfg.max_col_norm * (1 + 1e-5) and (norms > 0.999 * cfg.max_col_norm).any()
     assert all(p.grad is None for p in gan.g_params + gan.d_params)  # weights and biases received, never formed
     assert all(p.grad is not None for p in plain.g_params + plain.d_params)  # the reference formed them
 

@@ -50,6 +50,20 @@ def test_snapshots_are_model_files_of_the_networks_at_their_epoch(tmp_path: Path
     assert not list((tmp_path / "run/snapshots").iterdir())
 
 
+def test_best_valid_keeps_the_generator_of_the_best_validation_epoch(tmp_path: Path) -> None:
+    data = write_images(tmp_path / "tiny.npz")
+    # lr 1.0: the validation score falls after epoch 1, so the best epoch is not the last one
+    cfg = MNIST_LIKE.replace(epochs=5, snapshot_every=1, valid_every=1, lr=1.0)
+    summary = train(cfg, "tiny", data, tmp_path / "run")
+    history = summary["valid_history"]
+    best = history[int(np.argmax([h["log_likelihood"] for h in history]))]
+    assert summary["selection"] == "best_valid" and summary["selected"]["epoch"] == best["epoch"] < cfg.epochs
+    G, _, meta = load_model(tmp_path / "run/model.pt", torch.device("cpu"))
+    snapshot, _, _ = load_model(tmp_path / f"run/snapshots/epoch_{best['epoch']:04d}.pt", torch.device("cpu"))
+    assert meta["selected"]["epoch"] == best["epoch"]
+    assert all(torch.equal(a, b) for a, b in zip(G.state_dict().values(), snapshot.state_dict().values()))
+
+
 def test_resuming_drops_snapshots_written_after_the_checkpoint(tmp_path: Path) -> None:
     """A run killed after a snapshot but before its next checkpoint wrote a snapshot the resumed run
     will write again from its own state: it is removed on resumption (as the log rows are)."""

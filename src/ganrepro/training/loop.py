@@ -267,8 +267,8 @@ def _as_rows(x: np.ndarray) -> np.ndarray:
 
 def train(cfg: TrainConfig, dataset: str, data_path: Path, out_dir: Path, if_changed: str = "error") -> dict[str, Any]:
     """Train (or resume) one model; write model.pt (the selected generator), train.json and train_log.csv."""
+    trainer = Trainer(cfg, data_path, out_dir, dataset)  # checks the data before any folder is made
     out_dir.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(cfg, data_path, out_dir, dataset)
     run = trainer.run(show_progress=sys.stderr.isatty(), if_changed=if_changed)
     use_best = cfg.select == "best_valid" and trainer.best is not None
     G = trainer.gan.G
