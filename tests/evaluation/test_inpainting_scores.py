@@ -86,6 +86,14 @@ def test_the_three_commands_train_score_and_draw_a_tiny_inpainting_gan(tmp_path:
     for scores in result["kinds"].values():
         assert 0 < scores["mse_best"] < 1 and 0 < scores["mse_mean"] < 1 and scores["diversity"] > 0
         assert 0 <= scores["accuracy"] <= 1 and 0 <= scores["accuracy_nn_fill"] <= 1
+    for name in ("mse_best", "mse_mean_fill", "accuracy"):
+        assert np.isclose(result["mean"][name], np.mean([s[name] for s in result["kinds"].values()]))
+    with np.load(data) as f:  # the mean-fill baseline by hand: the left half (3 of 6 columns) missing
+        scale = json.loads(f["meta"].item())["unit_scale"]
+        x_train, x_test = f["x_train"].reshape(120, -1) / scale, f["x_test"][:40].reshape(40, -1) / scale
+    missing = np.arange(36) % 6 < 3
+    by_hand = ((x_train.mean(0)[missing] - x_test[:, missing]) ** 2).mean()
+    assert np.isclose(result["kinds"]["left"]["mse_mean_fill"], by_hand, rtol=1e-5)
     flat = summarize("tiny", {"inpaint": [out]})
     assert flat["inpaint_mean_mse_best"] == result["mean"]["mse_best"]
     drawn = run_cli(

@@ -237,6 +237,19 @@ def test_curves_with_and_without_parzen(tmp_path: Path) -> None:
         == 0
     )
     assert_written(out / "curves_toy")
+    titles = [
+        "losses",
+        "discriminator outputs (mean over the batch)",
+        "Parzen sigma selection (star: chosen sigma)",
+        "validation Parzen estimate during training",
+    ]
+    logs, summaries, parzen = ([Path(p) for p in paths] for paths in (logs, summaries, parzen))
+    fig = figures.figure_curves(logs, summaries, parzen, out / "direct")
+    assert [ax.get_title() for ax in fig.axes] == titles
+    history = {tuple(line.get_ydata()) for line in fig.axes[3].get_lines()}
+    assert history == {(101.0, 103.0, 105.0), (102.0, 104.0, 106.0)}  # each seed's validation_history
+    without = figures.figure_curves(logs, summaries, [], out / "direct")
+    assert [ax.get_title() for ax in without.axes] == titles[:2] + titles[3:]
 
 
 def test_sigma_sweep_figure_marks_the_grid_and_measures_its_loss(tmp_path: Path) -> None:

@@ -337,7 +337,9 @@ def _panel_history(ax: Axes, summaries: list[tuple[Path, dict[str, Any]]]) -> No
     ax.legend(fontsize=7)
 
 
-def figure_curves(logs: list[Path], summaries: list[Path], parzen: list[Path], out: Path) -> None:
+def figure_curves(logs: list[Path], summaries: list[Path], parzen: list[Path], out: Path) -> Figure:
+    """Losses and D's outputs over training per run; with Parzen results, their sigma selection; with
+    validation checks in the training summaries, the estimate over epochs. Returns the figure drawn."""
     frame = read_logs(logs)
     runs = [(p, read_json(p)) for p in summaries]
     scores = [(p, read_json(p)) for p in parzen]
@@ -350,6 +352,7 @@ def figure_curves(logs: list[Path], summaries: list[Path], parzen: list[Path], o
     for panel, ax in zip(panels, fig.subplots(1, len(panels), squeeze=False)[0]):
         panel(ax)
     save_figure(fig, out)
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------
