@@ -36,7 +36,7 @@ def load_array(spec: str | Path) -> np.ndarray:
 
 def as_unit_matrix(array: np.ndarray) -> np.ndarray:
     """Flatten to (n, d) float32; uint8 pixel values are scaled to [0, 1]."""
-    matrix = array.reshape(len(array), -1)
+    matrix = array.reshape(len(array), int(np.prod(array.shape[1:])))  # not -1: an empty array has rows of known size
     if matrix.dtype == np.uint8:
         return matrix.astype(np.float32) / np.float32(255.0)
     return matrix.astype(np.float32, copy=False)

@@ -141,6 +141,22 @@ def test_custom_json_errors(run_cli, name, text, message):
     assert result.code == 2 and message in result.err
 
 
+def test_custom_sources_that_cannot_be_read_say_why(run_cli, tmp_path):
+    (tmp_path / "empty").mkdir()
+    save_npz(tmp_path / "other.npz", pixels=np.zeros((3, 2, 2), np.uint8))
+    for path, message in (
+        ("absent.npz", "data.custom.mine (params or --custom-json): path absent.npz does not exist"),
+        ("empty", "empty: no PNG or JPEG files found"),
+        ("other.npz", "other.npz: expected an array named 'images' or 'x'; found pixels"),
+    ):
+        spec = json.dumps({"path": path})
+        fetched = run_cli("fetch", "mine", "--raw-dir", "raw", "--custom-json", spec)
+        result = run_cli("prepare", "mine", "--raw-dir", "raw", "--out", "m.npz", "--custom-json", spec)
+        errors = fetched.err + result.err
+        assert 2 in (fetched.code, result.code) and message in errors and "Traceback" not in errors, errors
+        assert not (tmp_path / "m.npz").exists()
+
+
 def test_make_settings_precedence(monkeypatch):
     """Explicit values (the CLI's options) over $GANREPRO_MIRROR over the params data: section."""
     data = {"mirror": "from-params", "tfd_file": "t.mat", "toy_size": 7, "custom": {"a": {"path": "a"}}}

@@ -234,6 +234,17 @@ def test_cli_explicit_sigmas_no_fine_and_errors(tmp_path, capsys) -> None:
     assert (
         "give either --sigmas or --sigma-min-log10/--sigma-max-log10/--sigma-num, not both" in capsys.readouterr().err
     )
+    samples = np.load(files["samples"]).reshape(300, -1) / np.float32(255)
+    samples[3, 5] = np.nan
+    for name, bad, message in (
+        ("nan.npy", samples, "contains NaN or infinite"),
+        ("empty.npy", samples[:0], "holds no rows"),
+    ):
+        np.save(tmp_path / name, bad)
+        args = ["parzen", "--samples", str(tmp_path / name), *base[3:-1], str(tmp_path / "bad.json")]
+        assert main(args) == 2
+        assert f"{tmp_path / name} (--samples) {message}" in capsys.readouterr().err
+    assert not (tmp_path / "bad.json").exists()
 
 
 def test_cli_per_class_means_against_reference(tmp_path, capsys) -> None:
