@@ -137,3 +137,20 @@ def test_steps_run_out_of_order_say_what_to_run_first(tmp_path: Path, run_cli, a
     result = run_cli(*[a.format(tmp=tmp_path) for a in args])
     assert result.code == 2 and message in result.err and "Traceback" not in result.err, result.err
     assert not (tmp_path / "run").exists() and not (tmp_path / "s.npz").exists()
+
+
+def test_an_array_file_with_several_arrays_needs_its_key(tmp_path: Path) -> None:
+    both = tmp_path / "both.npz"
+    save_npz(both, x=np.zeros((2, 3)), y=np.zeros(2))
+    with pytest.raises(UserError, match=r"both.npz holds \['x', 'y'\]; name one as .*both.npz:KEY"):
+        load_array(both)
+    with pytest.raises(UserError, match=r"both.npz has no array 'z'; it holds \['x', 'y'\]"):
+        load_array(f"{both}:z")
+    assert load_array(f"{both}:x").shape == (2, 3)
+
+
+def test_a_figure_of_missing_training_logs_names_them(tmp_path: Path, run_cli) -> None:
+    log, summary = tmp_path / "run/train_log.csv", tmp_path / "run/train.json"
+    result = run_cli("figure", "curves", "--logs", log, "--summaries", summary, "--out", tmp_path / "curves")
+    assert result.code == 2 and f"training log(s) not found: {log}" in result.err
+    assert not list(tmp_path.glob("curves*"))

@@ -16,7 +16,7 @@ from ganrepro.io import read_json
 from ganrepro.models.artifacts import load_model
 from ganrepro.models.networks import InferenceNet
 
-from helpers import FAST_INFER, tiny_dataset, tiny_model, write_code_running_file
+from helpers import FAST_INFER, tiny_dataset, tiny_model, write_code_running_file, write_images
 
 
 def state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -107,6 +107,17 @@ def test_infer_config_from_params_and_errors(tmp_path: Path, capsys: pytest.Capt
         ["infer", "--model", "m.pt", "--data", "d.npz", "--out-dir", str(tmp_path), "--config-json", '{"hiden": [8]}']
     )
     assert code == 2 and "unknown parameter" in capsys.readouterr().err
+
+
+def test_data_of_another_shape_and_a_missing_encoder_are_named(tmp_path: Path, capsys) -> None:
+    model = tiny_model(tmp_path / "model.pt")  # 6x6 images: 36 values
+    other = write_images(tmp_path / "five.npz", side=5)
+    args = ["infer", "--model", str(model), "--data", str(other), "--out-dir", str(tmp_path / "o"), "--device", "cpu"]
+    assert main([*args, *FAST_INFER]) == 2
+    assert f"{other}: test examples have 25 values, the generator makes 36" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "encoder.pt").exists()
+    with pytest.raises(UserError, match="absent.pt: encoder not found \\(run `ganrepro infer` first\\)"):
+        infer.load_encoder(tmp_path / "absent.pt", torch.device("cpu"))
 
 
 def test_a_crafted_encoder_file_that_would_run_code_is_refused_and_runs_nothing(tmp_path: Path) -> None:

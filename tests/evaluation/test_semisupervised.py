@@ -171,6 +171,11 @@ def test_label_counts_the_data_cannot_give_are_refused_naming_the_parameter(
         semisupervised.check_label_counts([30], y, 3, "tiny")
     assert run_step(step_inputs, tmp_path / "out.json", l2_grid=[]) == 2
     assert "semisupervised.l2_grid" in capsys.readouterr().err
+    conditional = tiny_model(tmp_path / "conditional.pt", n_classes=3)  # its D reads the class: no features
+    assert run_step((conditional, *step_inputs[1:]), tmp_path / "out.json") == 2
+    assert f"{conditional}: a conditional GAN (its D reads the class); give the unconditional model" in (
+        capsys.readouterr().err
+    )
     assert not (tmp_path / "out.json").exists()
 
 

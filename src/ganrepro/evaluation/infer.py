@@ -11,6 +11,7 @@ fresh samples, and the reconstruction error of real test images against a random
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ganrepro.config import json_option, step_params
-from ganrepro.data.prepared import load_labels, load_split
+from ganrepro.data.prepared import load_labels, load_split, read_meta
 from ganrepro.device import add_device_argument, resolve_device
 from ganrepro.errors import UserError
 from ganrepro.gan_config import TrainConfig
@@ -118,9 +119,7 @@ def reconstruction(
 ) -> dict[str, Any]:
     """||G(E(x)) - x|| on the first n test examples, beside G(z) with z ~ p_z as a baseline."""
     x_np = load_split(data, "test")
-    x = torch.from_numpy(x_np.reshape(len(x_np), -1)[:n]).to(device)
-    if x.shape[1] != meta["data_dim"]:
-        raise UserError(f"{data}: test examples have {x.shape[1]} values, the generator makes {meta['data_dim']}")
+    x = torch.from_numpy(x_np.reshape(len(x_np), -1)[:n]).to(device)  # run() checked the size of a row
     gcfg = meta["config"]
     n_cls = condition_classes(G)
     c = torch.from_numpy(load_labels(data, "test")[: len(x)]).to(device) if n_cls else None
@@ -159,6 +158,9 @@ def run(model: Path, data: Path, out_dir: Path, cfg: dict[str, Any], device_name
     began = time.perf_counter()
     device = resolve_device(device_name)
     G, meta = load_generator(model, device)
+    values = math.prod(read_meta(data)["example_shape"])
+    if values != meta["data_dim"]:  # before training, not after
+        raise UserError(f"{data}: test examples have {values} values, the generator makes {meta['data_dim']}")
     gcfg = meta["config"]
     E, history = train_encoder(G, gcfg, meta["data_dim"], cfg, device)
     trained = time.perf_counter() - began
@@ -171,7 +173,6 @@ def run(model: Path, data: Path, out_dir: Path, cfg: dict[str, Any], device_name
         "model": str(model),
         "config": cfg,
     }
-    save_encoder(out_dir / "encoder.pt", E, info)
     result = {
         "dataset": meta.get("dataset"),
         "seed": meta.get("seed"),
@@ -186,6 +187,7 @@ def run(model: Path, data: Path, out_dir: Path, cfg: dict[str, Any], device_name
         "train_seconds": trained,
     }
     result["elapsed_seconds"] = time.perf_counter() - began
+    save_encoder(out_dir / "encoder.pt", E, info)  # only once the evaluation has run: nothing half done is left
     write_json(out_dir / "infer.json", result)
     rec = result["reconstruction"]
     print(
