@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from ganrepro import gan_config
@@ -127,6 +128,11 @@ def test_train_cli_takes_a_partial_config_over_the_defaults(run_cli, tmp_path: P
     assert result.code == 0, result.err
     summary = json.loads((tmp_path / "run/train.json").read_text())
     assert summary["steps"] == 5
+    saved = torch.load(tmp_path / "run/model.pt", weights_only=True)["meta"]["config"]
+    mnist = {**params()["train"]["common"], **params()["train"]["mnist"]}  # the keys the JSON left out
+    for key in ("lr", "momentum_start", "momentum_end", "d_irange", "g_irange", "z_dim", "noise"):
+        assert saved[key] == mnist[key], key
+    assert saved["g_hidden"] == [8] and saved["d_pieces"] == 2
     bad = run_cli("train", "mnist", "--data", data, "--out", tmp_path / "run2", "--config-json", '{"epoch": 1}')
     assert bad.code == 2 and "--config-json: epoch: unknown key; did you mean 'epochs'?" in bad.err
 

@@ -46,3 +46,24 @@ def test_toy_metrics_cli_reads_the_dataset_kind(run_cli, tmp_path: Path) -> None
     save_npz(tmp_path / "other.npz", x_test=x, y_test=np.full(300, -1), meta=np.array(json.dumps(meta)))
     with pytest.raises(UserError, match="toy-metrics knows toy1d and ring, not 'mnist'"):
         toy_metrics(tmp_path / "samples.npz", tmp_path / "other.npz")
+
+
+def test_toy_metrics_cli_on_the_ring_uses_the_geometry_the_data_records(run_cli, tmp_path: Path) -> None:
+    """Samples on 3 of a 5-mode ring of radius 3 (as the prepared file records): 3 modes covered."""
+    angles = 2 * np.pi * np.arange(5) / 5
+    centres = 3 * np.stack([np.cos(angles), np.sin(angles)], 1)
+    x = np.repeat(centres[:3], 40, axis=0).astype(np.float32)
+    x[::2] += 0.01  # within the recorded std (0.05) of its mode
+    meta = {"dataset": "ring", "kind": "vector", "example_shape": [2], "unit_scale": 1}
+    meta["source"] = {"modes": 5, "radius": 3.0, "std": 0.05}
+    save_npz(tmp_path / "ring.npz", x_test=x, y_test=np.full(len(x), -1), meta=np.array(json.dumps(meta)))
+    save_npz(tmp_path / "samples.npz", x=x)
+    out = tmp_path / "toy.json"
+    args = ["toy-metrics", "--samples", tmp_path / "samples.npz", "--data", tmp_path / "ring.npz", "--out", out]
+    assert run_cli(*args).code == 0
+    written = json.loads(out.read_text())
+    assert (written["modes"], written["modes_covered"], written["high_quality_fraction"]) == (5, 3, 1.0)
+    assert written["per_mode_counts"] == [40, 40, 40, 0, 0]
+    save_npz(tmp_path / "flat.npz", x=x[:, :1])
+    with pytest.raises(UserError, match=r"flat.npz: expected 2-D samples of the ring dataset, got shape \(120, 1\)"):
+        toy_metrics(tmp_path / "flat.npz", tmp_path / "ring.npz")
