@@ -100,6 +100,8 @@ def test_bad_command_line_values_name_the_option(tmp_path: Path, run_cli) -> Non
 def test_training_logs_must_pair_with_the_summaries(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="--train names 2 training summaries and --logs 1 training logs"):
         combine_logs([tmp_path / "a.json", tmp_path / "b.json"], [tmp_path / "a.csv"])
+    with pytest.raises(UserError, match="training log\\(s\\) not found: .*a.csv \\(train the model first\\)"):
+        combine_logs([tmp_path / "a.json"], [tmp_path / "a.csv"])
 
 
 def test_training_keys_that_disagree_are_refused_naming_the_section() -> None:

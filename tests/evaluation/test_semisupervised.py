@@ -136,7 +136,9 @@ def test_the_step_runs_every_method_on_the_same_subsets_deterministically(
     (tmp_path / "mnist.json").write_text(json.dumps(result))
     (tmp_path / "table1_extended.md").write_text("# Extended results\n")
     for _ in range(2):  # a rerun replaces the section it appended, instead of appending a second one
-        frame = tables.write_semisupervised([tmp_path / "mnist.json"], tmp_path)
+        frame, texts = tables.semisupervised_texts([tmp_path / "mnist.json"], tmp_path)
+        for name, text in texts.items():
+            (tmp_path / name).write_text(text)
     extended = (tmp_path / "table1_extended.md").read_text()
     assert extended.startswith("# Extended results\n") and extended.count("## Semi-supervised") == 1
     assert list(frame.columns) == ["Dataset", "Method", "6 labels", "30 labels", "100 labels"]

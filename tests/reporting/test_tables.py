@@ -150,7 +150,10 @@ def test_bad_inputs_are_user_errors(tmp_path: Path, capsys) -> None:
     write_json(tmp_path / "b.json", {"log_likelihood": 1.0, "standard_error": 0.1, "sigma": 0.2})
     assert main(["table", "--parzen", str(tmp_path / "b.json"), "--out-dir", str(tmp_path)]) == 2
     assert "--dataset" in capsys.readouterr().err
-    assert not (tmp_path / "table1.md").exists()
+    good = parzen_json(tmp_path / "m.json", "mnist", 220.0, 2.0)  # Table 1 renders; its --metrics is missing
+    assert main(["table", "--parzen", good, "--metrics", str(tmp_path / "no.json"), "--out-dir", str(tmp_path)]) == 2
+    assert f"{tmp_path / 'no.json'}: no such file" in capsys.readouterr().err
+    assert not (tmp_path / "table1.md").exists()  # nothing written: every input is read first
 
 
 def test_seeds_give_mean_and_sd_with_each_seed_beside_in_table_and_metrics(tmp_path: Path) -> None:

@@ -45,9 +45,10 @@ def test_snapshots_are_model_files_of_the_networks_at_their_epoch(tmp_path: Path
     G4, _, _ = load_model(tmp_path / "run/snapshots/epoch_0004.pt", torch.device("cpu"))
     G_last, _, _ = load_model(tmp_path / "run/model.pt", torch.device("cpu"))
     assert all(torch.equal(a, b) for a, b in zip(G4.state_dict().values(), G_last.state_dict().values()))
-    # a run that starts over (other parameters) drops the snapshots of the run it discards
-    train(cfg.replace(lr=0.05, epochs=1), "tiny", data, tmp_path / "run", if_changed="restart")
+    # a run that starts over (other parameters) drops the snapshots, model and summary of the run it discards
+    assert Trainer(cfg.replace(lr=0.05), data, tmp_path / "run").try_resume(if_changed="restart") is False
     assert not list((tmp_path / "run/snapshots").iterdir())
+    assert not (tmp_path / "run/model.pt").exists() and not (tmp_path / "run/train.json").exists()
 
 
 def test_best_valid_keeps_the_generator_of_the_best_validation_epoch(tmp_path: Path) -> None:

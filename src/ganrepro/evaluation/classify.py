@@ -204,7 +204,6 @@ def fit_dataset(
         "seed": seed,
         "n_train": len(y),
     }
-    save_classifier(out_dir / "classifier.pt", model, config, meta["dataset"])
     summary = {
         "dataset": meta["dataset"],
         "test_accuracy": accuracy(model, *test),
@@ -218,6 +217,7 @@ def fit_dataset(
         "device": str(device),
         "valid_accuracy_history": history,
     }
+    save_classifier(out_dir / "classifier.pt", model, config, meta["dataset"])  # after the test: both or neither
     write_json(out_dir / "classifier.json", summary)
     return summary
 

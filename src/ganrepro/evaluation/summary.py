@@ -190,15 +190,20 @@ def combine_logs(summaries: list[Path], logs: list[Path]) -> pd.DataFrame:
             f"--train names {len(summaries)} training summaries and --logs {len(logs)} training logs: "
             "give one train_log.csv per summary, in the same order"
         )
+    missing = [str(log) for log in logs if not Path(log).is_file()]
+    if missing:
+        raise UserError(f"training log(s) not found: {', '.join(missing)} (train the model first)")
     frames = [pd.read_csv(log).assign(seed=read_json(s).get("seed")) for s, log in zip(summaries, logs)]
     return pd.concat(frames, ignore_index=True)
 
 
 def _cli(args: argparse.Namespace) -> None:
     files = {g.replace("-", "_"): getattr(args, g.replace("-", "_")) for g in GROUPS}
-    write_json(args.out, summarize(args.dataset, files))
-    if args.curves_out:
-        write_text(args.curves_out, combine_logs(args.train, args.logs).to_csv(index=False))
+    summary = summarize(args.dataset, files)
+    curves = combine_logs(args.train, args.logs).to_csv(index=False) if args.curves_out else None
+    write_json(args.out, summary)  # both computed before either is written
+    if curves is not None:
+        write_text(args.curves_out, curves)
 
 
 def _not_run_cli(args: argparse.Namespace) -> None:

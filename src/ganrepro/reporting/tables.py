@@ -23,7 +23,7 @@ import pandas as pd
 from ganrepro import paper, paths
 from ganrepro.config import json_option, load_params, train_config
 from ganrepro.errors import UserError
-from ganrepro.io import read_json, write_json, write_text
+from ganrepro.io import json_text, read_json, write_text
 
 DATASET_NAMES = {"mnist": "MNIST", "tfd": "TFD", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 MODEL_LABELS = {
@@ -390,17 +390,15 @@ def parse_skipped(items: list[str]) -> dict[str, str]:
     return {name: reason for name, _, reason in pairs}
 
 
-def write_table(table: dict[str, Any], out_dir: Path) -> None:
-    """table1.csv, table1.md, table1.tex and table1.json in `out_dir`, each written atomically."""
+def table_texts(table: dict[str, Any]) -> dict[str, str]:
+    """table1.csv, table1.md, table1.tex and table1.json, by file name."""
     frame = to_frame(table)
-    texts = {
+    return {
         "table1.csv": frame.to_csv(index=False),
         "table1.md": to_markdown(frame, table["notes"]),
         "table1.tex": to_latex(frame, table["notes"]),
+        "table1.json": json_text({"source_paper": paper.SOURCE, **table}),
     }
-    for name, text in texts.items():
-        write_text(out_dir / name, text)
-    write_json(out_dir / "table1.json", {"source_paper": paper.SOURCE, **table})
 
 
 # The extended table: every metric of each dataset's metrics.json (paths.metrics; see ganrepro.evaluation.summary).
@@ -490,8 +488,8 @@ ANCHOR_NOTES = [
 ]
 
 
-def write_extended(metric_files: list[Path], out_dir: Path, budget: dict[str, list[str]] | None = None) -> None:
-    """table1_extended.md (the metrics, then the published anchors) and table1_extended.csv."""
+def extended_texts(metric_files: list[Path], budget: dict[str, list[str]] | None = None) -> dict[str, str]:
+    """table1_extended.md (the metrics, then the published anchors) and table1_extended.csv, by file name."""
     metrics = [read_json(p) for p in metric_files]
     seeds = max((m.get("seeds", 1) for m in metrics), default=1)
     notes = [
@@ -504,12 +502,10 @@ def write_extended(metric_files: list[Path], out_dir: Path, budget: dict[str, li
     anchors = "\n## Published MNIST scores under the same protocol (quoted, not measured)\n\n" + to_markdown(
         anchors_frame(), ANCHOR_NOTES
     )
-    texts = {
+    return {
         "table1_extended.md": to_markdown(frame, notes) + anchors,
         "table1_extended.csv": frame.to_csv(index=False),
     }
-    for name, text in texts.items():
-        write_text(out_dir / name, text)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -520,11 +516,13 @@ def run(args: argparse.Namespace) -> None:
         scores += [s for p in getattr(args, model) for s in read_scores(p, model=model)]
     budget = budgets(config, defaults, dataset_order({s.dataset for s in scores}))
     table = build(scores, parse_skipped(args.skipped), budget, config.get("datasets") if config else None)
-    write_table(table, args.out_dir)
+    texts = table_texts(table)  # every input read and every file rendered before the first is written
     if args.metrics:
-        write_extended(args.metrics, args.out_dir, budget["models"])
+        texts |= extended_texts(args.metrics, budget["models"])
     if args.semisupervised is not None:
-        write_semisupervised(args.semisupervised, args.out_dir)
+        texts |= semisupervised_texts(args.semisupervised, args.out_dir, texts.get("table1_extended.md"))[1]
+    for name, text in texts.items():
+        write_text(args.out_dir / name, text)
     print(to_frame(table).to_string(index=False))
 
 
@@ -630,16 +628,18 @@ def semisupervised_notes(results: list[dict[str, Any]]) -> list[str]:
     return notes
 
 
-def write_semisupervised(result_files: list[Path], out_dir: Path) -> pd.DataFrame:
-    """semisupervised.md and .csv, and the same table as a section of table1_extended.md when it exists."""
+def semisupervised_texts(
+    result_files: list[Path], out_dir: Path, extended: str | None = None
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The table and, by file name, semisupervised.md and .csv, and table1_extended.md with the table
+    as its last section: `extended` (this run's), else the file in `out_dir` (its section replaced)."""
     results = [read_json(p) for p in result_files]
     frame = semisupervised_frame(results)
     markdown = to_markdown(frame, semisupervised_notes(results)) if not frame.empty else ""
-    write_text(out_dir / "semisupervised.md", markdown)
-    write_text(out_dir / "semisupervised.csv", frame.to_csv(index=False))
-    extended = out_dir / "table1_extended.md"
-    if extended.is_file() and markdown:  # replacing the section a previous run appended
+    texts = {"semisupervised.md": markdown, "semisupervised.csv": frame.to_csv(index=False)}
+    if extended is None and (out_dir / "table1_extended.md").is_file():
+        extended = (out_dir / "table1_extended.md").read_text()
+    if extended is not None and markdown:
         section = "\n## Semi-supervised classification with the GAN's features (extension 4)\n\n"
-        before = extended.read_text().split(section)[0]
-        write_text(extended, before + section + markdown)
-    return frame
+        texts["table1_extended.md"] = extended.split(section)[0] + section + markdown
+    return frame, texts

@@ -154,8 +154,10 @@ def train_inpainter(
     state, why = checkpoint.resumable(
         ckpt_path, cfg, cfg.epochs * steps_per_epoch, if_changed, CHECKPOINT_FORMAT, CHECKPOINT_KEYS
     )
-    if state is None:
+    if state is None:  # a discarded run's outputs go, so that none is taken for this run's
         log.info("training from scratch: %s", why)
+        for name in ("model.pt", "train.json", "valid_curve.csv"):
+            (out_dir / name).unlink(missing_ok=True)
     losses: list[dict[str, float]] = []
     history: list[dict[str, float]] = []
     best: dict[str, Any] | None = None

@@ -128,10 +128,12 @@ class Trainer:
         return True
 
     def _start_afresh(self, why: str) -> None:
-        """Say why training starts from step 0; drop the outputs of a discarded run (its snapshots, its log)."""
+        """Say why training starts from step 0; drop the outputs of a discarded run (its snapshots, its
+        log, its model and summary), so that none is taken for this run's."""
         log.info(f"training from scratch: {why}")
         self._drop_snapshots_after(0)
-        self.log.path.unlink(missing_ok=True)
+        for path in (self.log.path, self.out_dir / "model.pt", self.out_dir / "train.json"):
+            path.unlink(missing_ok=True)
 
     # -- the loop ------------------------------------------------------------------------------
     def batches(self, step: int) -> list[Batch]:
