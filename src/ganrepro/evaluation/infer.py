@@ -119,12 +119,10 @@ def reconstruction(
 ) -> dict[str, Any]:
     """||G(E(x)) - x|| on the first n test examples, beside G(z) with z ~ p_z as a baseline."""
     x_np = load_split(data, "test")
-    x = torch.from_numpy(x_np.reshape(len(x_np), -1)[:n]).to(device)  # run() checked the size of a row
+    x = torch.from_numpy(x_np.reshape(len(x_np), -1)[:n]).to(device)  # run() checked rows and labels
     gcfg = meta["config"]
     n_cls = condition_classes(G)
     c = torch.from_numpy(load_labels(data, "test")[: len(x)]).to(device) if n_cls else None
-    if c is not None and (c < 0).any():
-        raise UserError(f"{data}: the generator is conditional but some test examples have no label")
     gen = torch.Generator(device=device).manual_seed(seed)
     z_rand = sample_noise(len(x), gcfg.z_dim, gcfg.noise, device, gen)
     encoder = error_stats(reconstruct(G, E, x, c), x)
@@ -159,8 +157,10 @@ def run(model: Path, data: Path, out_dir: Path, cfg: dict[str, Any], device_name
     device = resolve_device(device_name)
     G, meta = load_generator(model, device)
     values = math.prod(read_meta(data)["example_shape"])
-    if values != meta["data_dim"]:  # before training, not after
+    if values != meta["data_dim"]:  # the data's checks before training, not after
         raise UserError(f"{data}: test examples have {values} values, the generator makes {meta['data_dim']}")
+    if condition_classes(G) and (load_labels(data, "test")[: cfg["n_eval"]] < 0).any():
+        raise UserError(f"{data}: the generator is conditional but some test examples have no label")
     gcfg = meta["config"]
     E, history = train_encoder(G, gcfg, meta["data_dim"], cfg, device)
     trained = time.perf_counter() - began

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from ganrepro import paths
 from ganrepro.config import step_params
 from ganrepro.data.prepared import load_split
 from ganrepro.device import add_device_argument, resolve_device
+from ganrepro.io import read_json
 from ganrepro.models.inpainting import MASK_KINDS, completions, kind_masks, load_inpainter
 from ganrepro.reporting.figures import as_images, image_grid, save_figure
 
@@ -104,7 +104,7 @@ def inpainting_html(results: Path) -> str:
         return f'<p class="missing">No inpainting results ({where}).</p>'
     parts = []
     for path in found:
-        result = json.loads(path.read_text())
+        result = read_json(path)
         frame = pd.DataFrame({**result["kinds"], "mean": result["mean"]}).T
         frame = frame[[c for c in COLUMNS if c in frame]].rename(columns=COLUMNS)
         truth = result.get("accuracy_truth")
