@@ -9,6 +9,9 @@ import numpy as np
 
 from ganrepro.errors import UserError
 
+# What numpy raises on a truncated, corrupted or pickled (object) .npy/.npz.
+NUMPY_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)
+
 
 def load_array(spec: str | Path) -> np.ndarray:
     """Load the array named by `spec` as stored (any dtype and shape)."""
@@ -30,7 +33,7 @@ def load_array(spec: str | Path) -> np.ndarray:
             if key not in archive.files:
                 raise UserError(f"{path} has no array '{key}'; it holds {sorted(archive.files)}")
             return archive[key]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+    except NUMPY_READ_ERRORS as err:
         raise UserError(f"{path}: unreadable as numpy arrays ({err}); write it again") from err
 
 

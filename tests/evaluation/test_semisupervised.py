@@ -136,11 +136,11 @@ def test_the_step_runs_every_method_on_the_same_subsets_deterministically(
     (tmp_path / "mnist.json").write_text(json.dumps(result))
     (tmp_path / "table1_extended.md").write_text("# Extended results\n")
     for _ in range(2):  # a rerun replaces the section it appended, instead of appending a second one
-        frame, texts = tables.semisupervised_texts([tmp_path / "mnist.json"], tmp_path)
-        for name, text in texts.items():
+        for name, text in tables.semisupervised_texts([tmp_path / "mnist.json"], tmp_path).items():
             (tmp_path / name).write_text(text)
     extended = (tmp_path / "table1_extended.md").read_text()
     assert extended.startswith("# Extended results\n") and extended.count("## Semi-supervised") == 1
+    frame = tables.semisupervised_frame([read_json(tmp_path / "mnist.json")])
     assert list(frame.columns) == ["Dataset", "Method", "6 labels", "30 labels", "100 labels"]
     assert len(frame) == len(semisupervised.METHODS) + 1 and frame.iloc[-1]["100 labels"] == "93 ± 6.5"
     assert "quoted, not measured" in frame.iloc[-1]["Method"]

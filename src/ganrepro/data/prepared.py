@@ -5,12 +5,12 @@ for none) and `meta`, a JSON string (see `make_meta`). Writing and reading both 
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ganrepro.arrays import NUMPY_READ_ERRORS
 from ganrepro.errors import UserError
 from ganrepro.io import save_npz
 
@@ -81,13 +81,13 @@ def _open_prepared(path: str | Path) -> np.lib.npyio.NpzFile:
         raise UserError(f"{path}: no such prepared dataset ({remedy})")
     try:
         data = np.load(path)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+    except NUMPY_READ_ERRORS as err:
         raise UserError(f"{path}: unreadable, not a prepared dataset ({err}); {remedy}") from err
-    if not isinstance(data, np.lib.npyio.NpzFile) or "meta" not in data.files:
-        if isinstance(data, np.lib.npyio.NpzFile):
-            data.close()
-        raise UserError(f"{path}: not a prepared dataset (it has no 'meta'); {remedy}")
-    return data
+    if isinstance(data, np.lib.npyio.NpzFile) and "meta" in data.files:
+        return data
+    if isinstance(data, np.lib.npyio.NpzFile):
+        data.close()
+    raise UserError(f"{path}: not a prepared dataset (it has no 'meta'); {remedy}")
 
 
 def _meta(data: np.lib.npyio.NpzFile) -> dict[str, Any]:

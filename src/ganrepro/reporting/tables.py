@@ -520,7 +520,7 @@ def run(args: argparse.Namespace) -> None:
     if args.metrics:
         texts |= extended_texts(args.metrics, budget["models"])
     if args.semisupervised is not None:
-        texts |= semisupervised_texts(args.semisupervised, args.out_dir, texts.get("table1_extended.md"))[1]
+        texts |= semisupervised_texts(args.semisupervised, args.out_dir, texts.get("table1_extended.md"))
     for name, text in texts.items():
         write_text(args.out_dir / name, text)
     print(to_frame(table).to_string(index=False))
@@ -628,11 +628,9 @@ def semisupervised_notes(results: list[dict[str, Any]]) -> list[str]:
     return notes
 
 
-def semisupervised_texts(
-    result_files: list[Path], out_dir: Path, extended: str | None = None
-) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The table and, by file name, semisupervised.md and .csv, and table1_extended.md with the table
-    as its last section: `extended` (this run's), else the file in `out_dir` (its section replaced)."""
+def semisupervised_texts(result_files: list[Path], out_dir: Path, extended: str | None = None) -> dict[str, str]:
+    """By file name: semisupervised.md and .csv, and table1_extended.md with the table as its last
+    section: `extended` (this run's), else the file in `out_dir` (its section replaced)."""
     results = [read_json(p) for p in result_files]
     frame = semisupervised_frame(results)
     markdown = to_markdown(frame, semisupervised_notes(results)) if not frame.empty else ""
@@ -642,4 +640,4 @@ def semisupervised_texts(
     if extended is not None and markdown:
         section = "\n## Semi-supervised classification with the GAN's features (extension 4)\n\n"
         texts["table1_extended.md"] = extended.split(section)[0] + section + markdown
-    return frame, texts
+    return texts
