@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,3 +79,14 @@ def test_lower_layers_never_import_higher_ones() -> None:
                 continue
             upward += [(module, t) for t in targets if layer(t) > layer(module)]
     assert upward == []
+
+
+@pytest.mark.parametrize("command", ["fetch", "metrics", "table", "report", "figure-index"])
+def test_steps_that_handle_only_files_import_neither_torch_nor_seaborn(command: str) -> None:
+    """Each workflow job is one process: these steps start in under a second instead of about five."""
+    check = (
+        "import sys; from ganrepro.cli import build_parser; build_parser(sys.argv[1]); "
+        "print(sorted(m for m in ('torch', 'seaborn', 'matplotlib') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", check, command], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]", f"ganrepro {command} imports {loaded.stdout.strip()}"

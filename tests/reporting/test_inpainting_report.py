@@ -7,7 +7,7 @@ from pathlib import Path
 from ganrepro import paths
 from ganrepro.io import write_json
 from ganrepro.models.inpainting import MASK_KINDS
-from ganrepro.reporting.inpainting import inpainting_html
+from ganrepro.reporting.report import inpainting_html
 
 
 def test_the_section_tables_each_kind_and_the_mean_or_says_what_is_missing(tmp_path: Path) -> None:

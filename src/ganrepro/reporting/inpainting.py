@@ -4,19 +4,15 @@ masked input, five completions and the truth, one row per image and kind."""
 from __future__ import annotations
 
 import argparse
-import html
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from ganrepro import paths
 from ganrepro.config import step_params
 from ganrepro.data.prepared import load_split
 from ganrepro.device import add_device_argument, resolve_device
-from ganrepro.io import read_json
 from ganrepro.models.inpainting import MASK_KINDS, completions, kind_masks, load_inpainter
 from ganrepro.reporting.figures import as_images, image_grid, save_figure
 
@@ -82,36 +78,3 @@ def _command(args: argparse.Namespace) -> None:
     step = step_params("inpaint", {"figure_examples": args.examples, "seed": args.seed})
     fig = inpainting_figure(args.model, args.data, step["figure_examples"], step["seed"], args.device)
     print("wrote " + ", ".join(map(str, save_figure(fig, args.out))))
-
-
-COLUMNS = {  # inpaint.json's score -> the report's column
-    "mse_mean": "MSE, mean of k",
-    "mse_best": "MSE, best of k",
-    "mse_mean_fill": "MSE, mean fill",
-    "mse_nn_fill": "MSE, nearest-neighbour fill",
-    "accuracy": "accuracy on completions",
-    "accuracy_mean_fill": "accuracy, mean fill",
-    "accuracy_nn_fill": "accuracy, nearest-neighbour fill",
-    "diversity": "diversity (pixel SD over k)",
-}
-
-
-def inpainting_html(results: Path) -> str:
-    """Per dataset, the test scores of each mask kind (from inpaint.json), as an HTML table."""
-    found = sorted(results.glob(paths.within_results(paths.inpaint_metrics("*"))))
-    if not found:
-        where = html.escape(paths.inpaint_metrics("<dataset>"))
-        return f'<p class="missing">No inpainting results ({where}).</p>'
-    parts = []
-    for path in found:
-        result = read_json(path)
-        frame = pd.DataFrame({**result["kinds"], "mean": result["mean"]}).T
-        frame = frame[[c for c in COLUMNS if c in frame]].rename(columns=COLUMNS)
-        truth = result.get("accuracy_truth")
-        parts.append(
-            f"<h3>{html.escape(result['dataset'])}</h3><p>{result['points']} test images, "
-            f"k = {result['completions']} completions each; masked-region MSE (mean over the missing pixels). "
-            f"The classifier's accuracy on the uncorrupted images: {truth if truth is None else f'{truth:.4f}'}.</p>"
-            + frame.to_html(border=0, float_format=lambda v: f"{v:.4f}")
-        )
-    return "\n".join(parts)

@@ -27,9 +27,7 @@ import yaml
 
 from ganrepro import __version__, paper, paths
 from ganrepro.config import PROJECT_ROOT, json_option, load_params
-from ganrepro.device import resolve_device
 from ganrepro.io import read_json, write_text
-from ganrepro.reporting.inpainting import inpainting_html
 from ganrepro.reporting.tables import (
     ANCHOR_NOTES,
     DATASET_NAMES,
@@ -413,6 +411,8 @@ def versions(results: Path) -> dict[str, str]:
     records = results.glob(paths.within_results(paths.train_record("*", "*", "*")))
     used = sorted({str(read_json(p).get("device")) for p in records})
     found["device of the training runs"] = ", ".join(used) or "no training runs found"
+    from ganrepro.device import resolve_device  # torch: imported here only, the other commands need none
+
     found["device 'auto' here"] = str(resolve_device("auto"))
     return found
 
@@ -540,4 +540,37 @@ def semisupervised_html(results: Path, skipped: dict[str, str] | None) -> str:
     parts += [
         f'<p class="missing">{esc(dataset_name(ds))}: not run: {esc(why)}</p>' for ds, why in (skipped or {}).items()
     ]
+    return "\n".join(parts)
+
+
+INPAINT_COLUMNS = {  # inpaint.json's score -> the report's column
+    "mse_mean": "MSE, mean of k",
+    "mse_best": "MSE, best of k",
+    "mse_mean_fill": "MSE, mean fill",
+    "mse_nn_fill": "MSE, nearest-neighbour fill",
+    "accuracy": "accuracy on completions",
+    "accuracy_mean_fill": "accuracy, mean fill",
+    "accuracy_nn_fill": "accuracy, nearest-neighbour fill",
+    "diversity": "diversity (pixel SD over k)",
+}
+
+
+def inpainting_html(results: Path) -> str:
+    """Per dataset, the test scores of each mask kind (from inpaint.json), as an HTML table."""
+    found = sorted(results.glob(paths.within_results(paths.inpaint_metrics("*"))))
+    if not found:
+        where = html.escape(paths.inpaint_metrics("<dataset>"))
+        return f'<p class="missing">No inpainting results ({where}).</p>'
+    parts = []
+    for path in found:
+        result = read_json(path)
+        frame = pd.DataFrame({**result["kinds"], "mean": result["mean"]}).T
+        frame = frame[[c for c in INPAINT_COLUMNS if c in frame]].rename(columns=INPAINT_COLUMNS)
+        truth = result.get("accuracy_truth")
+        parts.append(
+            f"<h3>{html.escape(result['dataset'])}</h3><p>{result['points']} test images, "
+            f"k = {result['completions']} completions each; masked-region MSE (mean over the missing pixels). "
+            f"The classifier's accuracy on the uncorrupted images: {truth if truth is None else f'{truth:.4f}'}.</p>"
+            + frame.to_html(border=0, float_format=lambda v: f"{v:.4f}")
+        )
     return "\n".join(parts)
