@@ -13,13 +13,13 @@ from ganrepro.arrays import load_array
 from ganrepro.data.prepared import load_split, read_meta
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
-from ganrepro.evaluation.classify import load_classifier
+from ganrepro.evaluation.classify import CHANNELS, DROPOUT, HIDDEN, Classifier, load_classifier, save_classifier
 from ganrepro.evaluation.summary import combine_logs
 from ganrepro.gan_config import TrainConfig
 from ganrepro.io import read_json, save_npz, save_torch
 from ganrepro.models.artifacts import load_model
 
-from helpers import tiny_config, tiny_model
+from helpers import tiny_config, tiny_dataset, tiny_model
 
 
 @pytest.mark.parametrize("name", ["gpu", "cuda:x", "xla"])
@@ -156,3 +156,18 @@ def test_a_figure_of_missing_training_logs_names_them(tmp_path: Path, run_cli) -
     result = run_cli("figure", "curves", "--logs", log, "--summaries", summary, "--out", tmp_path / "curves")
     assert result.code == 2 and f"training log(s) not found: {log}" in result.err
     assert not list(tmp_path.glob("curves*"))
+
+
+def test_inpainting_with_another_datasets_classifier_is_refused_before_training(tmp_path: Path, run_cli) -> None:
+    data = tiny_dataset(tmp_path / "tiny.npz")  # (1, 6, 6) images in 3 classes
+    classifier = tmp_path / "classifier.pt"
+    config = {"channels": CHANNELS, "hidden": HIDDEN, "dropout": DROPOUT}
+    save_classifier(classifier, Classifier((1, 8, 8), 10), config, "other")
+    out = tmp_path / "inpaint"
+    result = run_cli("inpaint-train", "mnist", "--data", data, "--classifier", classifier, "--out-dir", out)
+    assert result.code == 2, result.err
+    assert (
+        f"{data}: examples [1, 6, 6] in 3 classes, but the classifier was trained on [1, 8, 8] in 10 classes "
+        "(other); pass the classifier of this dataset" in result.err
+    )
+    assert not out.exists()

@@ -255,6 +255,16 @@ def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> Cla
 # ---------------------------------------------------------------------------------------------
 
 
+def check_classifier_fits(model: Classifier, meta: dict[str, Any], data: Path) -> None:
+    """A UserError unless the classifier was trained on examples of the dataset's shape and classes."""
+    if list(meta["example_shape"]) != list(model.example_shape) or meta.get("num_classes") != model.num_classes:
+        raise UserError(
+            f"{data}: examples {meta['example_shape']} in {meta.get('num_classes')} classes, but the "
+            f"classifier was trained on {list(model.example_shape)} in {model.num_classes} classes "
+            f"({model.dataset}); pass the classifier of this dataset"
+        )
+
+
 @torch.no_grad()
 def features_and_predictions(
     model: Classifier, x: np.ndarray | torch.Tensor, batch_size: int = EVAL_BATCH
@@ -363,11 +373,7 @@ def class_metrics(
     classifier_fid (samples vs all test images), classifier_fid_reference (the first N training images
     vs the test images, if `reference`, else None), label_accuracy and the class coverage."""
     meta = read_meta(data)
-    if list(meta["example_shape"]) != list(model.example_shape) or meta.get("num_classes") != model.num_classes:
-        raise UserError(
-            f"{data}: examples {meta['example_shape']} in {meta.get('num_classes')} classes, but the "
-            f"classifier was trained on {list(model.example_shape)} in {model.num_classes} classes"
-        )
+    check_classifier_fits(model, meta, data)
     features, predicted = features_and_predictions(model, x)
     test_stats = real_statistics(model, data, "test")
     labels = np.full(len(x), -1) if labels is None else labels

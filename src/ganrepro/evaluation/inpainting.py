@@ -25,7 +25,7 @@ from ganrepro.config import json_option, resolve, step_params, train_config
 from ganrepro.data.prepared import load_labels, load_split, read_meta
 from ganrepro.device import add_device_argument, resolve_device
 from ganrepro.errors import UserError
-from ganrepro.evaluation.classify import features_and_predictions, load_classifier
+from ganrepro.evaluation.classify import check_classifier_fits, features_and_predictions, load_classifier
 from ganrepro.gan_config import TrainConfig
 from ganrepro.io import write_json
 from ganrepro.models.inpainting import MASK_KINDS, InpaintingGenerator, completions, kind_masks, load_inpainter
@@ -75,9 +75,11 @@ def nearest_fill(x: np.ndarray, m: np.ndarray, train: np.ndarray, chunk: int = N
     return out
 
 
-def classifier_predict(path: Path, device: torch.device) -> Predict:
-    """The workflow's classifier as a function from images (N, d) in [0, 1] to predicted classes."""
+def classifier_predict(path: Path, device: torch.device, meta: dict[str, Any], data: Path) -> Predict:
+    """The workflow's classifier as a function from images (N, d) in [0, 1] to predicted classes;
+    a UserError unless it was trained on the dataset's shape and classes (`meta` of `data`)."""
     model = load_classifier(path, device)
+    check_classifier_fits(model, meta, data)
     return lambda x: features_and_predictions(model, x)[1]
 
 
@@ -227,7 +229,7 @@ def _train_command(args: argparse.Namespace) -> None:
     overrides = json_option(args.config_json)
     params = resolve(None)
     cfg = train_config(params, args.dataset, {**params["inpaint"]["train"], **overrides}).replace(seed=step["seed"])
-    predict = classifier_predict(args.classifier, resolve_device(cfg.device))
+    predict = classifier_predict(args.classifier, resolve_device(cfg.device), meta, args.data)
     x = load_split(args.data, "valid").reshape(meta["n_valid"], -1)
     y = load_labels(args.data, "valid")
     n = cfg.valid_points or len(x)
@@ -244,10 +246,10 @@ def _train_command(args: argparse.Namespace) -> None:
 
 def _eval_command(args: argparse.Namespace) -> None:
     step = step_params("inpaint", {"completions": args.completions, "eval_points": args.points})
-    check_inpaintable(args.data)
+    data_meta = check_inpaintable(args.data)
     device = resolve_device(args.device)
     G, meta = load_inpainter(args.model, device)
-    predict = classifier_predict(args.classifier, device)
+    predict = classifier_predict(args.classifier, device, data_meta, args.data)
     result = evaluate(G, meta["config"], args.data, predict, step["completions"], step["eval_points"], step["seed"])
     write_json(args.out, result)
     mean = result["mean"]
