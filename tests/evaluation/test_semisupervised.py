@@ -13,7 +13,9 @@ import torch
 from ganrepro.cli import main
 from ganrepro.errors import UserError
 from ganrepro.evaluation import semisupervised, summary
+from ganrepro.evaluation.infer import save_encoder
 from ganrepro.io import read_json, save_npz
+from ganrepro.models.networks import InferenceNet
 from ganrepro.reporting import figures, report, tables
 
 from helpers import FAST_INFER, tiny_config, tiny_dataset, tiny_model
@@ -176,6 +178,12 @@ def test_label_counts_the_data_cannot_give_are_refused_naming_the_parameter(
     conditional = tiny_model(tmp_path / "conditional.pt", n_classes=3)  # its D reads the class: no features
     assert run_step((conditional, *step_inputs[1:]), tmp_path / "out.json") == 2
     assert f"{conditional}: a conditional GAN (its D reads the class); give the unconditional model" in (
+        capsys.readouterr().err
+    )
+    other = tmp_path / "other_encoder.pt"  # the inference net of a generator of 50-value examples
+    save_encoder(other, InferenceNet(50, [8], 4), {"in_dim": 50, "hidden": [8], "z_dim": 4, "model": "other.pt"})
+    assert run_step((step_inputs[0], step_inputs[1], other), tmp_path / "out.json") == 2
+    assert f"{other}: an inference net of 50-value examples (for other.pt), but {step_inputs[0]} makes 36" in (
         capsys.readouterr().err
     )
     assert not (tmp_path / "out.json").exists()

@@ -290,6 +290,11 @@ def featurizers(
     E, info = load_encoder(encoder, device)
     if info.get("n_classes"):
         raise UserError(f"{encoder}: the inference net of a conditional GAN; give the unconditional model's")
+    if info["in_dim"] != meta["data_dim"]:
+        raise UserError(
+            f"{encoder}: an inference net of {info['in_dim']}-value examples (for {info.get('model')}), but "
+            f"{model} makes {meta['data_dim']}; give the encoder `ganrepro infer` wrote for this model"
+        )
     with seeded(device, seed):
         _, D0 = build_models(meta["config"], meta["data_dim"])
     return {
