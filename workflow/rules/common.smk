@@ -19,6 +19,8 @@ CONDA_ENV = "../envs/ganrepro.yaml"  # for --use-conda; relative to workflow/rul
 TOY_DATASETS = {"toy1d", "ring"}
 TFD_FOLDS = range(TFD_FOLD_COUNT)
 SEEDS = config["seeds"]
+# threads of the compute rules: every core given (one such job at a time) or job_threads each
+JOB_THREADS = workflow.cores if config["job_threads"] == "all" else config["job_threads"]
 
 
 DATA_SETTINGS = make_settings(config["data"], raw_dir=Path(paths.RAW), mirror=config["data"]["mirror"] or None)  # as the fetch rule

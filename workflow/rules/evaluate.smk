@@ -45,7 +45,7 @@ rule parzen:
         args=PARZEN_ARGS,
         valid_limit=VALID_LIMIT,
         more=lambda w, input: more_args(input),
-    threads: workflow.cores
+    threads: JOB_THREADS
     resources:
         mem_mb=6000,
     log:
@@ -70,7 +70,7 @@ rule parzen_tfd_fold:
         args=PARZEN_ARGS,
         valid_limit=TFD_VALID_LIMIT,
         more=lambda w, input: more_args(input),
-    threads: workflow.cores
+    threads: JOB_THREADS
     resources:
         mem_mb=6000,
     log:
@@ -98,7 +98,7 @@ rule parzen_reference:
         valid_limit=valid_limit,
         n=config["sample"]["n"],
         fold=fold_arg,
-    threads: workflow.cores
+    threads: JOB_THREADS
     resources:
         mem_mb=6000,
     log:
@@ -124,7 +124,7 @@ rule kmeans:
         iters=PZ["kmeans_iters"],
         seed=config["sample"]["seed"],
         device=config["device"],
-    threads: workflow.cores
+    threads: JOB_THREADS
     resources:
         gpu=1,
         mem_mb=6000,
@@ -150,7 +150,7 @@ rule parzen_kmeans:
         args=PARZEN_ARGS,
         valid_limit=valid_limit,
         fold=fold_arg,
-    threads: workflow.cores
+    threads: JOB_THREADS
     resources:
         mem_mb=6000,
     log:
@@ -175,7 +175,7 @@ rule infer:
         cfg=json_arg(config["infer"]),
         device=config["device"],
         out=lambda w, output: Path(output.metrics).parent,
-    threads: workflow.cores
+    threads: JOB_THREADS
     resources:
         gpu=1,
     log:
@@ -236,7 +236,7 @@ rule semisupervised:
     params:
         cfg=json_arg(config["semisupervised"]),
         device=config["device"],
-    threads: workflow.cores
+    threads: JOB_THREADS
     resources:
         gpu=1,
     log:

@@ -19,7 +19,7 @@ rule inpaint_train:
         seed=IP["seed"],
         completions=IP["completions"],
         out=lambda w, output: Path(output.model).parent,
-    threads: workflow.cores
+    threads: JOB_THREADS
     resources:
         gpu=1,
         mem_mb=8000,
@@ -44,7 +44,7 @@ rule inpaint_eval:
         completions=IP["completions"],
         points=IP["eval_points"],
         device=config["device"],
-    threads: workflow.cores
+    threads: JOB_THREADS
     resources:
         gpu=1,
     log:

@@ -14,7 +14,7 @@ rule train:
     params:
         cfg=lambda w: json_arg(model_config(w.dataset, w.variant).as_dict()),
         out=lambda w, output: Path(output.model).parent,
-    threads: workflow.cores
+    threads: JOB_THREADS
     resources:
         gpu=1,
         mem_mb=8000,
@@ -59,7 +59,7 @@ rule classifier:
         limit=f"--train-limit {CM['classifier_train_limit']}" if CM["classifier_train_limit"] else "",
         device=config["device"],
         out=lambda w, output: Path(output.model).parent,
-    threads: workflow.cores
+    threads: JOB_THREADS
     resources:
         gpu=1,
     log:
