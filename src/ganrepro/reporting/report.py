@@ -559,7 +559,7 @@ def inpainting_html(results: Path) -> str:
     """Per dataset, the test scores of each mask kind (from inpaint.json), as an HTML table."""
     found = sorted(results.glob(paths.within_results(paths.inpaint_metrics("*"))))
     if not found:
-        where = html.escape(paths.inpaint_metrics("<dataset>"))
+        where = esc(paths.inpaint_metrics("<dataset>"))
         return f'<p class="missing">No inpainting results ({where}).</p>'
     parts = []
     for path in found:
@@ -568,7 +568,7 @@ def inpainting_html(results: Path) -> str:
         frame = frame[[c for c in INPAINT_COLUMNS if c in frame]].rename(columns=INPAINT_COLUMNS)
         truth = result.get("accuracy_truth")
         parts.append(
-            f"<h3>{html.escape(result['dataset'])}</h3><p>{result['points']} test images, "
+            f"<h3>{esc(dataset_name(result['dataset']))}</h3><p>{result['points']} test images, "
             f"k = {result['completions']} completions each; masked-region MSE (mean over the missing pixels). "
             f"The classifier's accuracy on the uncorrupted images: {truth if truth is None else f'{truth:.4f}'}.</p>"
             + frame.to_html(border=0, float_format=lambda v: f"{v:.4f}")
