@@ -8,14 +8,15 @@ import math
 
 import pytest
 import torch
+import yaml
 from torch.nn import functional as F
 
 from ganrepro.models.networks import MaxoutDiscriminator
 from ganrepro.training.gan import GAN
-from ganrepro.training.objective import d_logit_grad, g_logit_grad, metrics
+from ganrepro.training.objective import GENERATOR_LOSSES, d_logit_grad, g_logit_grad, metrics
 from ganrepro.training.optimizers import MomentumSGD
 
-from helpers import MNIST_LIKE
+from helpers import MNIST_LIKE, REPO_ROOT
 
 
 def reference_copy(gan: GAN) -> GAN:
@@ -109,6 +110,23 @@ def test_written_out_logit_gradients_and_logged_losses_match_the_textbook_formul
     for kind, g_loss in {"nonsaturating": -torch.log(d_other).mean(), "minimax": torch.log(1 - d_other).mean()}.items():
         logged = metrics(logits.detach(), d.detach(), other, m, kind)
         torch.testing.assert_close(logged, torch.stack([d_loss, g_loss, d[:m].mean(), d[m:].mean()]).detach())
+
+
+@pytest.mark.parametrize("kind", sorted(GENERATOR_LOSSES))
+def test_each_generator_loss_has_consistent_derivatives(kind: str) -> None:
+    """Every entry of the table (a new one included): its derivative is autograd's of its loss, and
+    its derivative over sigmoid(l), used by the simultaneous update, times sigmoid(l) is that again."""
+    loss = GENERATOR_LOSSES[kind]
+    logits = torch.linspace(-12.0, 12.0, 97, dtype=torch.float64).requires_grad_()
+    (expected,) = torch.autograd.grad(loss.loss(logits).sum(), logits)
+    torch.testing.assert_close(loss.grad(logits.detach()), expected)
+    torch.testing.assert_close(loss.grad_over_sigmoid(logits.detach()) * torch.sigmoid(logits.detach()), expected)
+    assert torch.isfinite(loss.grad_over_sigmoid(torch.tensor([-1e4, 1e4]))).all()  # float32, far outside
+
+
+def test_the_schema_offers_exactly_the_generator_losses() -> None:
+    schema = yaml.safe_load((REPO_ROOT / "src/ganrepro/params.schema.yaml").read_text())
+    assert schema["$defs"]["train_section"]["properties"]["g_loss"]["enum"] == list(GENERATOR_LOSSES)
 
 
 FOLDED_CASES = {

@@ -3,6 +3,9 @@ softplus, sums and slices), and the logged metrics."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 from torch.nn import functional as F
 
@@ -24,29 +27,54 @@ def d_logit_grad(probs: torch.Tensor, m: int) -> torch.Tensor:
     return grad
 
 
+@dataclass(frozen=True)
+class GeneratorLoss:
+    """A generator loss as a function of D's logit l on one generated example (the batch's loss is
+    the mean over its rows): the loss, its derivative in l, and that derivative over sigmoid(l), by
+    which the simultaneous update rescales D's input gradient (which carries sigmoid(l)) into G's."""
+
+    loss: Callable[[torch.Tensor], torch.Tensor]
+    grad: Callable[[torch.Tensor], torch.Tensor]
+    grad_over_sigmoid: Callable[[torch.Tensor], torch.Tensor]
+
+
+# The values of `train.*.g_loss`. A new loss is one entry here and its name in the schema's g_loss
+# enum: tests/training/test_steps.py checks each entry against autograd, and the enum.
+GENERATOR_LOSSES = {
+    # -log D = softplus(-l), the paper's choice in practice: strong gradients while D rejects G's
+    # samples. -sigmoid(-l) over sigmoid(l) is -exp(-l), the logit floored so that exp stays finite.
+    "nonsaturating": GeneratorLoss(
+        loss=lambda logit: F.softplus(-logit),
+        grad=lambda logit: -torch.sigmoid(-logit),
+        grad_over_sigmoid=lambda logit: -torch.exp(-logit.clamp(min=LOGIT_FLOOR)),
+    ),
+    # log(1 - D) = -softplus(l), the minimax game as written.
+    "minimax": GeneratorLoss(
+        loss=lambda logit: -F.softplus(logit),
+        grad=lambda logit: -torch.sigmoid(logit),
+        grad_over_sigmoid=lambda logit: torch.full_like(logit, -1.0),
+    ),
+}
+
+
 def g_grad_ratio(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
     """Per generated row, the generator loss's d/dl over D's objective's d/dl (s sigmoid(l)/m, with
     s = D_OBJECTIVE_SCALE): what turns the gradient at D's input from D's backward pass into the
-    generator's. Nonsaturating (-log D): -sigmoid(-l)/m over s sigmoid(l)/m = -exp(-l)/s (the
-    logit floored so that exp stays finite); minimax (log(1 - D)): -sigmoid(l)/m over it = -1/s."""
-    if kind == "nonsaturating":
-        return torch.exp(-fake_logits.clamp(min=LOGIT_FLOOR)) * (-1.0 / D_OBJECTIVE_SCALE)
-    return torch.full_like(fake_logits, -1.0 / D_OBJECTIVE_SCALE)
+    generator's."""
+    return GENERATOR_LOSSES[kind].grad_over_sigmoid(fake_logits) * (1.0 / D_OBJECTIVE_SCALE)
 
 
 def g_logit_grad(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
-    """d/dl of the generator loss over the logits of its m rows: nonsaturating (-mean log D),
-    -sigmoid(-l)/m; minimax (mean log(1 - D)), -sigmoid(l)/m."""
-    sign = -1.0 if kind == "nonsaturating" else 1.0
-    return torch.sigmoid(sign * fake_logits) * (-1.0 / len(fake_logits))
+    """d/dl of the generator loss (the mean over its m rows) at the logits of its rows."""
+    return GENERATOR_LOSSES[kind].grad(fake_logits) * (1.0 / len(fake_logits))
 
 
 def metrics(
     logits: torch.Tensor, probs: torch.Tensor, fake_logits: torch.Tensor, m: int, g_loss_kind: str
 ) -> torch.Tensor:
     """(d_loss, g_loss, mean D(x), mean D(G(z))): d_loss = -mean log D(x) - mean log(1 - D(G(z)))
-    (the plain sum), g_loss = -mean log D(G(z)) (nonsaturating) or mean log(1 - D(G(z))) (minimax),
-    on the logits of m real then m generated rows, and on `fake_logits` for the generator."""
+    (the plain sum) on the logits of m real then m generated rows, g_loss the generator loss named
+    `g_loss_kind` on `fake_logits`."""
     d_loss = (F.softplus(-logits[:m]).sum() + F.softplus(logits[m:]).sum()) / m
-    g_loss = F.softplus(-fake_logits).mean() if g_loss_kind == "nonsaturating" else -F.softplus(fake_logits).mean()
+    g_loss = GENERATOR_LOSSES[g_loss_kind].loss(fake_logits).mean()
     return torch.stack([d_loss, g_loss, probs[:m].mean(), probs[m:].mean()])
