@@ -17,6 +17,8 @@ setup: $(STAMP)
 
 # torch first and pinned: pip then takes the CPU wheel where one lies on disk instead of a CUDA build.
 $(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
+	  { echo "make: this project needs Python 3.11; '$(PYTHON)' is missing or another version (make PYTHON=/path/to/python3.11 ...)" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
