@@ -106,8 +106,9 @@ def test_table_from_parzen_files(tmp_path: Path) -> None:
 
     mean, spread = np.mean(seeds_ll), np.std(seeds_ll, ddof=1)
     assert (round(mean), round(spread, 1)) == (225, 5.0)
-    skipped = "not run: TFD_48x48.mat not found (licensed)"
+    skipped = "not run (see notes)"  # the reason once, in the notes
     assert md_row(md, "Adversarial nets (this reproduction)") == ["225 ± 5", skipped, "350 ± 1", "1500 ± 12"]
+    assert md.count("TFD_48x48.mat not found") == 1 and "- TFD not run: TFD_48x48.mat not found (licensed)." in md
     assert md_row(md, "Adversarial nets (this reproduction), fine sigma grid")[:2] == ["235 ± 5", skipped]
     assert md_row(md, "Training images (reference)") == ["230 ± 2", skipped, "—", "—"]
     assert "standard deviation across 3 seeds" in md
@@ -119,7 +120,7 @@ def test_table_from_parzen_files(tmp_path: Path) -> None:
 
     tex = (out / "table1.tex").read_text()
     assert r"DBN & $138 \pm 2$ & $1909 \pm 66$ & --- & --- \\" in tex
-    assert r"not run: TFD\_48x48.mat not found (licensed)" in tex
+    assert "% TFD not run: TFD_48x48.mat not found (licensed).\n" in tex and "not run (see notes) &" in tex
     assert r"\begin{tabular}{lrrrr}" in tex and r"\bottomrule" in tex
 
     table = json.loads((out / "table1.json").read_text())
@@ -305,16 +306,10 @@ def test_table_labels_reduced_budgets_and_datasets_left_out(tmp_path: Path, repo
         "2000 samples (the paper: 10,000), first 1000 test points (the paper: all), sigma chosen on 500 "
         "validation points (the paper: 1,000), sigma grid logspace(-1.0, 0.0, 20) (the paper: logspace(-1.0, 0.0, 10))"
     )
-    assert md_row(md, "Adversarial nets (this reproduction)") == [
-        "-45 ± 2.1",
-        "not in the datasets list",
-        f"MNIST: fast preset, 2 epochs (default {epochs}), {protocol}",
-    ]
-    assert md_row(md, "Training images (reference)") == [
-        "120 ± 2",
-        "not in the datasets list",
-        f"MNIST: fast preset, {protocol}",
-    ]
+    assert md_row(md, "Adversarial nets (this reproduction)") == ["-45 ± 2.1", "not in the datasets list", "MNIST"]
+    assert md_row(md, "Training images (reference)") == ["120 ± 2", "not in the datasets list", "MNIST"]
+    assert f"- Reduced budget of the models' rows: MNIST: fast preset, 2 epochs (default {epochs}), {protocol}." in md
+    assert f"- Reduced budget of the reference rows: MNIST: fast preset, {protocol}." in md
     assert md_row(md, "Adversarial nets") == ["225 ± 2", "2057 ± 26", "—"]
     assert "Reduced budget (not comparable with the paper): rows run below the paper's budgets" in md
     assert r"Reduced budget (not comparable with the paper) \\" in (tmp_path / "table1.tex").read_text()

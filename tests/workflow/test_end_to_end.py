@@ -149,6 +149,22 @@ def test_documented_commands_then_dvc_experiments_resume_and_remote(clone: Path,
     drawn = {row["field"] for row in plots["mnist losses"][0]["content"]["data"]["values"]}
     assert drawn == {"d_loss", "g_loss"} and "results/runs/mnist/train_curves.csv" in plots, plots.keys()
 
+    # Back to an experiment of lr 0.1 (its files restored), then lr 0.05 again: trained again from step 0,
+    # although Snakemake's own record says its last train jobs ran with lr 0.05 (they are forced, and the
+    # restored checkpoint, made with lr 0.1, is started over).
+    earlier = next(
+        r
+        for r in _exp_revisions(shown)
+        if r.get("name")
+        and r["data"]["params"]["params.yaml"]["data"]["train"]["mnist"]["lr"] == 0.1
+        and "data" in r["data"]["metrics"].get("results/runs/mnist/metrics.json", {})
+    )
+    run([dvc, "exp", "apply", earlier["name"]], clone)
+    run([dvc, "exp", "run", "-S", "train.mnist.lr=0.05", "train@mnist"], clone)
+    for run_dir in ("s0", "cond_s0"):
+        summary = json.loads((clone / f"results/runs/mnist/train/{run_dir}/train.json").read_text())
+        assert not summary["resumed"] and summary["steps_this_run"] == summary["steps"], (run_dir, summary)
+
     # A larger budget resumes the workspace's run (persistent outs) instead of training from scratch
     # (the train stage alone: what follows it is the lr experiment's path again).
     epochs = yaml.safe_load((clone / "workflow/presets/fast.yaml").read_text())["train"]["mnist"]["epochs"]

@@ -4,7 +4,8 @@ Rows: the paper's models (ganrepro.paper), then this reproduction's models and t
 (Parzen windows on real training images and on k-means centres of them), each read from `ganrepro
 parzen` json files. Several files for one row and dataset are seeds (mean ± standard deviation across
 seeds, each seed's value in the notes) and, within a seed, folds (averaged, as the paper does for
-TFD). Rows run on budgets below the paper's say so in a column of their own.
+TFD). Rows run on budgets below the paper's name the datasets concerned in a column of their own;
+what falls short, and why a dataset did not run, is said once, in the notes.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ ALWAYS_SHOWN = ("gan", "reference")  # rows shown even without files: they carry
 FINE_SUFFIX = ", fine sigma grid"
 EMPTY = "—"
 NOT_RUN = "not run"
+NOT_RUN_NOTED = "not run (see notes)"  # a dataset left out with a reason, given once in the notes
 NOT_REQUESTED = "not in the datasets list"
 BUDGET_COLUMN = "Reduced budget (not comparable with the paper)"
 TEXT_COLUMNS = (BUDGET_COLUMN, "Source")  # left-aligned in Markdown; the score columns are right-aligned
@@ -247,6 +249,11 @@ def budget_text(reasons: dict[str, list[str]], datasets: list[str]) -> str:
     return "; ".join(f"{DATASET_NAMES.get(d, d)}: {', '.join(reasons[d])}" for d in datasets if d in reasons)
 
 
+def reduced_datasets(reasons: dict[str, list[str]], datasets: list[str]) -> str:
+    """'MNIST, TFD': the given datasets whose budget falls short (a row's cell in the budget column)."""
+    return ", ".join(DATASET_NAMES.get(d, d) for d in datasets if d in reasons)
+
+
 def build(
     scores: list[Score],
     skipped: dict[str, str],
@@ -287,19 +294,23 @@ def build(
                 cell = aggregate(grouped[row, d])
                 cells[d] = {"display": format_score(cell.log_likelihood, cell.error), **asdict(cell)}
             elif d in skipped:
-                cells[d] = {"display": f"not run: {skipped[d]}"}
+                cells[d] = {"display": NOT_RUN_NOTED}
             elif any(p.dataset == d for p in paper.TABLE1):
                 cells[d] = {"display": NOT_REQUESTED if requested is not None and d not in requested else NOT_RUN}
         reasons = budget["references" if is_reference_row(row) else "models"]
         scored = [d for d in datasets if "log_likelihood" in cells.get(d, {})]
         rows.append(
-            {"model": row, "source": "this reproduction", "cells": cells, "budget": budget_text(reasons, scored)}
+            {"model": row, "source": "this reproduction", "cells": cells, "budget": reduced_datasets(reasons, scored)}
         )
-    return {"columns": datasets, "rows": rows, "notes": notes(rows, scores), "skipped": skipped, "budget": budget}
+    table = {"columns": datasets, "rows": rows, "skipped": skipped, "budget": budget}
+    return {**table, "notes": notes(rows, scores, skipped, budget)}
 
 
-def notes(rows: list[dict[str, Any]], scores: list[Score]) -> list[str]:
-    """What the numbers are; one line per cell aggregated over several seeds or folds."""
+def notes(
+    rows: list[dict[str, Any]], scores: list[Score], skipped: dict[str, str], budget: dict[str, Any]
+) -> list[str]:
+    """What the numbers are, what falls short of the paper's budgets, why a dataset did not run; one
+    line per cell aggregated over several seeds or folds."""
     protocols = {
         fine: "; ".join(sorted({s.protocol for s in scores if s.row.endswith(FINE_SUFFIX) == fine}))
         for fine in (False, True)
@@ -329,9 +340,16 @@ def notes(rows: list[dict[str, Any]], scores: list[Score]) -> list[str]:
     if any(row.get("budget") for row in rows):
         lines.append(
             f"{BUDGET_COLUMN}: rows run below the paper's budgets (samples, test points, sigma grid, "
-            "validation points) or below the project's default training length; their numbers say "
-            "nothing about the paper's."
+            "validation points) or below the project's default training length, for the datasets named; "
+            "their numbers say nothing about the paper's."
         )
+        scored = dataset_order({s.dataset for s in scores})
+        lines += [
+            f"Reduced budget of the {kind}: {text}."
+            for key, kind in (("models", "models' rows"), ("references", "reference rows"))
+            if (text := budget_text(budget[key], scored))
+        ]
+    lines += [f"{DATASET_NAMES.get(d, d)} {NOT_RUN}: {why.rstrip('.')}." for d, why in skipped.items()]
     for row in rows:
         for d, cell in row["cells"].items():
             if len(cell.get("seeds", ())) > 1 or len(cell.get("folds", ())) > 1:

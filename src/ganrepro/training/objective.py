@@ -45,13 +45,13 @@ GENERATOR_LOSSES = {
     # samples. -sigmoid(-l) over sigmoid(l) is -exp(-l), the logit floored so that exp stays finite.
     "nonsaturating": GeneratorLoss(
         loss=lambda logit: F.softplus(-logit),
-        grad=lambda logit: -torch.sigmoid(-logit),
-        grad_over_sigmoid=lambda logit: -torch.exp(-logit.clamp(min=LOGIT_FLOOR)),
+        grad=lambda logit: torch.sigmoid(-logit) * -1.0,
+        grad_over_sigmoid=lambda logit: torch.exp(-logit.clamp(min=LOGIT_FLOOR)) * -1.0,
     ),
     # log(1 - D) = -softplus(l), the minimax game as written.
     "minimax": GeneratorLoss(
         loss=lambda logit: -F.softplus(logit),
-        grad=lambda logit: -torch.sigmoid(logit),
+        grad=lambda logit: torch.sigmoid(logit) * -1.0,
         grad_over_sigmoid=lambda logit: torch.full_like(logit, -1.0),
     ),
 }
