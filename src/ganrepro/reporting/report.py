@@ -104,6 +104,7 @@ th { background: #f3f3f3; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.9em; color: #444; } .missing { color: #a33; } pre { background: #f7f7f7; padding: 0.8em; }
 .budget { border: 2px solid #c60; background: #fff4e5; padding: 0.6em 0.9em; }
+.table1 td + td { white-space: nowrap; }  /* scores such as '121 ± 1.6' on one line */
 """
 
 
@@ -178,7 +179,8 @@ def table1_html(table: dict[str, Any] | None, results: Path) -> str:
         where = esc(results / paths.within_results(paths.table1("json")))
         return f'<p class="missing">Table 1 has not been built ({where} is missing).</p>'
     notes = "".join(f"<li>{esc(n)}</li>" for n in table.get("notes", []))
-    return f"<p>{esc(caption('table1'))}</p>{to_frame(table).to_html(index=False, border=0)}<ul>{notes}</ul>"
+    frame = to_frame(table).to_html(index=False, border=0, classes="table1")
+    return f"<p>{esc(caption('table1'))}</p>{frame}<ul>{notes}</ul>"
 
 
 def row_cells(table: dict[str, Any] | None, model: str) -> dict[str, dict]:
