@@ -12,7 +12,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+
+from ganrepro.models.artifacts import load_model
 
 from helpers import BIN, CORES, REPO_ROOT, SHARED_MIRROR, markdown_text, project_copy, run, snakemake
 
@@ -162,7 +165,9 @@ def test_documented_commands_then_dvc_experiments_resume_and_remote(clone: Path,
     run([dvc, "exp", "apply", earlier["name"]], clone)
     run([dvc, "exp", "run", "-S", "train.mnist.lr=0.05", "train@mnist"], clone)
     for run_dir in ("s0", "cond_s0"):
-        summary = json.loads((clone / f"results/runs/mnist/train/{run_dir}/train.json").read_text())
+        model = clone / f"results/runs/mnist/train/{run_dir}/model.pt"
+        assert load_model(model, torch.device("cpu"))[2]["config"].lr == 0.05, run_dir  # not the restored model
+        summary = json.loads((model.parent / "train.json").read_text())
         assert not summary["resumed"] and summary["steps_this_run"] == summary["steps"], (run_dir, summary)
 
     # A larger budget resumes the workspace's run (persistent outs) instead of training from scratch
