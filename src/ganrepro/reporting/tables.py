@@ -302,8 +302,8 @@ def build(
         rows.append(
             {"model": row, "source": "this reproduction", "cells": cells, "budget": reduced_datasets(reasons, scored)}
         )
-    table = {"columns": datasets, "rows": rows, "skipped": skipped, "budget": budget}
-    return {**table, "notes": notes(rows, scores, skipped, budget)}
+    notes_ = notes(rows, scores, skipped, budget)
+    return {"columns": datasets, "rows": rows, "notes": notes_, "skipped": skipped, "budget": budget}
 
 
 def notes(
