@@ -147,15 +147,19 @@ def test_a_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one(tmp_path: Path
     assert torch.equal(a["rng_cpu"], b["rng_cpu"])
 
 
-def test_resuming_a_finished_run_trains_nothing_and_writes_the_same_model(tmp_path: Path) -> None:
+def test_resuming_a_finished_run_trains_nothing_and_rewrites_its_outputs_byte_for_byte(tmp_path: Path) -> None:
+    """As the DVC train stage forces it, its outputs deleted as Snakemake does before a job."""
     data = tiny_dataset(tmp_path / "tiny.npz", n=120)
     cfg = inpaint_config(epochs=2)
-    first = train_inpainter(cfg, data, tmp_path / "run", "tiny", g_scores)
-    before = g_state(tmp_path / "run/model.pt")
-    again = train_inpainter(cfg, data, tmp_path / "run", "tiny", g_scores)
-    assert again["resumed"] is True and again["valid_history"] == first["valid_history"]
-    assert again["selected"] == first["selected"]
-    assert_same_tensors(before, g_state(tmp_path / "run/model.pt"))
+    run = tmp_path / "run"
+    first = train_inpainter(cfg, data, run, "tiny", g_scores)
+    outputs = ("model.pt", "train.json", "valid_curve.csv")
+    before = {name: (run / name).read_bytes() for name in outputs}
+    for name in outputs:
+        (run / name).unlink()
+    again = train_inpainter(cfg, data, run, "tiny", g_scores)
+    assert again["resumed"] is True and again["epochs_this_run"] == 0 and first["epochs_this_run"] == 2
+    assert {name: (run / name).read_bytes() for name in outputs} == before
 
 
 def test_a_changed_parameter_is_refused_naming_it_unless_restart(tmp_path: Path, caplog) -> None:

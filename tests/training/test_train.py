@@ -229,3 +229,22 @@ def test_one_train_log_ends_at_the_checkpoint_and_survives_its_deletion(tmp_path
     train(cfg, "tiny", data, run)
     assert log_steps(run / "train_log.csv") == [5, 10, 15, 20, 25, 30]
     assert sorted(p.name for p in run.glob("train_log*")) == ["train_log.csv"]
+
+
+def test_a_finished_run_invoked_again_rewrites_its_outputs_byte_for_byte(tmp_path: Path) -> None:
+    """The DVC train stage forces every training command: one whose run is finished, its outputs
+    deleted as Snakemake does before a job, writes the same bytes again (no field of the invocation),
+    so that DVC evaluates nothing again."""
+    data = write_images(tmp_path / "tiny.npz")
+    cfg = MNIST_LIKE.replace(epochs=2, valid_every=1)
+    run = tmp_path / "run"
+    first = train(cfg, "tiny", data, run)
+    outputs = ("model.pt", "train.json", "train_log.csv")
+    before = {name: (run / name).read_bytes() for name in outputs}
+    for name in outputs:
+        (run / name).unlink()
+    again = train(cfg, "tiny", data, run)
+    assert {name: (run / name).read_bytes() for name in outputs} == before
+    assert first["steps_this_run"] == first["steps"] == 20 and first["resumed"] is False
+    assert again["steps_this_run"] == 0 and again["resumed"] is True
+    assert again["seconds_total"] == first["seconds_total"] > 0

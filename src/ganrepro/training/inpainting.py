@@ -118,7 +118,9 @@ def train_inpainter(
 ) -> dict[str, Any]:
     """Train for cfg.epochs epochs; before the first, every cfg.valid_every epochs and after the
     last, record `validate(G, epoch)`. Writes OUT_DIR/model.pt, train.json (losses and validation history) and
-    valid_curve.csv (epoch vs validation metrics); returns the train.json record.
+    valid_curve.csv (epoch vs validation metrics), whose contents follow from the checkpoint alone (a
+    finished run invoked again rewrites them byte for byte); returns the train.json record with this
+    invocation's facts added (resumed, epochs_this_run, seconds_this_run).
 
     Checkpoint: after every epoch (and its check), OUT_DIR/checkpoint.pt, kept at the end as the main
     trainer's is; a run resumes from it when only budget keys changed (gan_config.RESUMABLE_KEYS), and
@@ -162,11 +164,12 @@ def train_inpainter(
     history: list[dict[str, float]] = []
     best: dict[str, Any] | None = None
     done, seconds_before = 0, 0.0
+    seconds_total = 0.0  # training time up to the last checkpoint: train.json's, the same on every invocation
     if state is not None:
         gan.load_state_dict(state["gan"])
         checkpoint.restore_rng_states(state, device)
         done, losses, history, best = state["epoch"], state["losses"], state["valid_history"], state["best"]
-        seconds_before = state["seconds_total"]
+        seconds_before = seconds_total = state["seconds_total"]
         if best is not None and state["estimate"] != estimate:
             log.warning(
                 "the validation estimate changed (%s -> %s): model selection starts again from this epoch "
@@ -179,7 +182,7 @@ def train_inpainter(
         log.info("resuming from %s at epoch %d of %d", ckpt_path, done, cfg.epochs)
     elif validate and cfg.valid_every:  # the starting point of the curve: G's output bias is the mean image
         history.append({"epoch": 0, **validate(gan.G, 0)})
-    start = time.perf_counter()
+    start, start_epoch = time.perf_counter(), done
     for epoch in range(done, cfg.epochs):
         perm = torch.randperm(len(x_train), device=device)
         acc = torch.zeros(len(METRIC_NAMES), device=device)
@@ -198,6 +201,7 @@ def train_inpainter(
             if best is None or history[-1][SELECT_METRIC] < best[SELECT_METRIC]:
                 best = {**history[-1], "G": cpu_state_dict(gan.G)}
             write_text(out_dir / "valid_curve.csv", _curve_csv(history))  # the curve so far, readable while training
+        seconds_total = seconds_before + time.perf_counter() - start
         save_torch(
             ckpt_path,
             {
@@ -211,10 +215,9 @@ def train_inpainter(
                 "losses": losses,
                 "valid_history": history,
                 "best": best,
-                "seconds_total": seconds_before + time.perf_counter() - start,
+                "seconds_total": seconds_total,
             },
         )
-    seconds = time.perf_counter() - start
     selection, selected, note = _select(cfg, gan, best, history, done)
     model_meta = {
         "config": cfg.as_dict(),
@@ -230,12 +233,10 @@ def train_inpainter(
         "dataset": dataset,
         "seed": cfg.seed,
         "device": str(device),
-        "resumed": state is not None,
         "epochs": cfg.epochs,
         "steps": cfg.epochs * steps_per_epoch,
         "steps_per_epoch": steps_per_epoch,
-        "seconds_this_run": seconds,
-        "seconds_total": seconds_before + seconds,
+        "seconds_total": seconds_total,
         "selection": selection,
         "selected": selected,
         **({"selection_note": note} if note else {}),
@@ -244,7 +245,9 @@ def train_inpainter(
     }
     write_json(out_dir / "train.json", record)
     write_text(out_dir / "valid_curve.csv", _curve_csv(history))  # also without checks: the rule's output
-    return record
+    seconds = time.perf_counter() - start
+    log.info("%d epochs this run (%.0f s); %d of %d in all", done - start_epoch, seconds, done, cfg.epochs)
+    return {**record, "resumed": state is not None, "epochs_this_run": done - start_epoch, "seconds_this_run": seconds}
 
 
 def _select(

@@ -72,6 +72,7 @@ class Trainer:
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.step, self.perm = 0, None
         self.seconds_before = 0.0  # training time of the runs this one resumes
+        self.seconds_total = 0.0  # training time up to the last checkpoint
         self.t_start = time.perf_counter()
         self.valid_history: list[dict[str, float]] = []
         self.best: dict[str, Any] | None = None
@@ -80,6 +81,7 @@ class Trainer:
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
+        self.seconds_total = self.seconds_before + time.perf_counter() - self.t_start
         checkpoint.save(
             self.ckpt_path,
             {
@@ -91,7 +93,7 @@ class Trainer:
                 "valid_history": self.valid_history,
                 "best": self.best,
                 "log": self.log.lines,
-                "seconds_total": self.seconds_before + time.perf_counter() - self.t_start,
+                "seconds_total": self.seconds_total,
             },
         )
         self.log.save()
@@ -117,7 +119,7 @@ class Trainer:
                 f"starts again from this epoch (the best so far was epoch {self.best['epoch']})"
             )
             self.best = None
-        self.seconds_before = state.get("seconds_total", 0.0)
+        self.seconds_before = self.seconds_total = state.get("seconds_total", 0.0)
         self.log.lines = state["log"]
         self.log.save()  # at once: the workflow may have deleted it, and a finished run writes no new checkpoint
         self._drop_snapshots_after(self.step // self.steps_per_epoch)
@@ -151,6 +153,9 @@ class Trainer:
         return out
 
     def run(self, show_progress: bool, if_changed: str = "error") -> dict[str, Any]:
+        """Train up to the budget, resuming from the checkpoint; return what this invocation did
+        (resumed, steps_this_run, seconds_this_run), which train.json leaves out so that a finished
+        run invoked again rewrites its outputs byte for byte."""
         self.t_start = time.perf_counter()
         resumed = self.try_resume(if_changed)
         start_step = self.step
@@ -188,13 +193,16 @@ class Trainer:
             if self.step % self.cfg.checkpoint_every == 0 or self.step == self.total_steps:
                 self.save_checkpoint()
         bar.close()
-        return {
-            "steps": self.step,
-            "steps_this_run": self.step - start_step,
+        this_run = {
             "resumed": resumed,
+            "steps_this_run": self.step - start_step,
             "seconds_this_run": time.perf_counter() - self.t_start,
-            "seconds_total": self.seconds_before + time.perf_counter() - self.t_start,
         }
+        log.info(
+            f"{this_run['steps_this_run']} steps this run ({this_run['seconds_this_run']:.0f} s); "
+            f"{self.step} of {self.total_steps} in all ({self.seconds_total:.0f} s of training)"
+        )
+        return this_run
 
     def _check_finite(self, values: list[float]) -> None:
         if all(math.isfinite(v) for v in values):
@@ -268,10 +276,13 @@ def _as_rows(x: np.ndarray) -> np.ndarray:
 
 
 def train(cfg: TrainConfig, dataset: str, data_path: Path, out_dir: Path, if_changed: str = "error") -> dict[str, Any]:
-    """Train (or resume) one model; write model.pt (the selected generator), train.json and train_log.csv."""
+    """Train (or resume) one model; write model.pt (the selected generator), train.json and train_log.csv.
+    Their contents follow from the checkpoint alone: a finished run invoked again (the DVC train stage
+    forces its training commands) rewrites them byte for byte, and what is evaluated from them is not
+    redone. Returns train.json's record with this invocation's facts added (Trainer.run)."""
     trainer = Trainer(cfg, data_path, out_dir, dataset)  # checks the data before any folder is made
     out_dir.mkdir(parents=True, exist_ok=True)
-    run = trainer.run(show_progress=sys.stderr.isatty(), if_changed=if_changed)
+    this_run = trainer.run(show_progress=sys.stderr.isatty(), if_changed=if_changed)
     use_best = cfg.select == "best_valid" and trainer.best is not None
     G = trainer.gan.G
     if use_best:
@@ -285,7 +296,8 @@ def train(cfg: TrainConfig, dataset: str, data_path: Path, out_dir: Path, if_cha
         "dataset": dataset,
         "seed": cfg.seed,
         "device": str(trainer.device),
-        **run,
+        "steps": trainer.step,
+        "seconds_total": trainer.seconds_total,
         "epochs": cfg.epochs,
         "steps_per_epoch": trainer.steps_per_epoch,
         "selection": meta["selection"],
@@ -293,4 +305,4 @@ def train(cfg: TrainConfig, dataset: str, data_path: Path, out_dir: Path, if_cha
         "valid_history": trainer.valid_history,
     }
     write_json(out_dir / "train.json", summary)
-    return summary
+    return {**summary, **this_run}
