@@ -33,6 +33,33 @@ def test_checkpoint_from_other_parameters_is_refused_or_restarted(tmp_path: Path
     assert restarted.run(show_progress=False, if_changed="restart")["resumed"] is False
 
 
+
+def test_a_checkpoint_made_on_other_data_is_refused_or_restarted(tmp_path: Path) -> None:
+    """Same parameters, another dataset file (an edited custom dataset, a toy set of another size): a
+    finished run is not taken for this data's, and with --if-changed restart it trains again."""
+    first, other = write_images(tmp_path / "a.npz", seed=0), write_images(tmp_path / "b.npz", seed=1)
+    cfg = MNIST_LIKE.replace(epochs=1, valid_every=0)
+    run = tmp_path / "run"
+    train(cfg, "tiny", first, run)
+    with pytest.raises(UserError, match=r"other parameters \(the training data: sha256 [0-9a-f]{12}\.\.\. -> "):
+        Trainer(cfg, other, run).run(show_progress=False)
+    again = train(cfg, "tiny", other, run, if_changed="restart")
+    assert again["resumed"] is False and again["steps_this_run"] == again["steps"] == 10
+    assert train(cfg, "tiny", other, run)["resumed"] is True  # the same data again: resumed
+
+
+def test_a_checkpoint_without_a_data_digest_is_resumed(tmp_path: Path) -> None:
+    """Checkpoints written before they recorded their data's digest resume (the long runs' do)."""
+    data = write_images(tmp_path / "tiny.npz")
+    cfg = MNIST_LIKE.replace(epochs=1, valid_every=0)
+    train(cfg, "tiny", data, tmp_path / "run")
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    state = torch.load(ckpt, weights_only=True)
+    del state["data"]
+    torch.save(state, ckpt)
+    assert train(cfg.replace(epochs=2), "tiny", data, tmp_path / "run")["steps_this_run"] == 10
+
+
 def test_checkpoint_of_an_older_format_is_not_resumed(tmp_path: Path) -> None:
     """A format-1 checkpoint holds maxout rows (and their momentum) unit-major: resuming would mix them."""
     data = write_images(tmp_path / "tiny.npz")

@@ -181,6 +181,9 @@ def test_a_changed_parameter_is_refused_naming_it_unless_restart(tmp_path: Path,
     with caplog.at_level("INFO"):
         assert train_inpainter(cfg.replace(lr=0.02, epochs=2), data, tmp_path / "run", "tiny", g_scores)["resumed"]
     assert f"resuming from {ckpt} at epoch 1 of 2" in caplog.text
+    other = tiny_dataset(tmp_path / "other.npz", n=150)  # other data, the same parameters
+    with pytest.raises(UserError, match=r"other parameters \(the training data: sha256 [0-9a-f]{12}\.\.\. -> "):
+        train_inpainter(cfg.replace(lr=0.02, epochs=2), other, tmp_path / "run", "tiny", g_scores)
 
 
 def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path: Path) -> None:

@@ -138,11 +138,9 @@ def test_conv_architecture_refuses_data_that_is_not_3x32x32(tmp_path: Path, vect
         Trainer(MNIST_LIKE.replace(arch="conv", g_output_bias="none"), data, tmp_path / "run")
 
 
-def write_vectors(path: Path, n: int = 200, corrupt: bool = False) -> Path:
-    """A prepared 2-D vector dataset; `corrupt` puts a NaN in every training example."""
+def write_vectors(path: Path, n: int = 200) -> Path:
+    """A prepared 2-D vector dataset."""
     x = np.random.default_rng(0).normal(size=(n, 2)).astype(np.float32)
-    if corrupt:
-        x[:, 0] = np.nan
     meta = {"dataset": "vec", "kind": "vector", "example_shape": [2], "unit_scale": 1, "num_classes": None}
     y = np.full(n, -1, np.int64)
     save_npz(path, x_train=x, y_train=y, x_valid=x, y_valid=y, x_test=x, y_test=y, meta=np.array(json.dumps(meta)))
@@ -151,10 +149,12 @@ def write_vectors(path: Path, n: int = 200, corrupt: bool = False) -> Path:
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path) -> None:
     cfg = MNIST_LIKE.replace(epochs=1, valid_every=0, g_output="linear", g_output_bias="none")
-    Trainer(cfg, write_vectors(tmp_path / "good.npz"), tmp_path / "run").run(show_progress=False)
+    data = write_vectors(tmp_path / "vec.npz")
+    Trainer(cfg, data, tmp_path / "run").run(show_progress=False)
     ckpt = tmp_path / "run/checkpoint.pt"
     saved = ckpt.read_bytes()
-    trainer = Trainer(cfg.replace(epochs=2), write_vectors(tmp_path / "bad.npz", corrupt=True), tmp_path / "run")
+    trainer = Trainer(cfg.replace(epochs=2), data, tmp_path / "run")
+    trainer.x_train[:, 0] = float("nan")  # every example's loss non-finite from here on, as in a diverging run
     with pytest.raises(UserError, match=r"non-finite loss before step 15 .*last good checkpoint .*checkpoint.pt"):
         trainer.run(show_progress=False)
     assert trainer.step == 15

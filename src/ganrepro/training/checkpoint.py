@@ -7,6 +7,7 @@ runs code; it is written atomically, so a killed run or a full disk leaves the p
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -34,13 +35,25 @@ def load(path: Path) -> dict[str, Any]:
     return load_torch(path, "delete it to train from step 0", ", or pass --if-changed restart, which discards it")
 
 
+def data_digest(path: Path) -> str:
+    """The sha256 of the dataset file a run trains on, which its checkpoints record (key "data")."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def resumable(
-    path: Path, cfg: TrainConfig, total_steps: int, if_changed: str, fmt: int = FORMAT, keys: set[str] = KEYS
+    path: Path,
+    cfg: TrainConfig,
+    total_steps: int,
+    if_changed: str,
+    fmt: int = FORMAT,
+    keys: set[str] = KEYS,
+    data: str | None = None,
 ) -> tuple[dict[str, Any] | None, str]:
-    """(the checkpoint's state, "") if a run with `cfg` resumes it; (None, why) if the run starts
-    afresh: none there, or (with if_changed='restart', having deleted it) unreadable or made with
-    other parameters; else a UserError. One refused for holding code is never discarded: someone
-    should look at it."""
+    """(the checkpoint's state, "") if a run with `cfg` on the data of digest `data` resumes it;
+    (None, why) if the run starts afresh: none there, or (with if_changed='restart', having deleted
+    it) unreadable or made with other parameters or data; else a UserError. One refused for holding
+    code is never discarded: someone should look at it."""
     if not path.exists():
         return None, f"no checkpoint at {path}"
     try:
@@ -50,7 +63,7 @@ def resumable(
             raise
         why = str(err).rsplit("; ", 1)[0]  # without the remedy: this is it
     else:
-        reasons = ", ".join(changes(state, cfg, total_steps, fmt, keys))
+        reasons = ", ".join(changes(state, cfg, total_steps, fmt, keys, data))
         if not reasons:
             return state, ""
         if if_changed != "restart":
@@ -78,12 +91,18 @@ def restore_rng_states(state: dict[str, Any], device: torch.device) -> None:
 
 
 def changes(
-    state: dict[str, Any], cfg: TrainConfig, total_steps: int, fmt: int = FORMAT, keys: set[str] = KEYS
+    state: dict[str, Any],
+    cfg: TrainConfig,
+    total_steps: int,
+    fmt: int = FORMAT,
+    keys: set[str] = KEYS,
+    data: str | None = None,
 ) -> list[str]:
-    """Why `state` cannot be resumed with `cfg` and a budget of `total_steps`: each changed
-    parameter (other than those of gan_config.RESUMABLE_KEYS) as `key: old -> new`, other reasons
-    as they are; empty if it can. `fmt` and `keys`: the format and entries this version writes
-    (the defaults: the main GAN's checkpoints)."""
+    """Why `state` cannot be resumed with `cfg`, a budget of `total_steps` and the data of digest
+    `data`: each changed parameter (other than those of gan_config.RESUMABLE_KEYS) as `key: old ->
+    new`, other reasons as they are; empty if it can. `fmt` and `keys`: the format and entries this
+    version writes (the defaults: the main GAN's checkpoints). A checkpoint without a data digest
+    (written before checkpoints recorded one) is taken to hold the same data."""
     saved, new = state.get("config", {}), cfg.as_dict()
     changed = sorted(
         k
@@ -91,6 +110,8 @@ def changes(
         if k not in RESUMABLE_KEYS and (saved.get(k) or None) != (new.get(k) or None)
     )
     reasons = [_describe_change(k, saved, new) for k in changed]
+    if data and state.get("data") not in (None, data):
+        reasons.append(f"the training data: sha256 {state['data'][:12]}... -> {data[:12]}...")
     if state.get("format", 1) != fmt:
         reasons.append(f"checkpoint format {state.get('format', 1)}, this version reads {fmt}")
     elif missing := sorted(keys - state.keys()):

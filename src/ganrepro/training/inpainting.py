@@ -153,8 +153,9 @@ def train_inpainter(
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / checkpoint.NAME
     estimate = {"valid_points": cfg.valid_points, **(estimate or {})}
+    digest = checkpoint.data_digest(data)
     state, why = checkpoint.resumable(
-        ckpt_path, cfg, cfg.epochs * steps_per_epoch, if_changed, CHECKPOINT_FORMAT, CHECKPOINT_KEYS
+        ckpt_path, cfg, cfg.epochs * steps_per_epoch, if_changed, CHECKPOINT_FORMAT, CHECKPOINT_KEYS, digest
     )
     if state is None:  # a discarded run's outputs go, so that none is taken for this run's
         log.info("training from scratch: %s", why)
@@ -216,6 +217,7 @@ def train_inpainter(
                 "valid_history": history,
                 "best": best,
                 "seconds_total": seconds_total,
+                "data": digest,
             },
         )
     selection, selected, note = _select(cfg, gan, best, history, done)

@@ -77,6 +77,7 @@ class Trainer:
         self.valid_history: list[dict[str, float]] = []
         self.best: dict[str, Any] | None = None
         self.ckpt_path = out_dir / checkpoint.NAME
+        self.data_digest = checkpoint.data_digest(data_path)
         self.log = MetricLog(out_dir / metric_log.NAME)
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -94,6 +95,7 @@ class Trainer:
                 "best": self.best,
                 "log": self.log.lines,
                 "seconds_total": self.seconds_total,
+                "data": self.data_digest,
             },
         )
         self.log.save()
@@ -102,7 +104,9 @@ class Trainer:
         """Resume from the checkpoint if there is one. One that is truncated or corrupted, was made
         with other parameters or is past this run's budget is an error, or with if_changed='restart'
         is discarded."""
-        state, why = checkpoint.resumable(self.ckpt_path, self.cfg, self.total_steps, if_changed)
+        state, why = checkpoint.resumable(
+            self.ckpt_path, self.cfg, self.total_steps, if_changed, data=self.data_digest
+        )
         if state is None:
             self._start_afresh(why)
             return False
