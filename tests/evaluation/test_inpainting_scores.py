@@ -72,7 +72,7 @@ def test_the_three_commands_train_score_and_draw_a_tiny_inpainting_gan(tmp_path:
     assert f"selected best_valid: epoch {record['selected']['epoch']}" in trained.out
     changed = ["--out-dir", run, "--config-json", json.dumps({**cfg, "lr": 0.02})]
     refused = run_cli("inpaint-train", "tiny", *common, *changed)
-    assert refused.code == 2 and "other parameters (lr: 0.05 -> 0.02)" in refused.err
+    assert refused.code == 2 and "other parameters or data (lr: 0.05 -> 0.02)" in refused.err
     restarted = run_cli("inpaint-train", "tiny", *common, *changed, "--if-changed", "restart")
     assert restarted.code == 0, restarted.err
     assert "training from scratch" in restarted.err and "resuming" not in restarted.err

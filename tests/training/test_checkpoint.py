@@ -13,10 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from ganrepro.errors import UserError
+from ganrepro.io import save_npz
 from ganrepro.models.artifacts import load_model
 from ganrepro.training.loop import Trainer, train
 
@@ -27,11 +29,10 @@ def test_checkpoint_from_other_parameters_is_refused_or_restarted(tmp_path: Path
     data = write_images(tmp_path / "tiny.npz")
     cfg = MNIST_LIKE.replace(epochs=1, valid_every=0)
     Trainer(cfg, data, tmp_path / "run").run(show_progress=False)
-    with pytest.raises(UserError, match=r"other parameters \(lr: 0.1 -> 0.05\).*--if-changed restart"):
+    with pytest.raises(UserError, match=r"other parameters or data \(lr: 0.1 -> 0.05\).*--if-changed restart"):
         Trainer(cfg.replace(lr=0.05), data, tmp_path / "run").run(show_progress=False)
     restarted = Trainer(cfg.replace(lr=0.05), data, tmp_path / "run")
     assert restarted.run(show_progress=False, if_changed="restart")["resumed"] is False
-
 
 
 def test_a_checkpoint_made_on_other_data_is_refused_or_restarted(tmp_path: Path) -> None:
@@ -41,11 +42,24 @@ def test_a_checkpoint_made_on_other_data_is_refused_or_restarted(tmp_path: Path)
     cfg = MNIST_LIKE.replace(epochs=1, valid_every=0)
     run = tmp_path / "run"
     train(cfg, "tiny", first, run)
-    with pytest.raises(UserError, match=r"other parameters \(the training data: sha256 [0-9a-f]{12}\.\.\. -> "):
+    with pytest.raises(UserError, match=r"other parameters or data \(training data: sha256 [0-9a-f]{12}\.\.\. -> "):
         Trainer(cfg, other, run).run(show_progress=False)
     again = train(cfg, "tiny", other, run, if_changed="restart")
     assert again["resumed"] is False and again["steps_this_run"] == again["steps"] == 10
     assert train(cfg, "tiny", other, run)["resumed"] is True  # the same data again: resumed
+
+
+def test_the_same_training_data_in_a_file_prepared_again_is_resumed(tmp_path: Path) -> None:
+    """The digest covers the arrays training uses, not the file: the same data with other metadata
+    (fetched from elsewhere) and other validation images resumes."""
+    data = write_images(tmp_path / "tiny.npz")
+    cfg = MNIST_LIKE.replace(epochs=1, valid_every=0)
+    train(cfg, "tiny", data, tmp_path / "run")
+    with np.load(data) as f:
+        arrays = dict(f)
+    meta = {**json.loads(str(arrays.pop("meta"))), "source": "a mirror"}
+    save_npz(data, **{**arrays, "x_valid": arrays["x_valid"][::-1]}, meta=np.array(json.dumps(meta)))
+    assert train(cfg.replace(epochs=2), "tiny", data, tmp_path / "run")["steps_this_run"] == 10
 
 
 def test_a_checkpoint_without_a_data_digest_is_resumed(tmp_path: Path) -> None:

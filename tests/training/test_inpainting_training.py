@@ -168,7 +168,7 @@ def test_a_changed_parameter_is_refused_naming_it_unless_restart(tmp_path: Path,
     train_inpainter(cfg, data, tmp_path / "run", "tiny", g_scores)
     ckpt = tmp_path / "run" / "checkpoint.pt"
     with pytest.raises(
-        UserError, match=rf"{ckpt} was trained with other parameters \(lr: 0.05 -> 0.02\).*--if-changed"
+        UserError, match=rf"{ckpt} was trained with other parameters or data \(lr: 0.05 -> 0.02\).*--if-changed"
     ):
         train_inpainter(cfg.replace(lr=0.02), data, tmp_path / "run", "tiny", g_scores)
     fresh = train_inpainter(cfg.replace(lr=0.02), data, tmp_path / "fresh", "tiny", g_scores)
@@ -182,7 +182,7 @@ def test_a_changed_parameter_is_refused_naming_it_unless_restart(tmp_path: Path,
         assert train_inpainter(cfg.replace(lr=0.02, epochs=2), data, tmp_path / "run", "tiny", g_scores)["resumed"]
     assert f"resuming from {ckpt} at epoch 1 of 2" in caplog.text
     other = tiny_dataset(tmp_path / "other.npz", n=150)  # other data, the same parameters
-    with pytest.raises(UserError, match=r"other parameters \(the training data: sha256 [0-9a-f]{12}\.\.\. -> "):
+    with pytest.raises(UserError, match=r"other parameters or data \(training data: sha256 [0-9a-f]{12}\.\.\. -> "):
         train_inpainter(cfg.replace(lr=0.02, epochs=2), other, tmp_path / "run", "tiny", g_scores)
 
 

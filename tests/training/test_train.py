@@ -203,7 +203,7 @@ def test_train_log_says_whether_it_resumes_or_starts_over_and_why(tmp_path: Path
     )
     err = capsys.readouterr().err
     assert (
-        f"training from scratch: {run}/checkpoint.pt was made with other parameters "
+        f"training from scratch: {run}/checkpoint.pt was made with other parameters or data "
         "(g_hidden: [32, 32] -> [32, 16], lr: 0.1 -> 0.05)"
     ) in err
     assert "resuming" not in err and log_steps(run / "train_log.csv") == [5, 10, 15, 20]
@@ -248,3 +248,6 @@ def test_a_finished_run_invoked_again_rewrites_its_outputs_byte_for_byte(tmp_pat
     assert first["steps_this_run"] == first["steps"] == 20 and first["resumed"] is False
     assert again["steps_this_run"] == 0 and again["resumed"] is True
     assert again["seconds_total"] == first["seconds_total"] > 0
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)  # trained elsewhere, say on a GPU
+    torch.save({**ckpt, "device": "cuda:0"}, run / "checkpoint.pt")
+    assert train(cfg, "tiny", data, run)["device"] == "cuda:0"  # where it trained, not this invocation's device

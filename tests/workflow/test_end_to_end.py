@@ -118,7 +118,9 @@ def test_fast_preset_runs_the_whole_dag_under_dvc_then_snakemake_has_nothing_to_
     # MNIST's training commands forced as DVC's train stage does: its finished runs rewrite the same bytes
     # (model files above the default 1 MB checksum limit), and Snakemake, judging inputs by checksum
     # rather than by their new timestamps, then has nothing to do.
-    snakemake("--cores", CORES, "results/runs/mnist/train_summary.json", "--forcerun", "train", "inpaint_train", cwd=clone)
+    snakemake(
+        "--cores", CORES, "results/runs/mnist/train_summary.json", "--forcerun", "train", "inpaint_train", cwd=clone
+    )
     second = snakemake("--cores", CORES, "-n", cwd=clone)
     assert "Nothing to be done" in second.stdout + second.stderr, second.stdout[-3000:]
 
@@ -179,7 +181,9 @@ def test_documented_commands_then_dvc_experiments_resume_and_remote(clone: Path,
         model = clone / f"results/runs/mnist/train/{run_dir}/model.pt"
         assert load_model(model, torch.device("cpu"))[2]["config"].lr == 0.05, run_dir  # not the restored model
         log = (clone / f"logs/train/mnist_{run_dir}.log").read_text()
-        assert "checkpoint.pt was made with other parameters (lr: 0.1 -> 0.05)" in log, log[-2000:]
+        assert "checkpoint.pt was made with other parameters or data (lr: 0.1 -> 0.05)" in log, log[-2000:]
+        steps = json.loads((model.parent / "train.json").read_text())["steps"]
+        assert f"loop: {steps} steps this run" in log, log[-2000:]
 
     # A larger budget resumes the workspace's run (persistent outs) instead of training from scratch
     # (the train stage alone: what follows it is the lr experiment's path again).

@@ -1,5 +1,5 @@
 """checkpoint.pt: what a resumed run needs to end where an uninterrupted one would, and whether a
-checkpoint may be resumed with the parameters of this run.
+checkpoint may be resumed with the parameters and training data of this run.
 
 The file holds tensors and plain containers only (the RNG states are tensors), so loading it never
 runs code; it is written atomically, so a killed run or a full disk leaves the previous one intact.
@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ganrepro.errors import UserError
@@ -35,10 +36,15 @@ def load(path: Path) -> dict[str, Any]:
     return load_torch(path, "delete it to train from step 0", ", or pass --if-changed restart, which discards it")
 
 
-def data_digest(path: Path) -> str:
-    """The sha256 of the dataset file a run trains on, which its checkpoints record (key "data")."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+def data_digest(*arrays: np.ndarray) -> str:
+    """The sha256 of the arrays a run trains on (dtypes, shapes and values), which its checkpoints
+    record (key "data"). Not of the dataset file: its metadata (where the data was fetched from) may
+    change while the data does not."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8))
+    return h.hexdigest()
 
 
 def resumable(
@@ -50,10 +56,10 @@ def resumable(
     keys: set[str] = KEYS,
     data: str | None = None,
 ) -> tuple[dict[str, Any] | None, str]:
-    """(the checkpoint's state, "") if a run with `cfg` on the data of digest `data` resumes it;
-    (None, why) if the run starts afresh: none there, or (with if_changed='restart', having deleted
-    it) unreadable or made with other parameters or data; else a UserError. One refused for holding
-    code is never discarded: someone should look at it."""
+    """(the checkpoint's state, "") if a run with `cfg` on the training data of digest `data`
+    (data_digest) resumes it; (None, why) if the run starts afresh: none there, or (with
+    if_changed='restart', having deleted it) unreadable or made with other parameters or data; else a
+    UserError. One refused for holding code is never discarded: someone should look at it."""
     if not path.exists():
         return None, f"no checkpoint at {path}"
     try:
@@ -68,10 +74,10 @@ def resumable(
             return state, ""
         if if_changed != "restart":
             raise UserError(
-                f"{path} was trained with other parameters ({reasons}); "
+                f"{path} was trained with other parameters or data ({reasons}); "
                 "delete it, or pass --if-changed restart, to train from scratch"
             )
-        why = f"{path} was made with other parameters ({reasons})"
+        why = f"{path} was made with other parameters or data ({reasons})"
     path.unlink()
     return None, why
 
@@ -111,7 +117,7 @@ def changes(
     )
     reasons = [_describe_change(k, saved, new) for k in changed]
     if data and state.get("data") not in (None, data):
-        reasons.append(f"the training data: sha256 {state['data'][:12]}... -> {data[:12]}...")
+        reasons.append(f"training data: sha256 {state['data'][:12]}... -> {data[:12]}...")
     if state.get("format", 1) != fmt:
         reasons.append(f"checkpoint format {state.get('format', 1)}, this version reads {fmt}")
     elif missing := sorted(keys - state.keys()):

@@ -153,7 +153,7 @@ def train_inpainter(
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / checkpoint.NAME
     estimate = {"valid_points": cfg.valid_points, **(estimate or {})}
-    digest = checkpoint.data_digest(data)
+    digest = checkpoint.data_digest(x)
     state, why = checkpoint.resumable(
         ckpt_path, cfg, cfg.epochs * steps_per_epoch, if_changed, CHECKPOINT_FORMAT, CHECKPOINT_KEYS, digest
     )
@@ -164,13 +164,14 @@ def train_inpainter(
     losses: list[dict[str, float]] = []
     history: list[dict[str, float]] = []
     best: dict[str, Any] | None = None
-    done, seconds_before = 0, 0.0
-    seconds_total = 0.0  # training time up to the last checkpoint: train.json's, the same on every invocation
+    done, seconds_before, seconds_total = 0, 0.0, 0.0  # seconds_total: up to the last checkpoint (train.json's)
+    trained_on = str(device)  # the device of the last training segment (train.json's)
     if state is not None:
         gan.load_state_dict(state["gan"])
         checkpoint.restore_rng_states(state, device)
         done, losses, history, best = state["epoch"], state["losses"], state["valid_history"], state["best"]
         seconds_before = seconds_total = state["seconds_total"]
+        trained_on = state.get("device", trained_on)
         if best is not None and state["estimate"] != estimate:
             log.warning(
                 "the validation estimate changed (%s -> %s): model selection starts again from this epoch "
@@ -202,7 +203,7 @@ def train_inpainter(
             if best is None or history[-1][SELECT_METRIC] < best[SELECT_METRIC]:
                 best = {**history[-1], "G": cpu_state_dict(gan.G)}
             write_text(out_dir / "valid_curve.csv", _curve_csv(history))  # the curve so far, readable while training
-        seconds_total = seconds_before + time.perf_counter() - start
+        seconds_total, trained_on = seconds_before + time.perf_counter() - start, str(device)
         save_torch(
             ckpt_path,
             {
@@ -218,6 +219,7 @@ def train_inpainter(
                 "best": best,
                 "seconds_total": seconds_total,
                 "data": digest,
+                "device": trained_on,
             },
         )
     selection, selected, note = _select(cfg, gan, best, history, done)
@@ -234,7 +236,7 @@ def train_inpainter(
     record = {
         "dataset": dataset,
         "seed": cfg.seed,
-        "device": str(device),
+        "device": trained_on,
         "epochs": cfg.epochs,
         "steps": cfg.epochs * steps_per_epoch,
         "steps_per_epoch": steps_per_epoch,

@@ -52,8 +52,10 @@ class Trainer:
         if cfg.train_limit:
             x = x[: cfg.train_limit]
         self.unit_scale = float(self.meta.get("unit_scale", 1))
+        y = load_labels(data_path, "train")[: len(x)]
+        self.data_digest = checkpoint.data_digest(x, np.array(self.unit_scale), *([y] if cfg.conditional else []))
         self.x_train = torch.from_numpy(x).to(self.device)
-        self.y_train = torch.from_numpy(load_labels(data_path, "train")[: len(x)]).to(self.device)
+        self.y_train = torch.from_numpy(y).to(self.device)
         self.n_classes = int(self.meta.get("num_classes") or 0)
         if cfg.conditional and (not self.n_classes or (self.y_train < 0).any()):
             raise UserError(f"train.*.conditional: {data_path} has no labels for every training example")
@@ -77,12 +79,13 @@ class Trainer:
         self.valid_history: list[dict[str, float]] = []
         self.best: dict[str, Any] | None = None
         self.ckpt_path = out_dir / checkpoint.NAME
-        self.data_digest = checkpoint.data_digest(data_path)
+        self.trained_on = str(self.device)  # the device of the last training segment (train.json's)
         self.log = MetricLog(out_dir / metric_log.NAME)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
         self.seconds_total = self.seconds_before + time.perf_counter() - self.t_start
+        self.trained_on = str(self.device)
         checkpoint.save(
             self.ckpt_path,
             {
@@ -96,6 +99,7 @@ class Trainer:
                 "log": self.log.lines,
                 "seconds_total": self.seconds_total,
                 "data": self.data_digest,
+                "device": self.trained_on,
             },
         )
         self.log.save()
@@ -104,9 +108,7 @@ class Trainer:
         """Resume from the checkpoint if there is one. One that is truncated or corrupted, was made
         with other parameters or is past this run's budget is an error, or with if_changed='restart'
         is discarded."""
-        state, why = checkpoint.resumable(
-            self.ckpt_path, self.cfg, self.total_steps, if_changed, data=self.data_digest
-        )
+        state, why = checkpoint.resumable(self.ckpt_path, self.cfg, self.total_steps, if_changed, data=self.data_digest)
         if state is None:
             self._start_afresh(why)
             return False
@@ -124,6 +126,7 @@ class Trainer:
             )
             self.best = None
         self.seconds_before = self.seconds_total = state.get("seconds_total", 0.0)
+        self.trained_on = state.get("device", self.trained_on)
         self.log.lines = state["log"]
         self.log.save()  # at once: the workflow may have deleted it, and a finished run writes no new checkpoint
         self._drop_snapshots_after(self.step // self.steps_per_epoch)
@@ -299,7 +302,7 @@ def train(cfg: TrainConfig, dataset: str, data_path: Path, out_dir: Path, if_cha
     summary = {
         "dataset": dataset,
         "seed": cfg.seed,
-        "device": str(trainer.device),
+        "device": trainer.trained_on,
         "steps": trainer.step,
         "seconds_total": trainer.seconds_total,
         "epochs": cfg.epochs,
