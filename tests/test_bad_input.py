@@ -13,7 +13,7 @@ from ganrepro.arrays import load_array
 from ganrepro.data.prepared import load_split, read_meta
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
-from ganrepro.evaluation.classify import CHANNELS, DROPOUT, HIDDEN, Classifier, load_classifier, save_classifier
+from ganrepro.evaluation.classify import CHANNELS, DROPOUT, HIDDEN, Classifier, classifier_blob, load_classifier
 from ganrepro.evaluation.summary import combine_logs
 from ganrepro.gan_config import TrainConfig
 from ganrepro.io import read_json, save_npz, save_torch
@@ -162,7 +162,7 @@ def test_inpainting_with_another_datasets_classifier_is_refused_before_training(
     data = tiny_dataset(tmp_path / "tiny.npz")  # (1, 6, 6) images in 3 classes
     classifier = tmp_path / "classifier.pt"
     config = {"channels": CHANNELS, "hidden": HIDDEN, "dropout": DROPOUT}
-    save_classifier(classifier, Classifier((1, 8, 8), 10), config, "other")
+    save_torch(classifier, classifier_blob(Classifier((1, 8, 8), 10), config, "other"))
     out = tmp_path / "inpaint"
     result = run_cli("inpaint-train", "mnist", "--data", data, "--classifier", classifier, "--out-dir", out)
     assert result.code == 2, result.err

@@ -1,7 +1,9 @@
-"""Reading arrays named on the command line: `file.npy`, `file.npz` (its only array) or `file.npz:key`."""
+"""Reading arrays named on the command line: `file.npy`, `file.npz` (its only array) or `file.npz:key`;
+the digest of the arrays a network trains on."""
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
 from pathlib import Path
 
@@ -11,6 +13,17 @@ from ganrepro.errors import UserError
 
 # What numpy raises on a truncated, corrupted or pickled (object) .npy/.npz.
 NUMPY_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)
+
+
+def data_digest(*arrays: np.ndarray) -> str:
+    """The sha256 of the arrays a network trains on (dtypes, shapes and values), which checkpoints and
+    the classifier's record keep. Not of the dataset file: its metadata (where the data was fetched
+    from) may change while the data does not."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8))
+    return h.hexdigest()
 
 
 def load_array(spec: str | Path) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +177,27 @@ def test_classifier_learns_synthetic_patterns(trained: Path) -> None:
     assert {"epochs", "seconds", "n_train"} <= set(summary)
     model = load_classifier(trained / "classifier.pt", "cpu")
     assert (model.example_shape, model.num_classes, model.dataset) == ((1, SIDE, SIDE), CLASSES, "bars")
+
+
+def test_a_run_with_the_same_settings_and_data_rewrites_the_outputs_instead_of_training(
+    trained: Path, dataset: Path, tmp_path: Path, capsys
+) -> None:
+    """DVC's train stage runs the classifier's command every time: with the record's settings and
+    data it writes the same bytes (no training); other settings train again."""
+    out = tmp_path / "clf"
+    shutil.copytree(trained, out)
+    outputs = ("classifier.pt", "classifier.json")
+    before = {name: (out / name).read_bytes() for name in outputs}
+    for name in outputs:
+        (out / name).unlink()  # as Snakemake does before a job
+    capsys.readouterr()
+    _run("classifier", "--data", dataset, "--out-dir", out, "--epochs", 3, "--batch-size", 32, "--device", "cpu")
+    err = capsys.readouterr().err
+    assert "written again" in err and "[classifier] epoch" not in err
+    assert {name: (out / name).read_bytes() for name in outputs} == before
+    _run("classifier", "--data", dataset, "--out-dir", out, "--epochs", 1, "--batch-size", 32, "--device", "cpu")
+    assert "[classifier] epoch 1/1" in capsys.readouterr().err
+    assert json.loads((out / "classifier.json").read_text())["epochs"] == 1
 
 
 def test_classifier_fid_real_far_below_noise(trained: Path, dataset: Path) -> None:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ganrepro.arrays import as_unit_matrix
+from ganrepro.arrays import as_unit_matrix, data_digest
 from ganrepro.config import step_params
 from ganrepro.data.prepared import load_labels, load_split, read_meta
 from ganrepro.device import add_device_argument, resolve_device, seeded
@@ -39,6 +39,7 @@ DROPOUT = (0.25, 0.5)  # before the hidden layer, before the output layer
 DEFAULT_BATCH = 128
 DEFAULT_LR = 1e-3
 EVAL_BATCH = 250  # activations stay in cache: 1.5x faster than 1000 on the CPU
+RECORD = "classifier_record.pt"  # beside the outputs: what a run with the same settings and data rewrites
 COVERAGE_FRACTION = 0.1  # a class counts as covered with at least this fraction of the uniform share
 FID_EPS = 1e-6  # diagonal offset when sqrtm of the covariance product is not finite
 
@@ -166,7 +167,9 @@ def fit_dataset(
     device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
     """Train on a prepared dataset's labelled training examples; write OUT_DIR/classifier.pt and
-    OUT_DIR/classifier.json (returned)."""
+    OUT_DIR/classifier.json (returned). OUT_DIR/classifier_record.pt keeps both with the settings and
+    the training data's digest: a run with the same ones (DVC's train stage runs every training
+    command) writes them again byte for byte instead of training."""
     if epochs < 1 or batch_size < 1 or (train_limit is not None and train_limit < 1):
         raise UserError(
             f"epochs ({epochs}), batch size ({batch_size}) and train limit ({train_limit}) must be positive"
@@ -179,6 +182,15 @@ def fit_dataset(
             f"{data}: dataset '{meta['dataset']}' has no labelled training examples; the classifier needs labels"
         )
     x, y = x[:train_limit], y[:train_limit]
+    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "data": data_digest(x, y)}
+    record_path = out_dir / RECORD
+    if record_path.exists():
+        record = load_torch(record_path, "delete it to train the classifier again")
+        if record["settings"] == settings:
+            print(f"[classifier] {record_path}: trained with these settings and data, written again", file=sys.stderr)
+            save_torch(out_dir / "classifier.pt", record["classifier"])
+            write_json(out_dir / "classifier.json", record["summary"])
+            return record["summary"]
     valid, test = _labelled(data, "valid"), _labelled(data, "test")
     start = time.perf_counter()
     model, history = train_classifier(
@@ -217,20 +229,22 @@ def fit_dataset(
         "device": str(device),
         "valid_accuracy_history": history,
     }
-    save_classifier(out_dir / "classifier.pt", model, config, meta["dataset"])  # after the test: both or neither
+    blob = classifier_blob(model, config, meta["dataset"])
+    save_torch(out_dir / "classifier.pt", blob)  # after the test: both or neither
     write_json(out_dir / "classifier.json", summary)
+    save_torch(record_path, {"settings": settings, "classifier": blob, "summary": summary})
     return summary
 
 
-def save_classifier(path: Path, model: Classifier, config: dict[str, Any], dataset: str) -> None:
-    blob = {
+def classifier_blob(model: Classifier, config: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """What classifier.pt holds (load_classifier)."""
+    return {
         "state": cpu_state_dict(model),
         "config": config,
         "example_shape": list(model.example_shape),
         "num_classes": model.num_classes,
         "dataset": dataset,
     }
-    save_torch(path, blob)
 
 
 def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> Classifier:

@@ -7,12 +7,10 @@ runs code; it is written atomically, so a killed run or a full disk leaves the p
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ganrepro.errors import UserError
@@ -36,17 +34,6 @@ def load(path: Path) -> dict[str, Any]:
     return load_torch(path, "delete it to train from step 0", ", or pass --if-changed restart, which discards it")
 
 
-def data_digest(*arrays: np.ndarray) -> str:
-    """The sha256 of the arrays a run trains on (dtypes, shapes and values), which its checkpoints
-    record (key "data"). Not of the dataset file: its metadata (where the data was fetched from) may
-    change while the data does not."""
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8))
-    return h.hexdigest()
-
-
 def resumable(
     path: Path,
     cfg: TrainConfig,
@@ -57,7 +44,7 @@ def resumable(
     data: str | None = None,
 ) -> tuple[dict[str, Any] | None, str]:
     """(the checkpoint's state, "") if a run with `cfg` on the training data of digest `data`
-    (data_digest) resumes it; (None, why) if the run starts afresh: none there, or (with
+    (arrays.data_digest) resumes it; (None, why) if the run starts afresh: none there, or (with
     if_changed='restart', having deleted it) unreadable or made with other parameters or data; else a
     UserError. One refused for holding code is never discarded: someone should look at it."""
     if not path.exists():

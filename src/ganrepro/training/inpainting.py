@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ganrepro.arrays import data_digest
 from ganrepro.data.prepared import load_split, read_meta
 from ganrepro.device import resolve_device
 from ganrepro.errors import UserError
@@ -153,7 +154,7 @@ def train_inpainter(
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / checkpoint.NAME
     estimate = {"valid_points": cfg.valid_points, **(estimate or {})}
-    digest = checkpoint.data_digest(x)
+    digest = data_digest(x)
     state, why = checkpoint.resumable(
         ckpt_path, cfg, cfg.epochs * steps_per_epoch, if_changed, CHECKPOINT_FORMAT, CHECKPOINT_KEYS, digest
     )

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ganrepro.arrays import data_digest
 from ganrepro.data.prepared import load_labels, load_split, read_meta
 from ganrepro.density import parzen_log_density
 from ganrepro.device import keep_freed_memory, resolve_device
@@ -53,7 +54,7 @@ class Trainer:
             x = x[: cfg.train_limit]
         self.unit_scale = float(self.meta.get("unit_scale", 1))
         y = load_labels(data_path, "train")[: len(x)]
-        self.data_digest = checkpoint.data_digest(x, np.array(self.unit_scale), *([y] if cfg.conditional else []))
+        self.data_digest = data_digest(x, np.array(self.unit_scale), *([y] if cfg.conditional else []))
         self.x_train = torch.from_numpy(x).to(self.device)
         self.y_train = torch.from_numpy(y).to(self.device)
         self.n_classes = int(self.meta.get("num_classes") or 0)
