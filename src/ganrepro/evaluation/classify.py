@@ -185,7 +185,9 @@ def fit_dataset(
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "data": data_digest(x, y)}
     record_path = out_dir / RECORD
     if record_path.exists():
-        record = load_torch(record_path, "delete it to train the classifier again")
+        record = load_torch(
+            record_path, "delete it to train the classifier again", keys=("settings", "classifier", "summary")
+        )
         if record["settings"] == settings:
             print(f"[classifier] {record_path}: trained with these settings and data, written again", file=sys.stderr)
             save_torch(out_dir / "classifier.pt", record["classifier"])
