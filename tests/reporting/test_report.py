@@ -15,6 +15,7 @@ from ganrepro.cli import main
 from ganrepro.io import write_json
 from ganrepro.reporting import report
 from ganrepro.reporting.figures import save_figure
+from ganrepro.reporting.tables import MODEL_LABELS
 
 from helpers import FAST_INFER, tiny_dataset, tiny_model
 
@@ -216,6 +217,23 @@ def test_report_labels_a_reduced_budget_at_the_top_and_beside_the_comparison(tmp
     assert report.caption("sigma_sweep", "mnist") in text and "Sigma sweep (MNIST)" in text
     assert "Published MNIST scores under the same protocol (quoted, not measured)" in text
     assert "<td>GMMN + AE</td>" in text and "<td>282 ± 2</td>" in text
+
+
+def test_a_reduced_budget_over_several_seeds_names_what_its_spread_is() -> None:
+    cell = {
+        "log_likelihood": 160.8,
+        "error": 1.3,
+        "error_kind": "standard deviation across 3 seeds",
+        "seeds": [0, 1, 2],
+    }
+    table = {
+        "rows": [{"model": MODEL_LABELS["gan"], "cells": {"mnist": cell}}],
+        "budget": {"models": {"mnist": ["100 epochs (default 2000)"]}},
+    }
+    assert report.findings(table, {}, None, [], requested=["mnist"])[0] == (
+        "MNIST: measured 161 ± 1.3 (mean ± standard deviation across 3 seeds) on a reduced budget "
+        "(100 epochs (default 2000)): not comparable with the paper's 225 ± 2."
+    )
 
 
 def test_datasets_left_out_of_the_list_are_not_reported_as_not_run() -> None:

@@ -359,6 +359,8 @@ def _paper_finding(p: paper.PaperScore, cell: dict[str, Any], budget: list[str] 
         return f"{name}: the paper reports {quoted}; {missing or cell.get('display') or 'no Parzen result'}."
     measured = format_score(cell["log_likelihood"], cell["error"])
     if budget:
+        if len(cell.get("seeds", ())) > 1:
+            measured += f" (mean ± {cell['error_kind']})"
         return (
             f"{name}: measured {measured} on a reduced budget ({', '.join(budget)}): not comparable with the "
             f"paper's {quoted}."
