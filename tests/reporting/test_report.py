@@ -236,6 +236,20 @@ def test_a_reduced_budget_over_several_seeds_names_what_its_spread_is() -> None:
     )
 
 
+def test_inpainting_left_out_by_its_parameter_is_not_reported_missing(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    left_out = report.build_report(
+        results, tmp_path / "params.yaml", {"datasets": ["mnist"], "inpaint": {"datasets": []}}
+    )
+    assert "Not run: <code>inpaint.datasets</code> names none of the datasets of this run." in left_out
+    assert "No inpainting results" not in left_out
+    listed = report.build_report(
+        results, tmp_path / "params.yaml", {"datasets": ["mnist"], "inpaint": {"datasets": ["mnist"]}}
+    )
+    assert "No inpainting results" in listed and "Not run: <code>inpaint.datasets</code>" not in listed
+
+
 def test_datasets_left_out_of_the_list_are_not_reported_as_not_run() -> None:
     missing = {"tfd": "not run: TFD_48x48.mat not found"}
     lines = report.findings(None, missing, None, [], requested=["cifar10", "tfd"])

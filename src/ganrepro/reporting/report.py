@@ -469,7 +469,10 @@ def build_report(
         ("Per-dataset metrics", metrics_html(metrics, missing)),
         ("Parzen per test class", per_class_html(results)),
         ("Learned approximate inference", inference_html(runs)),
-        ("Inpainting: all conditionals p(x_S | x_not S) with one model", inpainting_html(results)),
+        (
+            "Inpainting: all conditionals p(x_S | x_not S) with one model",
+            inpainting_html(results, params.get("inpaint", {}).get("datasets"), requested),
+        ),
         (
             "Semi-supervised classification with the GAN's features",
             semisupervised_html(results, semisupervised_skipped),
@@ -559,9 +562,13 @@ INPAINT_COLUMNS = {  # inpaint.json's score -> the report's column
 }
 
 
-def inpainting_html(results: Path) -> str:
-    """Per dataset, the test scores of each mask kind (from inpaint.json), as an HTML table."""
+def inpainting_html(results: Path, listed: list[str] | None = None, requested: list[str] | None = None) -> str:
+    """Per dataset, the test scores of each mask kind (from inpaint.json), as an HTML table. `listed`:
+    the parameters' `inpaint.datasets`; when it names none of the `requested` datasets, the section
+    says the step was not asked for rather than that its results are missing."""
     found = sorted(results.glob(paths.within_results(paths.inpaint_metrics("*"))))
+    if not found and listed is not None and requested is not None and not set(listed) & set(requested):
+        return "<p>Not run: <code>inpaint.datasets</code> names none of the datasets of this run.</p>"
     if not found:
         where = esc(paths.inpaint_metrics("<dataset>"))
         return f'<p class="missing">No inpainting results ({where}).</p>'
