@@ -680,7 +680,7 @@ def figure_semisupervised(result: Path, out: Path) -> list[Path]:
     )
     ax.set_xticks(sorted({int(n) for by_n in data["results"].values() for n in by_n}))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))  # below the axes, off the curves
     return save_figure(fig, out)
 
 
