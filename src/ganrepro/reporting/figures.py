@@ -18,7 +18,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 from torch import nn
 
 from ganrepro.arrays import load_array
@@ -680,6 +680,7 @@ def figure_semisupervised(result: Path, out: Path) -> list[Path]:
     )
     ax.set_xticks(sorted({int(n) for by_n in data["results"].values() for n in by_n}))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())  # within one decade the log axis labels its minor ticks too
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))  # below the axes, off the curves
     return save_figure(fig, out)
 
