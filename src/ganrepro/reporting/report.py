@@ -34,6 +34,7 @@ from ganrepro.reporting.tables import (
     MODEL_LABELS,
     anchors_frame,
     format_score,
+    is_aggregated,
     parse_skipped,
     semisupervised_frame,
     semisupervised_notes,
@@ -359,7 +360,7 @@ def _paper_finding(p: paper.PaperScore, cell: dict[str, Any], budget: list[str] 
         return f"{name}: the paper reports {quoted}; {missing or cell.get('display') or 'no Parzen result'}."
     measured = format_score(cell["log_likelihood"], cell["error"])
     if budget:
-        if len(cell.get("seeds", ())) > 1:
+        if is_aggregated(cell):
             measured += f" (mean ± {cell['error_kind']})"
         return (
             f"{name}: measured {measured} on a reduced budget ({', '.join(budget)}): not comparable with the "

@@ -352,9 +352,14 @@ def notes(
     lines += [f"{DATASET_NAMES.get(d, d)} {NOT_RUN}: {why.rstrip('.')}." for d, why in skipped.items()]
     for row in rows:
         for d, cell in row["cells"].items():
-            if len(cell.get("seeds", ())) > 1 or len(cell.get("folds", ())) > 1:
+            if is_aggregated(cell):
                 lines.append(_cell_note(row["model"], d, cell))
     return lines
+
+
+def is_aggregated(cell: dict[str, Any]) -> bool:
+    """Whether a cell combines several seeds or folds, so that its ± is not one run's standard error."""
+    return len(cell.get("seeds", ())) > 1 or len(cell.get("folds", ())) > 1
 
 
 def _cell_note(row: str, dataset: str, cell: dict[str, Any]) -> str:
